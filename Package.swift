@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "storebench",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "storebench", targets: ["storebench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Debian's libjemalloc (pkg-config `jemalloc`); linking it makes jemalloc the process allocator.
+        .systemLibrary(
+            name: "CJemalloc",
+            pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev", "pkg-config"])]
+        ),
+        // Store protocol, options, errors, metrics, the durable file layer, checksums, coding.
+        .target(name: "StoreCore"),
+        .target(name: "ProcessMemory", dependencies: ["CJemalloc"]),
+        .target(name: "MemoryStore", dependencies: ["StoreCore"]),
+        // Every engine, looked up by name.
+        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore"]),
+        .target(name: "Replay", dependencies: ["StoreCore"]),
+        .target(name: "Report"),
+        .executableTarget(
+            name: "storebench",
+            dependencies: [
+                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The conformance suite and fixtures shared by the engine test targets.
+        .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
+        .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "Engines", "StoreTestSupport"]),
+        .testTarget(
+            name: "StorebenchCLITests",
+            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory"]
+        ),
+    ]
+)

@@ -1,0 +1,59 @@
+import MemoryStore
+import StoreCore
+
+/// Every engine storebench can run, looked up by name.
+public enum EngineRegistry {
+    /// Registered engines, in the order reports list them.
+    public static let all: [EngineDescriptor] = [
+        MemoryStore.descriptor,
+    ]
+
+    /// Names of all registered engines.
+    public static var names: [String] { all.map(\.name) }
+
+    /// The engine called `name`.
+    /// - Throws: `StoreError.invalidArgument` listing the known names.
+    public static func engine(named name: String) throws(StoreError) -> EngineDescriptor {
+        guard let descriptor = all.first(where: { $0.name == name }) else {
+            throw .invalidArgument("unknown engine `\(name)` (known: \(names.joined(separator: ", ")))")
+        }
+        return descriptor
+    }
+
+    /// Resolves a comma-separated list such as `log,cow` or `all`.
+    public static func engines(matching list: String) throws(StoreError) -> [EngineDescriptor] {
+        let names = list.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw .invalidArgument("no engine named in `\(list)`") }
+        var result: [EngineDescriptor] = []
+        for name in names {
+            let chosen = name == "all" ? all : [try engine(named: name)]
+            for descriptor in chosen where !result.contains(where: { $0.name == descriptor.name }) {
+                result.append(descriptor)
+            }
+        }
+        return result
+    }
+
+    /// Opens the store in `directory` with the engine its identity file names.
+    public static func openExisting(directory: String, options: StoreOptions) throws -> any Store {
+        let probe = StorageDirectory(path: directory, fileSystem: options.fileSystem, metrics: StoreMetrics())
+        guard try probe.status(of: ".") != nil else {
+            throw StoreError.notAStore(path: directory, reason: "the directory does not exist")
+        }
+        guard let identity = try StoreIdentity.read(from: probe) else {
+            throw StoreError.notAStore(path: directory, reason: "it has no \(StoreIdentity.fileName) identity file")
+        }
+        var options = options
+        options.createIfMissing = false
+        return try engine(named: identity.engine).open(directory, options)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> String {
+        var slice = self[...]
+        while slice.first == " " { slice = slice.dropFirst() }
+        while slice.last == " " { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

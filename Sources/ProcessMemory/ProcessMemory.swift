@@ -1,0 +1,66 @@
+import CJemalloc
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Memory figures of this process: jemalloc's own statistics (jemalloc is the process allocator
+/// because the executable links Debian's libjemalloc) and the kernel's resident set size.
+public enum ProcessMemory {
+    /// jemalloc's view after refreshing its statistics (`epoch`).
+    public struct AllocatorStatistics: Sendable, Equatable {
+        /// Bytes in live allocations (`stats.allocated`).
+        public var allocated: Int
+        /// Bytes in physically resident pages the allocator maps (`stats.resident`).
+        public var resident: Int
+    }
+
+    /// Current jemalloc statistics, or `nil` when jemalloc is not the allocator in use.
+    public static func allocator() -> AllocatorStatistics? {
+        // Writing `epoch` makes jemalloc refresh the cached statistics read below.
+        var epoch: UInt64 = 1
+        guard mallctl("epoch", nil, nil, &epoch, MemoryLayout<UInt64>.size) == 0 else { return nil }
+        guard let allocated = readSize("stats.allocated"), let resident = readSize("stats.resident") else {
+            return nil
+        }
+        return AllocatorStatistics(allocated: allocated, resident: resident)
+    }
+
+    private static func readSize(_ name: String) -> Int? {
+        var value: Int = 0
+        var size = MemoryLayout<Int>.size
+        guard mallctl(name, &value, &size, nil, 0) == 0 else { return nil }
+        return value
+    }
+
+    /// Whether allocations of this process go through jemalloc: allocating a large block must move
+    /// `stats.allocated` (if glibc's malloc won symbol resolution, jemalloc would see nothing).
+    public static func jemallocIsProcessAllocator() -> Bool {
+        guard let before = allocator() else { return false }
+        let size = 8 << 20
+        guard let block = malloc(size) else { return false }
+        memset(block, 1, size)
+        let during = allocator()
+        free(block)
+        guard let during else { return false }
+        return during.allocated - before.allocated >= size
+    }
+
+    /// Peak resident set size of the process so far, in bytes (`getrusage`'s `ru_maxrss`).
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+
+    /// Current resident set size, in bytes (second field of `/proc/self/statm`, in pages).
+    public static func currentResidentBytes() -> Int? {
+        guard let file = fopen("/proc/self/statm", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+        let text = line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        let fields = String(decoding: text, as: UTF8.self).split(separator: " ")
+        guard fields.count >= 2, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

@@ -1,0 +1,25 @@
+/// How the registry presents and opens one engine.
+public struct EngineDescriptor: Sendable {
+    /// The name users type (`--engines log,cow`).
+    public let name: String
+    /// The strategy in a few words, e.g. `append-only log + in-memory index`.
+    public let strategy: String
+    /// One line for `storebench engines`.
+    public let summary: String
+    /// Whether the engine keeps data across close and reopen (the conformance suite runs its
+    /// persistence tests only for these).
+    public let isPersistent: Bool
+    /// Opens (creating or recovering) the store in `directory`.
+    public let open: @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
+
+    public init(
+        name: String, strategy: String, summary: String, isPersistent: Bool,
+        open: @escaping @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
+    ) {
+        self.name = name
+        self.strategy = strategy
+        self.summary = summary
+        self.isPersistent = isPersistent
+        self.open = open
+    }
+}

@@ -1,0 +1,82 @@
+/// A key-value storage engine. Keys and values are bytes; keys order by unsigned byte-wise
+/// comparison. Opening a directory recovers from a crash; a second open of the same directory
+/// fails with `StoreError.locked`.
+///
+/// A store instance is driven by one thread at a time; engines run their own maintenance threads.
+public protocol Store: AnyObject {
+    /// The registry name of the engine (`memory`, `log`, `cow`, `lsm`).
+    var engineName: String { get }
+    /// Counters and maintenance events, safe to read from another thread while the store runs.
+    var metrics: StoreMetrics { get }
+
+    /// Looks `key` up. On a hit the value replaces the contents of `value` (its capacity is reused,
+    /// so a caller that keeps one buffer reads without allocating) and the result is `true`.
+    func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool
+    func put(_ key: [UInt8], _ value: [UInt8]) throws
+    /// Removes `key`; removing a missing key is not an error.
+    func delete(_ key: [UInt8]) throws
+    /// Applies every operation of `batch` or none of them, also across a crash.
+    func apply(_ batch: WriteBatch) throws
+    /// Visits up to `limit` entries with keys ≥ `start` in ascending key order. The buffers are
+    /// valid only during the call. Returns the number of entries visited.
+    @discardableResult
+    func scan(
+        from start: [UInt8], limit: Int,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int
+    /// Makes every commit so far durable, whatever the durability option.
+    func sync() throws
+    /// Runs the engine's maintenance (compaction) now, to completion.
+    func compact() throws
+    /// Releases files and the directory lock. Later calls throw `StoreError.closed`.
+    func close() throws
+    /// Sizes the engine knows about itself: files, bytes on disk, live and dead bytes.
+    func statistics() throws -> StoreStatistics
+}
+
+extension Store {
+    /// The value stored under `key`, or `nil`.
+    public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        var value: [UInt8] = []
+        return try get(key, into: &value) ? value : nil
+    }
+
+    /// Up to `limit` entries with keys ≥ `start`, ascending.
+    public func scan(from start: [UInt8], limit: Int) throws -> [(key: [UInt8], value: [UInt8])] {
+        var result: [(key: [UInt8], value: [UInt8])] = []
+        result.reserveCapacity(Swift.min(limit, 1024))
+        try scan(from: start, limit: limit) { key, value in
+            result.append((Array(key), Array(value)))
+        }
+        return result
+    }
+}
+
+/// What an engine knows about its own size. Optional figures are `nil` where the engine cannot
+/// tell (the runner then measures what it can itself).
+public struct StoreStatistics: Sendable, Equatable {
+    /// Files in the store directory.
+    public var fileCount: Int
+    /// Sum of file sizes (`st_size`).
+    public var diskBytes: Int
+    /// Space the files occupy on the device (`st_blocks × 512`).
+    public var allocatedBytes: Int
+    /// Bytes of the current keys and values as the engine stores them.
+    public var liveBytes: Int?
+    /// Bytes in files that no longer hold current data (overwritten, deleted, freed).
+    public var deadBytes: Int?
+    /// Number of live keys, where the engine knows it without a scan.
+    public var keyCount: Int?
+
+    public init(
+        fileCount: Int = 0, diskBytes: Int = 0, allocatedBytes: Int = 0,
+        liveBytes: Int? = nil, deadBytes: Int? = nil, keyCount: Int? = nil
+    ) {
+        self.fileCount = fileCount
+        self.diskBytes = diskBytes
+        self.allocatedBytes = allocatedBytes
+        self.liveBytes = liveBytes
+        self.deadBytes = deadBytes
+        self.keyCount = keyCount
+    }
+}

@@ -1,0 +1,98 @@
+import Synchronization
+
+/// Counters every engine keeps, readable from any thread while the store runs. The durable file
+/// layer updates the file counters itself, so no engine can forget to count a write or a sync.
+public final class StoreMetrics: Sendable {
+    /// Key and value bytes the user asked to write (puts, deletes, batches).
+    let userBytes = Atomic<Int>(0)
+    /// Bytes written to files through the durable file layer.
+    let fileBytesWritten = Atomic<Int>(0)
+    /// Bytes read from files through the durable file layer.
+    let fileBytesRead = Atomic<Int>(0)
+    /// fsync and fdatasync calls, on files and directories.
+    let syncs = Atomic<Int>(0)
+    let filesCreated = Atomic<Int>(0)
+    let filesRemoved = Atomic<Int>(0)
+    let renames = Atomic<Int>(0)
+    private let events = Mutex<[MaintenanceEvent]>([])
+
+    public init() {}
+
+    @inline(__always)
+    public func addUserBytes(_ count: Int) {
+        userBytes.add(count, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func addFileBytesWritten(_ count: Int) {
+        fileBytesWritten.add(count, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func addFileBytesRead(_ count: Int) {
+        fileBytesRead.add(count, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func addSync() {
+        syncs.add(1, ordering: .relaxed)
+    }
+
+    func addFileCreated() { filesCreated.add(1, ordering: .relaxed) }
+    func addFileRemoved() { filesRemoved.add(1, ordering: .relaxed) }
+    func addRename() { renames.add(1, ordering: .relaxed) }
+
+    /// Appends a finished maintenance event.
+    public func record(_ event: MaintenanceEvent) {
+        events.withLock { $0.append(event) }
+    }
+
+    /// Times `work` and records it as a maintenance event of `kind`. `work` returns the bytes it
+    /// read and wrote and a detail line.
+    public func measure<T>(
+        _ kind: String, blockingWriters: Bool,
+        _ work: () throws -> (result: T, bytesRead: Int, bytesWritten: Int, detail: String)
+    ) rethrows -> T {
+        let start = MonotonicClock.now()
+        let outcome = try work()
+        record(MaintenanceEvent(
+            kind: kind, startNanos: start, durationNanos: MonotonicClock.now() &- start,
+            bytesRead: outcome.bytesRead, bytesWritten: outcome.bytesWritten,
+            blockedWriters: blockingWriters, detail: outcome.detail))
+        return outcome.result
+    }
+
+    /// Events recorded so far, starting at index `from` (so a poller can fetch only new ones).
+    public func events(from index: Int = 0) -> [MaintenanceEvent] {
+        events.withLock { all in index < all.count ? Array(all[index...]) : [] }
+    }
+
+    public func snapshot() -> Snapshot {
+        Snapshot(
+            userBytesWritten: userBytes.load(ordering: .relaxed),
+            fileBytesWritten: fileBytesWritten.load(ordering: .relaxed),
+            fileBytesRead: fileBytesRead.load(ordering: .relaxed),
+            syncs: syncs.load(ordering: .relaxed),
+            filesCreated: filesCreated.load(ordering: .relaxed),
+            filesRemoved: filesRemoved.load(ordering: .relaxed),
+            renames: renames.load(ordering: .relaxed),
+            eventCount: events.withLock { $0.count })
+    }
+
+    /// A consistent-enough copy of the counters (each read is atomic; together they are not).
+    public struct Snapshot: Sendable, Equatable, Codable {
+        public var userBytesWritten: Int
+        public var fileBytesWritten: Int
+        public var fileBytesRead: Int
+        public var syncs: Int
+        public var filesCreated: Int
+        public var filesRemoved: Int
+        public var renames: Int
+        public var eventCount: Int
+
+        /// File bytes written per user byte written; `nil` before the user wrote anything.
+        public var writeAmplification: Double? {
+            userBytesWritten > 0 ? Double(fileBytesWritten) / Double(userBytesWritten) : nil
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Report
+import StoreCore
+
+/// Release-build micro-benchmarks of the building blocks every engine leans on.
+struct MicrobenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "microbench",
+        abstract: "Measure the building blocks: CRC32C, varint coding, the in-memory ordered map.",
+        discussion: "Build with `swift build -c release` for meaningful figures."
+    )
+
+    enum Target: String, ExpressibleByArgument, CaseIterable {
+        case crc32c, varint, keymap, all
+    }
+
+    @Argument(help: "What to measure: crc32c, varint, keymap or all.")
+    var target: Target = .all
+
+    @Option(help: "Seconds to spend on each measurement.")
+    var seconds: Double = 1
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+    }
+
+    func run() throws {
+        var table = TextTable(headers: ["benchmark", "result", "unit"])
+        if target == .crc32c || target == .all {
+            for size in [64, 4096, 1 << 20] {
+                table.append(["crc32c \(ByteSize.format(size)) buffers", NumberFormat.fixed(try crc32cThroughput(bufferSize: size), places: 2), "GB/s"])
+            }
+        }
+        if target == .varint || target == .all {
+            let (encode, decode) = varintRates()
+            table.append(["varint encode", NumberFormat.grouped(encode / 1e6), "M values/s"])
+            table.append(["varint decode", NumberFormat.grouped(decode / 1e6), "M values/s"])
+        }
+        if target == .keymap || target == .all {
+            let (insert, lookup) = keyMapRates(count: 1_000_000)
+            table.append(["keymap insert (1M random 16 B keys)", NumberFormat.grouped(insert / 1e3), "k ops/s"])
+            table.append(["keymap lookup (1M random 16 B keys)", NumberFormat.grouped(lookup / 1e3), "k ops/s"])
+        }
+        print(table.render(), terminator: "")
+    }
+
+    /// Checksums a 64 MiB pool in `bufferSize` pieces for `seconds`; GB/s (10⁹ bytes).
+    private func crc32cThroughput(bufferSize: Int) throws -> Double {
+        guard CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283 else {
+            throw StoreError.corrupted(file: "crc32c", offset: 0, reason: "check value mismatch: the implementation is wrong")
+        }
+        var random = SeededRandom(seed: 7)
+        let pool = random.bytes(64 << 20)
+        var bytes = 0
+        var sink: UInt32 = 0
+        let start = MonotonicClock.now()
+        pool.withUnsafeBytes { all in
+            while MonotonicClock.seconds(since: start) < seconds {
+                var offset = 0
+                while offset + bufferSize <= all.count {
+                    sink ^= CRC32C.checksum(UnsafeRawBufferPointer(rebasing: all[offset..<(offset + bufferSize)]))
+                    offset += bufferSize
+                    bytes += bufferSize
+                }
+            }
+        }
+        let elapsed = MonotonicClock.seconds(since: start)
+        if sink == 0x1234_5678 { print("", terminator: "") }  // keeps the loop from being optimised away
+        return Double(bytes) / elapsed / 1e9
+    }
+
+    private func varintRates() -> (encode: Double, decode: Double) {
+        var random = SeededRandom(seed: 11)
+        let values = (0..<1_000_000).map { _ in random.next() >> UInt64(random.below(64)) }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(values.count * 10)
+        var encoded = 0
+        var start = MonotonicClock.now()
+        while MonotonicClock.seconds(since: start) < seconds / 2 {
+            buffer.removeAll(keepingCapacity: true)
+            for value in values { buffer.appendVarint(value) }
+            encoded += values.count
+        }
+        let encodeRate = Double(encoded) / MonotonicClock.seconds(since: start)
+        var decoded = 0
+        var sum: UInt64 = 0
+        start = MonotonicClock.now()
+        buffer.withUnsafeBytes { bytes in
+            while MonotonicClock.seconds(since: start) < seconds / 2 {
+                var reader = ByteReader(bytes)
+                while let value = reader.readVarint() { sum &+= value }
+                decoded += values.count
+            }
+        }
+        if sum == 42 { print("", terminator: "") }
+        return (encodeRate, Double(decoded) / MonotonicClock.seconds(since: start))
+    }
+
+    private func keyMapRates(count: Int) -> (insert: Double, lookup: Double) {
+        var random = SeededRandom(seed: 13)
+        let keys = (0..<count).map { _ in random.bytes(16) }
+        let map = OrderedKeyMap<Int>()
+        var start = MonotonicClock.now()
+        for (index, key) in keys.enumerated() { map.insert(index, forKey: key) }
+        let insertRate = Double(count) / MonotonicClock.seconds(since: start)
+        var hits = 0
+        start = MonotonicClock.now()
+        for key in keys.shuffled(using: &random) where map.value(forKey: key) != nil { hits += 1 }
+        let lookupRate = Double(count) / MonotonicClock.seconds(since: start)
+        precondition(hits == count, "ordered map lost keys")
+        return (insertRate, lookupRate)
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct Storebench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storebench",
+        abstract: "Replay key-value workloads against interchangeable storage engines and compare what each costs.",
+        discussion: """
+            Exit codes: 0 success; 1 a store or run failed (locked directory, corruption, I/O error); \
+            64 wrong usage (unknown command or option, bad value).
+            """,
+        version: ToolVersion.current,
+        subcommands: [EnginesCommand.self, RunCommand.self, VerifyCommand.self, MicrobenchCommand.self]
+    )
+}
+
+/// The version `--version` prints and reports record.
+enum ToolVersion {
+    static let current = "0.1.0"
+}
