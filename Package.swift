@@ -35,7 +35,10 @@ let package = Package(
         // The conformance suite and fixtures shared by the engine test targets.
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
-        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "Engines", "StoreTestSupport"]),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
+        // Runs the conformance suite against every registered engine; the executable is a
+        // dependency so the lock test can open a store from a second process.
+        .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport"]),
         .testTarget(
             name: "StorebenchCLITests",
             dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory"]

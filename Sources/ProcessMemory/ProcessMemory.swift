@@ -32,17 +32,12 @@ public enum ProcessMemory {
         return value
     }
 
-    /// Whether allocations of this process go through jemalloc: allocating a large block must move
-    /// `stats.allocated` (if glibc's malloc won symbol resolution, jemalloc would see nothing).
+    /// Whether this process's `malloc` is jemalloc's: asks the dynamic linker which library the
+    /// symbol resolves to. (Allocating and watching `stats.allocated` is no test: the optimiser
+    /// removes an unused malloc/free pair.)
     public static func jemallocIsProcessAllocator() -> Bool {
-        guard let before = allocator() else { return false }
-        let size = 8 << 20
-        guard let block = malloc(size) else { return false }
-        memset(block, 1, size)
-        let during = allocator()
-        free(block)
-        guard let during else { return false }
-        return during.allocated - before.allocated >= size
+        guard let provider = cjemalloc_malloc_provider() else { return false }
+        return String(cString: provider).contains("jemalloc") && allocator() != nil
     }
 
     /// Peak resident set size of the process so far, in bytes (`getrusage`'s `ru_maxrss`).

@@ -90,6 +90,20 @@ public final class StoreMetrics: Sendable {
         public var renames: Int
         public var eventCount: Int
 
+        public init(
+            userBytesWritten: Int, fileBytesWritten: Int, fileBytesRead: Int, syncs: Int,
+            filesCreated: Int, filesRemoved: Int, renames: Int, eventCount: Int
+        ) {
+            self.userBytesWritten = userBytesWritten
+            self.fileBytesWritten = fileBytesWritten
+            self.fileBytesRead = fileBytesRead
+            self.syncs = syncs
+            self.filesCreated = filesCreated
+            self.filesRemoved = filesRemoved
+            self.renames = renames
+            self.eventCount = eventCount
+        }
+
         /// File bytes written per user byte written; `nil` before the user wrote anything.
         public var writeAmplification: Double? {
             userBytesWritten > 0 ? Double(fileBytesWritten) / Double(userBytesWritten) : nil

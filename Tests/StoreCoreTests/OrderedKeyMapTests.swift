@@ -1,0 +1,60 @@
+import StoreCore
+import Testing
+
+@Suite("OrderedKeyMap")
+struct OrderedKeyMapTests {
+    @Test("random inserts, overwrites and removes agree with a sorted reference", arguments: [1, 2, 3] as [UInt64])
+    func agreesWithReference(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        let map = OrderedKeyMap<Int>()
+        var reference: [[UInt8]: Int] = [:]
+        for step in 0..<40_000 {
+            let key = random.bytes(random.below(6))  // short keys: many collisions and prefixes
+            if random.below(3) == 0 {
+                #expect(map.removeValue(forKey: key) == reference.removeValue(forKey: key), "step \(step)")
+            } else {
+                #expect(map.insert(step, forKey: key) == reference.updateValue(step, forKey: key), "step \(step)")
+            }
+            #expect(map.count == reference.count)
+        }
+        let sorted = reference.keys.sorted(by: KeyOrder.less)
+        var visited: [[UInt8]] = []
+        map.forEach(from: nil) { key, value in
+            visited.append(key)
+            #expect(reference[key] == value)
+            return true
+        }
+        #expect(visited == sorted)
+        for _ in 0..<200 {
+            let start = random.bytes(random.below(4))
+            var got: [[UInt8]] = []
+            map.forEach(from: start) { key, _ in
+                got.append(key)
+                return got.count < 7
+            }
+            let want = Array(sorted.filter { KeyOrder.compare($0, start) >= 0 }.prefix(7))
+            #expect(got == want, "from \(start)")
+        }
+    }
+
+    @Test("grows to many levels and empties completely")
+    func growAndShrink() {
+        let map = OrderedKeyMap<Int>()
+        let count = 100_000
+        func key(_ index: Int) -> [UInt8] {
+            let scrambled = UInt32(truncatingIfNeeded: index &* 2_654_435_761)
+            return [UInt8(scrambled >> 24), UInt8(truncatingIfNeeded: scrambled >> 16), UInt8(truncatingIfNeeded: scrambled >> 8), UInt8(truncatingIfNeeded: scrambled)]
+        }
+        for index in 0..<count { map.insert(index, forKey: key(index)) }
+        #expect(map.count == count)
+        for index in stride(from: 0, to: count, by: 7) { #expect(map[key(index)] == index) }
+        for index in 0..<count where index % 2 == 0 { map.removeValue(forKey: key(index)) }
+        #expect(map.count == count / 2)
+        for index in stride(from: 0, to: count, by: 5) { #expect(map[key(index)] == (index % 2 == 0 ? nil : index)) }
+        for index in 0..<count { map.removeValue(forKey: key(index)) }
+        #expect(map.isEmpty)
+        #expect(map.firstKey == nil)
+        map.insert(1, forKey: [9])
+        #expect(map.firstKey == [9])
+    }
+}

@@ -1,0 +1,84 @@
+import Engines
+import ProcessMemory
+import StoreCore
+import StoreTestSupport
+import Testing
+
+@Suite("storebench command line")
+struct CLITests {
+    @Test("--version prints the version")
+    func version() throws {
+        let (status, output) = try StorebenchProcess.run(["--version"])
+        #expect(status == 0)
+        #expect(output.contains("0."))
+    }
+
+    @Test("engines lists every registered engine with its strategy")
+    func engines() throws {
+        let (status, output) = try StorebenchProcess.run(["engines"])
+        #expect(status == 0)
+        for engine in EngineRegistry.all {
+            #expect(output.contains(engine.name) && output.contains(engine.strategy))
+        }
+    }
+
+    @Test("unknown subcommands and options print usage and exit 64", arguments: [["frobnicate"], ["run", "--no-such-option"], ["run", "--records", "abc"]])
+    func usageErrors(arguments: [String]) throws {
+        let (status, output) = try StorebenchProcess.run(arguments)
+        #expect(status == 64, "\(arguments): \(output)")
+        #expect(output.contains("Usage") || output.contains("Help"), "\(output)")
+    }
+
+    @Test("an unknown engine is a clear error with a non-zero exit")
+    func unknownEngine() throws {
+        let (status, output) = try StorebenchProcess.run(["run", "--engines", "nosuch", "--records", "10"])
+        #expect(status != 0)
+        #expect(output.contains("unknown engine `nosuch`"), "\(output)")
+    }
+
+    @Test("run measures every engine, checks reads and reports ops/s and jemalloc memory")
+    func quickRun() throws {
+        let (status, output) = try StorebenchProcess.run(["run", "--records", "3000"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("jemalloc is the process allocator: yes"), "\(output)")
+        for engine in EngineRegistry.names {
+            #expect(output.contains("\(engine)    fillrandom") || output.contains("\(engine)  fillrandom") || output.contains(engine), "\(output)")
+        }
+        #expect(output.contains("ops/s") && output.contains("readrandom") && output.contains("jemalloc allocated"), "\(output)")
+        #expect(output.contains("MiB") || output.contains("KiB"), "memory figures are printed: \(output)")
+    }
+
+    @Test("a second process cannot open a store that is open here: it says locked and exits non-zero")
+    func lockedAcrossProcesses() throws {
+        let scratch = try ScratchDirectory("cli-lock")
+        let path = scratch.child("store")
+        let store = try EngineRegistry.engine(named: "memory").open(path, StoreOptions())
+        let (status, output) = try StorebenchProcess.run(["verify", path])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("is locked by process"), "\(output)")
+        try store.close()
+        let (after, report) = try StorebenchProcess.run(["verify", path])
+        #expect(after == 0, "\(report)")
+        #expect(report.contains("engine:      memory"), "\(report)")
+    }
+
+    @Test("verify of a directory that is not a store names the problem")
+    func verifyForeign() throws {
+        let scratch = try ScratchDirectory("cli-foreign")
+        let (status, output) = try StorebenchProcess.run(["verify", scratch.path])
+        #expect(status == 1)
+        #expect(output.contains("is not a storebench store"), "\(output)")
+        let (missing, message) = try StorebenchProcess.run(["verify", scratch.child("absent")])
+        #expect(missing == 1)
+        #expect(message.contains("does not exist"), "\(message)")
+    }
+
+    @Test("jemalloc is the allocator of processes that link ProcessMemory")
+    func jemalloc() throws {
+        #expect(ProcessMemory.jemallocIsProcessAllocator())
+        let statistics = try #require(ProcessMemory.allocator())
+        #expect(statistics.allocated > 0 && statistics.resident >= statistics.allocated / 2)
+        #expect(ProcessMemory.peakResidentBytes() > 1 << 20)
+        #expect((ProcessMemory.currentResidentBytes() ?? 0) > 1 << 20)
+    }
+}
