@@ -32,12 +32,15 @@ public enum ProcessMemory {
         return value
     }
 
-    /// Whether this process's `malloc` is jemalloc's: asks the dynamic linker which library the
-    /// symbol resolves to. (Allocating and watching `stats.allocated` is no test: the optimiser
-    /// removes an unused malloc/free pair.)
+    /// Whether this process's `malloc` is jemalloc's: the address the global lookup finds must be
+    /// the one inside the loaded libjemalloc. (Allocating and watching `stats.allocated` is no
+    /// test: the optimiser removes an unused malloc/free pair.)
     public static func jemallocIsProcessAllocator() -> Bool {
-        guard let provider = cjemalloc_malloc_provider() else { return false }
-        return String(cString: provider).contains("jemalloc") && allocator() != nil
+        // glibc's RTLD_DEFAULT is the null handle: search the global scope like the linker does.
+        guard let global = dlsym(nil, "malloc") else { return false }
+        guard let library = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD) else { return false }
+        defer { dlclose(library) }
+        return dlsym(library, "malloc") == global && allocator() != nil
     }
 
     /// Peak resident set size of the process so far, in bytes (`getrusage`'s `ru_maxrss`).
