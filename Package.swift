@@ -21,8 +21,9 @@ let package = Package(
         .target(name: "StoreCore"),
         .target(name: "ProcessMemory", dependencies: ["CJemalloc"]),
         .target(name: "MemoryStore", dependencies: ["StoreCore"]),
+        .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"]),
         // Every engine, looked up by name.
-        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore"]),
+        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog"]),
         .target(name: "Replay", dependencies: ["StoreCore"]),
         .target(name: "Report"),
         .executableTarget(
@@ -36,6 +37,7 @@ let package = Package(
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
+        .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "ProcessMemory"]),
         // Runs the conformance suite against every registered engine; the executable is a
         // dependency so the lock test can open a store from a second process.
         .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport"]),

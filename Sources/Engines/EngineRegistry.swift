@@ -1,3 +1,4 @@
+import AppendLog
 import MemoryStore
 import StoreCore
 
@@ -6,6 +7,7 @@ public enum EngineRegistry {
     /// Registered engines, in the order reports list them.
     public static let all: [EngineDescriptor] = [
         MemoryStore.descriptor,
+        AppendLogStore.descriptor,
     ]
 
     /// Names of all registered engines.

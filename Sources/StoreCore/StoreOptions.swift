@@ -62,6 +62,16 @@ public struct EngineSettings: Sendable {
         return value
     }
 
+    /// A yes/no setting: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`.
+    public func flag(_ name: String, default fallback: Bool) throws(StoreError) -> Bool {
+        guard let text = values[name] else { return fallback }
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw .invalidArgument("\(engine) setting `\(name)`: `\(text)` is not true or false")
+        }
+    }
+
     /// A setting drawn from a fixed set of words.
     public func choice<T: RawRepresentable & CaseIterable>(_ name: String, default fallback: T) throws(StoreError) -> T
     where T.RawValue == String {

@@ -21,17 +21,20 @@ public final class OrderedKeyMap<Value> {
         @usableFromInline var values: [Value] = []
         @usableFromInline var children: [Node] = []
 
+        @usableFromInline
         init(isLeaf: Bool) {
             self.isLeaf = isLeaf
         }
 
-        var entryCount: Int { isLeaf ? keys.count : children.count }
+        @usableFromInline var entryCount: Int { isLeaf ? keys.count : children.count }
 
+        @inlinable
         func insertKey(_ key: [UInt8], at index: Int) {
             keys.insert(key, at: index)
             prefixes.insert(KeyPrefix.of(key), at: index)
         }
 
+        @inlinable
         func removeKey(at index: Int) {
             keys.remove(at: index)
             prefixes.remove(at: index)
@@ -39,6 +42,7 @@ public final class OrderedKeyMap<Value> {
 
         /// Moves keys from `index` on (and the matching values or children from `childIndex` on)
         /// into `right`.
+        @inlinable
         func moveTail(keysFrom index: Int, to right: Node) {
             right.keys = Array(keys[index...])
             right.prefixes = Array(prefixes[index...])
@@ -46,19 +50,21 @@ public final class OrderedKeyMap<Value> {
             prefixes.removeSubrange(index...)
         }
 
+        @inlinable
         func appendKeys(of other: Node) {
             keys.append(contentsOf: other.keys)
             prefixes.append(contentsOf: other.prefixes)
         }
     }
 
-    static var maxLeafEntries: Int { 64 }
-    static var maxChildren: Int { 64 }
-    static var minEntries: Int { 16 }
+    @usableFromInline static var maxLeafEntries: Int { 64 }
+    @usableFromInline static var maxChildren: Int { 64 }
+    @usableFromInline static var minEntries: Int { 16 }
 
     @usableFromInline var root = Node(isLeaf: true)
+    @usableFromInline var _count = 0
     /// Number of entries.
-    public private(set) var count = 0
+    public var count: Int { _count }
 
     public init() {}
 
@@ -91,10 +97,10 @@ public final class OrderedKeyMap<Value> {
 
     /// Sets the value of `key`.
     /// - Returns: the value it replaced, or `nil` when the key is new.
-    @discardableResult
+    @inlinable @discardableResult
     public func insert(_ value: Value, forKey key: [UInt8]) -> Value? {
         let (split, replaced) = key.withUnsafeBytes { insert(value, key, $0, KeyPrefix.of($0), into: root) }
-        if replaced == nil { count += 1 }
+        if replaced == nil { _count += 1 }
         if let (separator, right) = split {
             let newRoot = Node(isLeaf: false)
             newRoot.insertKey(separator, at: 0)
@@ -104,7 +110,8 @@ public final class OrderedKeyMap<Value> {
         return replaced
     }
 
-    private func insert(
+    @inlinable
+    func insert(
         _ value: Value, _ key: [UInt8], _ probe: UnsafeRawBufferPointer, _ prefix: UInt64, into node: Node
     ) -> (split: ([UInt8], Node)?, replaced: Value?) {
         if node.isLeaf {
@@ -144,10 +151,10 @@ public final class OrderedKeyMap<Value> {
 
     /// Removes `key`.
     /// - Returns: the value it had, or `nil` when it was absent.
-    @discardableResult
+    @inlinable @discardableResult
     public func removeValue(forKey key: [UInt8]) -> Value? {
         let removed = key.withUnsafeBytes { remove($0, KeyPrefix.of($0), from: root) }
-        if removed != nil { count -= 1 }
+        if removed != nil { _count -= 1 }
         while !root.isLeaf && root.children.count == 1 {
             root = root.children[0]
         }
@@ -157,7 +164,8 @@ public final class OrderedKeyMap<Value> {
         return removed
     }
 
-    private func remove(_ key: UnsafeRawBufferPointer, _ prefix: UInt64, from node: Node) -> Value? {
+    @inlinable
+    func remove(_ key: UnsafeRawBufferPointer, _ prefix: UInt64, from node: Node) -> Value? {
         if node.isLeaf {
             let (index, found) = Self.search(node, key, prefix)
             guard found else { return nil }
@@ -174,7 +182,8 @@ public final class OrderedKeyMap<Value> {
     }
 
     /// Merges an underfull child into a neighbour when both fit in one node; drops it when empty.
-    private func rebalance(_ node: Node, underfullChild index: Int) {
+    @usableFromInline
+    func rebalance(_ node: Node, underfullChild index: Int) {
         let child = node.children[index]
         if node.children.count == 1 {
             if child.entryCount == 0 { node.children.removeAll() }
@@ -209,24 +218,27 @@ public final class OrderedKeyMap<Value> {
 
     public func removeAll() {
         root = Node(isLeaf: true)
-        count = 0
+        _count = 0
     }
 
     // MARK: Ordered traversal
 
     /// Visits entries with keys ≥ `start` (all entries when `start` is `nil`) in ascending order
     /// until `body` returns `false`.
+    @inlinable
     public func forEach(
         from start: UnsafeRawBufferPointer?, _ body: ([UInt8], Value) throws -> Bool
     ) rethrows {
         _ = try visit(root, from: start, body)
     }
 
+    @inlinable
     public func forEach(from start: [UInt8], _ body: ([UInt8], Value) throws -> Bool) rethrows {
         try start.withUnsafeBytes { try forEach(from: $0, body) }
     }
 
-    private func visit(
+    @inlinable
+    func visit(
         _ node: Node, from start: UnsafeRawBufferPointer?, _ body: ([UInt8], Value) throws -> Bool
     ) rethrows -> Bool {
         if node.isLeaf {
@@ -243,6 +255,21 @@ public final class OrderedKeyMap<Value> {
             }
         }
         return true
+    }
+
+    /// Lets `body` change every value in place, in ascending key order.
+    @inlinable
+    public func updateAll(_ body: ([UInt8], inout Value) throws -> Void) rethrows {
+        try update(root, body)
+    }
+
+    @inlinable
+    func update(_ node: Node, _ body: ([UInt8], inout Value) throws -> Void) rethrows {
+        if node.isLeaf {
+            for index in node.keys.indices { try body(node.keys[index], &node.values[index]) }
+        } else {
+            for child in node.children { try update(child, body) }
+        }
     }
 
     /// The smallest key, if any.

@@ -1,0 +1,282 @@
+import StoreCore
+
+extension AppendLogStore {
+    /// Accumulates compaction output into segment files of at most `segment_size` bytes, each with
+    /// its hint, written to temporary names until `install`.
+    struct OutputWriter {
+        let store: AppendLogStore
+        let firstId: UInt64
+        let lastAllowedId: UInt64
+        var files: [(id: UInt64, file: DurableFile, size: Int, hint: [UInt8], entries: Int)] = []
+        var buffer: [UInt8] = []
+        var bytesWritten = 0
+
+        init(store: AppendLogStore, above maxInputId: UInt64) {
+            self.store = store
+            firstId = maxInputId + 1
+            lastAllowedId = (maxInputId / Segment.idBlock + 1) * Segment.idBlock - 1
+            buffer.reserveCapacity(1 << 20)
+        }
+
+        /// Appends one record; returns the output index and offset it landed at.
+        mutating func append(_ record: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, isTombstone: Bool) throws -> (output: Int, offset: Int) {
+            if files.isEmpty || (files[files.count - 1].size > 0 && files[files.count - 1].size + record.count > store.settings.segmentSize) {
+                try startFile()
+            }
+            let index = files.count - 1
+            let offset = files[index].size
+            buffer.append(contentsOf: record)
+            files[index].size += record.count
+            HintFile.append(isTombstone: isTombstone, key: key, offset: UInt32(offset), length: UInt32(record.count), to: &files[index].hint)
+            files[index].entries += 1
+            if buffer.count >= 1 << 20 { try flush() }
+            return (index, offset)
+        }
+
+        private mutating func startFile() throws {
+            try flush()
+            let id = firstId + UInt64(files.count)
+            guard id <= lastAllowedId else {
+                throw StoreError.unsupported("compaction output ids exhausted above segment \(firstId - 1)")
+            }
+            let file = try store.storage.create(Segment.fileName(id) + StorageDirectory.temporarySuffix)
+            files.append((id, file, 0, [], 0))
+        }
+
+        /// Writes buffered bytes to the current output file.
+        mutating func flush() throws {
+            guard let last = files.last, !buffer.isEmpty else { return }
+            try last.file.write(buffer, at: Int64(last.size - buffer.count))
+            bytesWritten += buffer.count
+            buffer.removeAll(keepingCapacity: true)
+        }
+
+        /// Syncs every output, renames it into place, writes its hint; returns the installed
+        /// segments' ids, files (reopened under the final names) and sizes.
+        mutating func install() throws -> [(id: UInt64, file: DurableFile, size: Int)] {
+            try flush()
+            var installed: [(id: UInt64, file: DurableFile, size: Int)] = []
+            for output in files {
+                try output.file.sync()
+                output.file.close()
+                let name = Segment.fileName(output.id)
+                try store.storage.rename(name + StorageDirectory.temporarySuffix, to: name)
+                var hint = output.hint
+                HintFile.finish(&hint, count: output.entries)
+                try store.storage.writeAtomically(Segment.hintName(output.id), contents: hint)
+                bytesWritten += hint.count
+                installed.append((output.id, try store.storage.open(name), output.size))
+            }
+            return installed
+        }
+
+        /// Removes outputs not yet installed (after a failure).
+        func abandon() {
+            for output in files {
+                output.file.close()
+                try? store.storage.remove(Segment.fileName(output.id) + StorageDirectory.temporarySuffix)
+            }
+        }
+    }
+
+    // MARK: Full compaction
+
+    /// Stop-the-world compaction: seals the active segment, rewrites every live record in key
+    /// order into new segments, drops every tombstone, installs the output and removes the old
+    /// segments. Writers wait for it: it is recorded as a blocking `compaction` event.
+    func compactFully(trigger: String) throws {
+        try maintenanceLock.withLock {
+            try lock.withLock {
+                try checkUsable()
+                let start = MonotonicClock.now()
+                let inputs = segments.compactMap { $0 }.sorted { $0.id < $1.id }
+                guard let maxInputId = inputs.last?.id else { return }
+                var writer = OutputWriter(store: self, above: maxInputId)
+                var placements: [(output: Int, offset: Int)] = []
+                placements.reserveCapacity(keydir.count)
+                var bytesRead = 0
+                do {
+                    try keydir.forEach(from: nil) { key, location in
+                        try readWholeRecord(at: location) { record in
+                            bytesRead += record.count
+                            let placed = try key.withUnsafeBytes { key in
+                                try writer.append(record, key: key, isTombstone: false)
+                            }
+                            placements.append(placed)
+                        }
+                        return true
+                    }
+                } catch {
+                    writer.abandon()
+                    throw error
+                }
+                let installed: [(id: UInt64, file: DurableFile, size: Int)]
+                do {
+                    installed = try writer.install()
+                } catch {
+                    // Some outputs may be in place: the files still replay correctly, but memory
+                    // no longer knows every segment. Stop until the store is reopened.
+                    failure = error as? StoreError
+                    throw error
+                }
+                var outputs: [Segment] = []
+                for inputSegment in inputs { removeSegment(inputSegment) }
+                for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size)) }
+                var index = 0
+                keydir.updateAll { _, location in
+                    let placement = placements[index]
+                    let segment = outputs[placement.output]
+                    location = Location(segment: segment.slot, offset: UInt32(placement.offset), length: location.length)
+                    segment.liveBytes += Int(location.length)
+                    segment.records += 1
+                    index += 1
+                }
+                totals.liveBytes = outputs.reduce(0) { $0 + $1.liveBytes }
+                totals.records = keydir.count
+                totals.deadRecords = 0
+                active = nil
+                try retire(inputs)
+                try startActiveSegment()
+                metrics.record(MaintenanceEvent(
+                    kind: "compaction", startNanos: start, durationNanos: MonotonicClock.now() &- start,
+                    bytesRead: bytesRead, bytesWritten: writer.bytesWritten, blockedWriters: true,
+                    detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keydir.count) keys"))
+            }
+        }
+    }
+
+    /// Removes merged segments' files oldest first, each followed by a directory fsync: a surviving
+    /// newer input still carries any tombstone that hides a stale put in an older one.
+    func retire(_ inputs: [Segment]) throws {
+        for segment in inputs.sorted(by: { $0.id < $1.id }) {
+            segment.file.close()
+            try storage.remove(Segment.fileName(segment.id))
+            if try storage.exists(Segment.hintName(segment.id)) {
+                try storage.remove(Segment.hintName(segment.id))
+            }
+        }
+    }
+
+    /// Reads a whole record (after checking its CRC) and hands its bytes to `body`.
+    func readWholeRecord(at location: Location, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let segment = segments[Int(location.segment)] else {
+            throw StoreError.corrupted(file: storage.path, offset: Int64(location.offset), reason: "index points at a missing segment")
+        }
+        var record = [UInt8](repeating: 0, count: Int(location.length))
+        try record.withUnsafeMutableBytes { raw in
+            try segment.file.readExactly(into: raw, at: Int64(location.offset))
+            guard LogRecord.checksumMatches(UnsafeRawBufferPointer(raw)) else {
+                throw StoreError.corrupted(file: segment.file.path, offset: Int64(location.offset), reason: "checksum mismatch in a live record")
+            }
+            try body(UnsafeRawBufferPointer(raw))
+        }
+    }
+
+    // MARK: Incremental merge
+
+    /// Background merge: picks sealed segments whose reclaimable bytes reach `merge_fragmentation`,
+    /// copies their live records (and the tombstones that must stay) into new segments while
+    /// reads and writes go on, then swaps the keydir entries that still point at the old copies.
+    func mergeInBackground() {
+        do {
+            try mergeFragmentedSegments()
+        } catch {
+            lock.withLock { if failure == nil { failure = error as? StoreError } }
+        }
+    }
+
+    func mergeFragmentedSegments() throws {
+        try maintenanceLock.withLock {
+            let start = MonotonicClock.now()
+            // 1. Choose, under the lock.
+            let (inputs, keepTombstones): ([Segment], Bool) = lock.withLock {
+                guard isOpen, failure == nil else { return ([], false) }
+                let sealed = segments.compactMap { $0 }.filter { $0 !== active }
+                let chosen = sealed.filter {
+                    $0.size > 0 && Double($0.reclaimableBytes) >= settings.mergeFragmentation * Double($0.size)
+                }.sorted { $0.id < $1.id }
+                guard let newest = chosen.last else { return ([], false) }
+                let chosenIds = Set(chosen.map(\.id))
+                let olderUnmerged = sealed.contains { $0.id < newest.id && !chosenIds.contains($0.id) }
+                return (chosen, olderUnmerged)
+            }
+            guard let maxInputId = inputs.last?.id else { return }
+
+            // 2. Copy live records without holding the lock (sealed segments never change).
+            var writer = OutputWriter(store: self, above: maxInputId)
+            var copied: [(key: [UInt8], old: Location, output: Int, offset: Int, tombstone: Bool)] = []
+            var keptTombstones = Set<[UInt8]>()
+            var bytesRead = 0
+            do {
+                for input in inputs {
+                    var scanner = SegmentScanner(file: input.file, size: input.size)
+                    let end = try scanner.scan { offset, header, record in
+                        bytesRead += header.size
+                        guard header.kind != .commit else { return }
+                        let keyBytes = UnsafeRawBufferPointer(rebasing: record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
+                        let old = Location(segment: input.slot, offset: UInt32(offset), length: UInt32(header.size))
+                        let current = lock.withLock { keydir.value(forKey: keyBytes) }
+                        let keep: Bool
+                        if header.kind == .put {
+                            keep = current == old
+                        } else {
+                            keep = keepTombstones && current == nil && !keptTombstones.contains(Array(keyBytes))
+                            if keep { keptTombstones.insert(Array(keyBytes)) }
+                        }
+                        guard keep else { return }
+                        let placed = try writer.append(record, key: keyBytes, isTombstone: header.kind == .delete)
+                        copied.append((Array(keyBytes), old, placed.output, placed.offset, header.kind == .delete))
+                    }
+                    if case let .invalid(offset, reason, _) = end {
+                        throw StoreError.corrupted(file: input.file.path, offset: Int64(offset), reason: reason)
+                    }
+                }
+            } catch {
+                writer.abandon()
+                throw error
+            }
+            let installed: [(id: UInt64, file: DurableFile, size: Int)]
+            do {
+                installed = try writer.install()
+            } catch {
+                lock.withLock { failure = error as? StoreError }
+                throw error
+            }
+
+            // 3. Swap, under the lock: only entries that still point at the copied record move.
+            try lock.withLock {
+                var outputs: [Segment] = []
+                for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size)) }
+                for entry in copied {
+                    let segment = outputs[entry.output]
+                    segment.records += 1
+                    let length = Int(entry.old.length)
+                    if entry.tombstone {
+                        segment.deadRecords += 1
+                        segment.tombstoneBytes += length
+                        totals.records += 1
+                        totals.deadRecords += 1
+                    } else if keydir.value(forKey: entry.key) == entry.old {
+                        keydir.insert(Location(segment: segment.slot, offset: UInt32(entry.offset), length: entry.old.length), forKey: entry.key)
+                        segment.liveBytes += length
+                        totals.records += 1
+                    } else {
+                        // Overwritten while the merge ran: the copy is dead on arrival.
+                        segment.deadRecords += 1
+                        totals.records += 1
+                        totals.deadRecords += 1
+                    }
+                }
+                // The inputs still count the moved records as live; removing them takes those
+                // bytes out of the totals as the outputs put them back in.
+                for output in outputs { totals.liveBytes += output.liveBytes }
+                for input in inputs { removeSegment(input) }
+                try retire(inputs)
+            }
+            metrics.record(MaintenanceEvent(
+                kind: "merge", startNanos: start, durationNanos: MonotonicClock.now() &- start,
+                bytesRead: bytesRead, bytesWritten: writer.bytesWritten, blockedWriters: false,
+                detail: "incremental: \(inputs.count) segments → \(installed.count)"))
+        }
+    }
+}

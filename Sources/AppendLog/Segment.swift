@@ -1,0 +1,59 @@
+import StoreCore
+
+/// Where a key's current record lives: 12 bytes per key in the keydir.
+struct Location: Equatable {
+    /// Slot of the segment in the store's segment table.
+    var segment: UInt32
+    var offset: UInt32
+    /// Whole record length (header, key, value).
+    var length: UInt32
+}
+
+/// One segment file and its accounting. Bytes of a segment are live (the keydir points at the
+/// record) or dead (overwritten, deleted, tombstones, commit records).
+final class Segment {
+    let id: UInt64
+    let slot: UInt32
+    let file: DurableFile
+    /// Bytes in the file.
+    var size: Int
+    /// Bytes of records the keydir points at.
+    var liveBytes = 0
+    /// Put and delete records (commit records not counted).
+    var records = 0
+    /// Records no longer current: overwritten or deleted puts, and tombstones.
+    var deadRecords = 0
+    /// Bytes of delete records, which a merge may have to keep.
+    var tombstoneBytes = 0
+
+    init(id: UInt64, slot: UInt32, file: DurableFile, size: Int) {
+        self.id = id
+        self.slot = slot
+        self.file = file
+        self.size = size
+    }
+
+    var deadBytes: Int { size - liveBytes }
+    /// Dead bytes a merge can certainly drop (tombstones may have to stay).
+    var reclaimableBytes: Int { size - liveBytes - tombstoneBytes }
+
+    static func fileName(_ id: UInt64) -> String { hexName(id) + ".log" }
+    static func hintName(_ id: UInt64) -> String { hexName(id) + ".hint" }
+
+    /// Ids of the segments the store starts are multiples of this; compaction output takes the ids
+    /// just above the highest segment it merged (FORMAT.md).
+    static let idBlock: UInt64 = 1 << 16
+
+    /// The id in a segment or hint file name, or `nil` for other names.
+    static func id(fromName name: String, suffix: String) -> UInt64? {
+        guard name.hasSuffix(suffix) else { return nil }
+        let stem = name.dropLast(suffix.count)
+        guard stem.count == 16 else { return nil }
+        return UInt64(stem, radix: 16)
+    }
+
+    private static func hexName(_ id: UInt64) -> String {
+        let digits = String(id, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
