@@ -134,9 +134,16 @@ extension AppendLogStore {
                 totals.liveBytes = outputs.reduce(0) { $0 + $1.liveBytes }
                 totals.records = keydir.count
                 totals.deadRecords = 0
-                active = nil
-                try retire(inputs)
-                try startActiveSegment()
+                do {
+                    active = nil
+                    try retire(inputs)
+                    try startActiveSegment()
+                } catch {
+                    // The files replay correctly (left-over inputs replay before the outputs), but
+                    // this instance has no active segment: stop until the store is reopened.
+                    failure = error as? StoreError
+                    throw error
+                }
                 metrics.record(MaintenanceEvent(
                     kind: "compaction", startNanos: start, durationNanos: MonotonicClock.now() &- start,
                     bytesRead: bytesRead, bytesWritten: writer.bytesWritten, blockedWriters: true,
@@ -183,6 +190,13 @@ extension AppendLogStore {
         } catch {
             lock.withLock { if failure == nil { failure = error as? StoreError } }
         }
+    }
+
+    /// Runs one incremental merge on the caller's thread, whatever the mode: merges the sealed
+    /// segments whose reclaimable bytes pass `merge_fragmentation` (nothing when none does).
+    public func mergeNow() throws {
+        try lock.withLock { try checkUsable() }
+        try mergeFragmentedSegments()
     }
 
     func mergeFragmentedSegments() throws {
@@ -271,7 +285,12 @@ extension AppendLogStore {
                 // bytes out of the totals as the outputs put them back in.
                 for output in outputs { totals.liveBytes += output.liveBytes }
                 for input in inputs { removeSegment(input) }
-                try retire(inputs)
+                do {
+                    try retire(inputs)
+                } catch {
+                    failure = error as? StoreError
+                    throw error
+                }
             }
             metrics.record(MaintenanceEvent(
                 kind: "merge", startNanos: start, durationNanos: MonotonicClock.now() &- start,

@@ -363,7 +363,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                     lockedDirectory.release()
                 }
                 // A clean close leaves everything on stable storage, whatever the durability.
-                if failure == nil { try active.file.syncData() }
+                if failure == nil, let active { try active.file.syncData() }
             }
         }
     }

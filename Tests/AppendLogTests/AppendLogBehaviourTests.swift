@@ -1,0 +1,88 @@
+import AppendLog
+import StoreCore
+import StoreTestSupport
+import Testing
+
+@Suite("log: behaviour")
+struct AppendLogBehaviourTests {
+    @Test("the randomized model holds while background merges run", arguments: ["incremental", "full"])
+    func modelUnderConstantCompaction(mode: String) throws {
+        let options = StoreOptions(durability: .none, settings: [
+            "compaction_mode": mode, "segment_size": "4KiB", "compaction_min_dead": "0",
+            "compaction_ratio": "0.3", "merge_fragmentation": "0.3",
+        ])
+        let suite = ConformanceSuite(engine: AppendLogStore.descriptor, options: options, seed: 31, modelOperations: 6_000)
+        #expect(try suite.run(.randomizedModel) == .passed)
+        #expect(try suite.run(.reopenAfterThousandsOfOperations) == .passed)
+    }
+
+    @Test("durability always syncs every commit; none syncs only on close")
+    func syncsPerCommit() throws {
+        let scratch = try ScratchDirectory("log-sync")
+        let always = try openLog(scratch.child("always"), durability: .always)
+        let start = always.metrics.snapshot().syncs
+        for index in 0..<20 { try always.put(key(index), [1]) }
+        var batch = WriteBatch()
+        batch.put(key(100), [2])
+        batch.delete(key(1))
+        try always.apply(batch)
+        #expect(always.metrics.snapshot().syncs - start == 21)
+        try always.close()
+        let none = try openLog(scratch.child("none"), durability: .none)
+        let before = none.metrics.snapshot().syncs
+        for index in 0..<20 { try none.put(key(index), [1]) }
+        #expect(none.metrics.snapshot().syncs == before)
+        try none.close()
+    }
+
+    @Test("write amplification counts record headers: file bytes ≥ user bytes, the difference is the 13-byte headers")
+    func writeAmplification() throws {
+        let scratch = try ScratchDirectory("log-wamp")
+        let store = try openLog(scratch.child("store"), ["compaction_policy": "manual"])
+        let before = store.metrics.snapshot()
+        for index in 0..<100 { try store.put(key(index), Array(repeating: 7, count: 100)) }
+        let after = store.metrics.snapshot()
+        let user = after.userBytesWritten - before.userBytesWritten
+        let file = after.fileBytesWritten - before.fileBytesWritten
+        #expect(user == 100 * (12 + 100))
+        #expect(file == user + 100 * 13)
+        let statistics = try store.statistics()
+        #expect(statistics.liveBytes == file)
+        #expect(statistics.deadBytes == 0)
+        try store.close()
+    }
+
+    @Test("bad settings name the setting")
+    func badSettings() throws {
+        let scratch = try ScratchDirectory("log-settings")
+        for (settings, fragment) in [
+            (["segment_sz": "1"], "segment_sz"), (["segment_size": "12"], "segment_size"),
+            (["compaction_policy": "sometimes"], "ratio, hive, manual"), (["use_hints": "maybe"], "use_hints"),
+        ] {
+            #expect { try openLog(scratch.child("s"), settings) } throws: { String(describing: $0).contains(fragment) }
+        }
+    }
+
+    @Test("statistics: live and dead bytes follow overwrites, deletes and compaction")
+    func deadSpaceAccounting() throws {
+        let scratch = try ScratchDirectory("log-dead")
+        let store = try openLog(scratch.child("store"), ["compaction_policy": "manual"])
+        for index in 0..<10 { try store.put(key(index), Array(repeating: 1, count: 87)) }  // 13+12+87 = 112 B each
+        var statistics = try store.statistics()
+        #expect(statistics.liveBytes == 1120 && statistics.deadBytes == 0 && statistics.keyCount == 10)
+        for index in 0..<5 { try store.put(key(index), Array(repeating: 2, count: 87)) }
+        try store.delete(key(9))  // a 25-byte tombstone, and key 9's 112 bytes die
+        try store.delete(key(99))  // absent: nothing written
+        statistics = try store.statistics()
+        #expect(statistics.liveBytes == 1120 - 112)
+        #expect(statistics.deadBytes == 5 * 112 + 112 + 25)
+        #expect(statistics.keyCount == 9)
+        try store.compact()
+        statistics = try store.statistics()
+        #expect(statistics.liveBytes == 1008 && statistics.deadBytes == 0)
+        #expect(statistics.diskBytes >= 1008)
+        let event = try #require(store.metrics.events().last)
+        #expect(event.kind == "compaction" && event.bytesRead == 1008 && event.bytesWritten > 1008)
+        try store.close()
+    }
+}
