@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"]),
         // Every engine, looked up by name.
         .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog"]),
-        .target(name: "Replay", dependencies: ["StoreCore"]),
+        .target(name: "Replay", dependencies: ["StoreCore", "ProcessMemory"]),
         .target(name: "Report"),
         .executableTarget(
             name: "storebench",

@@ -91,8 +91,8 @@ public final class StoreMetrics: Sendable {
         public var eventCount: Int
 
         public init(
-            userBytesWritten: Int, fileBytesWritten: Int, fileBytesRead: Int, syncs: Int,
-            filesCreated: Int, filesRemoved: Int, renames: Int, eventCount: Int
+            userBytesWritten: Int = 0, fileBytesWritten: Int = 0, fileBytesRead: Int = 0, syncs: Int = 0,
+            filesCreated: Int = 0, filesRemoved: Int = 0, renames: Int = 0, eventCount: Int = 0
         ) {
             self.userBytesWritten = userBytesWritten
             self.fileBytesWritten = fileBytesWritten
@@ -102,6 +102,16 @@ public final class StoreMetrics: Sendable {
             self.filesRemoved = filesRemoved
             self.renames = renames
             self.eventCount = eventCount
+        }
+
+        /// Counters of two store instances (one opened after the other) added up.
+        public static func + (a: Snapshot, b: Snapshot) -> Snapshot {
+            Snapshot(
+                userBytesWritten: a.userBytesWritten + b.userBytesWritten,
+                fileBytesWritten: a.fileBytesWritten + b.fileBytesWritten,
+                fileBytesRead: a.fileBytesRead + b.fileBytesRead, syncs: a.syncs + b.syncs,
+                filesCreated: a.filesCreated + b.filesCreated, filesRemoved: a.filesRemoved + b.filesRemoved,
+                renames: a.renames + b.renames, eventCount: a.eventCount + b.eventCount)
         }
 
         /// File bytes written per user byte written; `nil` before the user wrote anything.

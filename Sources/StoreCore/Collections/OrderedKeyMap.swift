@@ -99,15 +99,70 @@ public final class OrderedKeyMap<Value> {
     /// - Returns: the value it replaced, or `nil` when the key is new.
     @inlinable @discardableResult
     public func insert(_ value: Value, forKey key: [UInt8]) -> Value? {
+        // Keys arriving in ascending order (loading sorted hints, sequential fills) skip the
+        // search and leave every node full instead of half full after each split.
+        switch appendIfLast(value, key, root) {
+        case .appended:
+            _count += 1
+            return nil
+        case let .split(separator, sibling):
+            _count += 1
+            growRoot(separator, sibling)
+            return nil
+        case .notLast:
+            break
+        }
         let (split, replaced) = key.withUnsafeBytes { insert(value, key, $0, KeyPrefix.of($0), into: root) }
         if replaced == nil { _count += 1 }
-        if let (separator, right) = split {
-            let newRoot = Node(isLeaf: false)
-            newRoot.insertKey(separator, at: 0)
-            newRoot.children = [root, right]
-            root = newRoot
-        }
+        if let (separator, right) = split { growRoot(separator, right) }
         return replaced
+    }
+
+    @usableFromInline
+    enum AppendOutcome {
+        case notLast
+        case appended
+        /// Appended, and the node overflowed into a new right sibling to link into its parent.
+        case split([UInt8], Node)
+    }
+
+    /// Puts `key` at the right end of the tree when it sorts after every key present (the
+    /// rightmost leaf holds the largest keys and is never empty while the map is not).
+    @inlinable
+    func appendIfLast(_ value: Value, _ key: [UInt8], _ node: Node) -> AppendOutcome {
+        if node.isLeaf {
+            if let last = node.keys.last, KeyOrder.compare(last, key) >= 0 { return .notLast }
+            if node.keys.count < Self.maxLeafEntries {
+                node.insertKey(key, at: node.keys.count)
+                node.values.append(value)
+                return .appended
+            }
+            let leaf = Node(isLeaf: true)
+            leaf.insertKey(key, at: 0)
+            leaf.values = [value]
+            return .split(key, leaf)
+        }
+        switch appendIfLast(value, key, node.children[node.children.count - 1]) {
+        case .notLast: return .notLast
+        case .appended: return .appended
+        case let .split(separator, child):
+            if node.children.count < Self.maxChildren {
+                node.insertKey(separator, at: node.keys.count)
+                node.children.append(child)
+                return .appended
+            }
+            let sibling = Node(isLeaf: false)
+            sibling.children = [child]
+            return .split(separator, sibling)
+        }
+    }
+
+    @inlinable
+    func growRoot(_ separator: [UInt8], _ sibling: Node) {
+        let newRoot = Node(isLeaf: false)
+        newRoot.insertKey(separator, at: 0)
+        newRoot.children = [root, sibling]
+        root = newRoot
     }
 
     @inlinable
@@ -182,7 +237,7 @@ public final class OrderedKeyMap<Value> {
     }
 
     /// Merges an underfull child into a neighbour when both fit in one node; drops it when empty.
-    @usableFromInline
+    @inlinable
     func rebalance(_ node: Node, underfullChild index: Int) {
         let child = node.children[index]
         if node.children.count == 1 {

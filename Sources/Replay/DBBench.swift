@@ -1,0 +1,274 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ProcessMemory
+import StoreCore
+
+/// db_bench-style phases run against one store, with the same meanings as RocksDB's `db_bench`
+/// so that figures compare one to one: keys are numbers in `0..<num`, 8 bytes big-endian padded
+/// with zeros to the key size; `fillrandom` and `readrandom` draw key numbers uniformly *with*
+/// replacement, as db_bench does.
+///
+/// Every read is checked against a model of what was written (present or absent, and the exact
+/// value bytes), so a benchmark never reports the speed of an engine that returns wrong data.
+public struct DBBench {
+    public enum Phase: Equatable, Sendable, CustomStringConvertible {
+        case fillseq, fillrandom, overwrite, readrandom, readseq, seekrandom, deleterandom, compact
+        /// Close and reopen the store, optionally with changed engine settings; measures open time
+        /// and the memory the reopened store holds (through jemalloc).
+        case reopen(settings: [String: String])
+
+        public static let names = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq",
+                                   "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]"]
+
+        /// Parses `fillrandom` or `reopen:use_hints=false,segment_size=1MiB`.
+        public init(parsing text: String) throws(StoreError) {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            switch parts.first ?? "" {
+            case "fillseq": self = .fillseq
+            case "fillrandom": self = .fillrandom
+            case "overwrite": self = .overwrite
+            case "readrandom": self = .readrandom
+            case "readseq": self = .readseq
+            case "seekrandom": self = .seekrandom
+            case "deleterandom": self = .deleterandom
+            case "compact": self = .compact
+            case "reopen":
+                var settings: [String: String] = [:]
+                for pair in (parts.count > 1 ? parts[1] : "").split(separator: ",") {
+                    let nameValue = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard nameValue.count == 2 else { throw .invalidArgument("`\(pair)` in `\(text)` is not name=value") }
+                    settings[nameValue[0]] = nameValue[1]
+                }
+                self = .reopen(settings: settings)
+            default:
+                throw .invalidArgument("unknown benchmark `\(text)` (known: \(Self.names.joined(separator: ", ")))")
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .fillseq: "fillseq"
+            case .fillrandom: "fillrandom"
+            case .overwrite: "overwrite"
+            case .readrandom: "readrandom"
+            case .readseq: "readseq"
+            case .seekrandom: "seekrandom"
+            case .deleterandom: "deleterandom"
+            case .compact: "compact"
+            case let .reopen(settings):
+                settings.isEmpty ? "reopen" : "reopen:" + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            }
+        }
+    }
+
+    public struct Configuration: Sendable {
+        public var num: Int
+        public var keySize: Int
+        public var valueSize: Int
+        /// Entries each `seekrandom` reads after its seek.
+        public var seekNexts: Int
+        public var seed: UInt64
+
+        public init(num: Int, keySize: Int = 16, valueSize: Int = 100, seekNexts: Int = 10, seed: UInt64 = 1) {
+            self.num = num
+            self.keySize = keySize
+            self.valueSize = valueSize
+            self.seekNexts = seekNexts
+            self.seed = seed
+        }
+    }
+
+    /// One measured phase.
+    public struct Result: Sendable {
+        public var phase: String
+        public var operations: Int
+        public var seconds: Double
+        /// Reads that found their key (reads only).
+        public var found: Int?
+        /// For `reopen`: jemalloc bytes the reopened store holds, per live key.
+        public var bytesPerKey: Double?
+        public var opsPerSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
+        public var microsecondsPerOp: Double { operations > 0 ? seconds * 1e6 / Double(operations) : 0 }
+    }
+
+    /// Everything a run measured: the phases, and the store's own figures at the end. Metrics and
+    /// events add up over every instance the run opened (a `reopen` starts a new instance).
+    public struct Outcome: Sendable {
+        public var results: [Result]
+        public var statistics: StoreStatistics
+        public var metrics: StoreMetrics.Snapshot
+        public var events: [MaintenanceEvent]
+        public var allocator: ProcessMemory.AllocatorStatistics?
+    }
+
+    public let configuration: Configuration
+    private var random: SeededRandom
+    /// Value version per key number; 0 = absent. A value is a window into `pool` chosen by
+    /// (key number, version), so reads can be checked byte for byte without storing values.
+    private var versions: [UInt8]
+    private let pool: [UInt8]
+
+    public init(_ configuration: Configuration) throws(StoreError) {
+        guard configuration.num > 0 else { throw .invalidArgument("--num must be positive") }
+        guard configuration.keySize >= 8 else { throw .invalidArgument("key size must be at least 8 bytes to hold the key number") }
+        try StoreLimits.check(keySize: configuration.keySize)
+        try StoreLimits.check(valueSize: configuration.valueSize)
+        self.configuration = configuration
+        random = SeededRandom(seed: configuration.seed)
+        versions = [UInt8](repeating: 0, count: configuration.num)
+        pool = random.bytes(configuration.valueSize + 4096)
+    }
+
+    @inline(__always)
+    private func fillKey(_ number: Int, into key: inout [UInt8]) {
+        key.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt64(number).bigEndian, toByteOffset: 0, as: UInt64.self)
+        }
+    }
+
+    @inline(__always)
+    private func valueStart(_ number: Int, _ version: UInt8) -> Int {
+        (number &* 31 &+ Int(version) &* 17) & 4095
+    }
+
+    /// Runs `phases` in order. `open` (re)opens the store with extra engine settings.
+    /// - Parameter persistent: whether the engine keeps data across a reopen; for one that does
+    ///   not, a `reopen` empties the model too.
+    public mutating func run(
+        _ phases: [Phase], persistent: Bool, open: (_ settings: [String: String]) throws -> any Store
+    ) throws -> Outcome {
+        var store = try open([:])
+        var closed = false
+        defer { if !closed { try? store.close() } }
+        var results: [Result] = []
+        var metrics = StoreMetrics.Snapshot()
+        var events: [MaintenanceEvent] = []
+        let num = configuration.num
+        var key = [UInt8](repeating: 0, count: configuration.keySize)
+        var value: [UInt8] = []
+        var readBuffer: [UInt8] = []
+        let engine = store.engineName
+
+        func mismatch(_ number: Int, _ what: String) -> StoreError {
+            .corrupted(file: engine, offset: Int64(number), reason: "key #\(number): \(what)")
+        }
+
+        for phase in phases {
+            let start = MonotonicClock.now()
+            var operations = num
+            var found: Int?
+            switch phase {
+            case .fillseq, .fillrandom, .overwrite:
+                for index in 0..<num {
+                    let number = phase == .fillseq ? index : random.below(num)
+                    fillKey(number, into: &key)
+                    let version = versions[number] == 255 ? 1 : versions[number] + 1
+                    let from = valueStart(number, version)
+                    value.removeAll(keepingCapacity: true)
+                    value.append(contentsOf: pool[from..<(from + configuration.valueSize)])
+                    // In-memory indexes keep the key array: hand over a fresh copy, not our buffer.
+                    try store.put(Array(key), value)
+                    versions[number] = version
+                }
+            case .readrandom:
+                var hits = 0
+                for _ in 0..<num {
+                    let number = random.below(num)
+                    fillKey(number, into: &key)
+                    let hit = try store.get(key, into: &readBuffer)
+                    guard hit == (versions[number] != 0) else {
+                        throw mismatch(number, hit ? "a deleted or never written key was found" : "a written key was not found")
+                    }
+                    if hit {
+                        try readBuffer.withUnsafeBytes { try check(number, $0) }
+                        hits += 1
+                    }
+                }
+                found = hits
+            case .readseq:
+                var expected = 0
+                operations = try store.scan(from: [], limit: Int.max) { key, value in
+                    let number = Int(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))
+                    guard number < num else { throw mismatch(number, "a key that was never written in a full scan") }
+                    while expected < number {
+                        if versions[expected] != 0 { throw mismatch(expected, "missing from a full scan") }
+                        expected += 1
+                    }
+                    guard versions[number] != 0 else { throw mismatch(number, "a deleted key in a full scan") }
+                    try check(number, value)
+                    expected = number + 1
+                }
+                if let missing = versions[expected...].firstIndex(where: { $0 != 0 }) {
+                    throw mismatch(missing, "missing from a full scan")
+                }
+                found = operations
+            case .seekrandom:
+                operations = max(1, num / 10)
+                var hits = 0
+                for _ in 0..<operations {
+                    fillKey(random.below(num), into: &key)
+                    var previous = -1
+                    let visited = try store.scan(from: key, limit: configuration.seekNexts) { key, value in
+                        let number = Int(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))
+                        guard number > previous, number < num, versions[number] != 0 else {
+                            throw mismatch(number, "a scan returned keys out of order, or a deleted key")
+                        }
+                        try check(number, value)
+                        previous = number
+                    }
+                    if visited > 0 { hits += 1 }
+                }
+                found = hits
+            case .deleterandom:
+                for _ in 0..<num {
+                    let number = random.below(num)
+                    fillKey(number, into: &key)
+                    try store.delete(key)
+                    versions[number] = 0
+                }
+            case .compact:
+                operations = 1
+                try store.compact()
+            case let .reopen(settings):
+                metrics = metrics + store.metrics.snapshot()
+                events += store.metrics.events()
+                try store.close()
+                let before = ProcessMemory.allocator()?.allocated
+                let reopenStart = MonotonicClock.now()
+                store = try open(settings)
+                let seconds = MonotonicClock.seconds(since: reopenStart)
+                if !persistent { versions = [UInt8](repeating: 0, count: num) }
+                var bytesPerKey: Double?
+                if let before, let after = ProcessMemory.allocator()?.allocated,
+                   let keys = try store.statistics().keyCount, keys > 0 {
+                    bytesPerKey = Double(after - before) / Double(keys)
+                }
+                results.append(Result(phase: phase.description, operations: 1, seconds: seconds, bytesPerKey: bytesPerKey))
+                continue
+            }
+            results.append(Result(phase: phase.description, operations: operations,
+                                  seconds: MonotonicClock.seconds(since: start), found: found))
+        }
+        let statistics = try store.statistics()
+        let allocator = ProcessMemory.allocator()
+        metrics = metrics + store.metrics.snapshot()
+        events += store.metrics.events()
+        closed = true
+        try store.close()
+        return Outcome(results: results, statistics: statistics, metrics: metrics, events: events, allocator: allocator)
+    }
+
+    /// Throws unless `value` is exactly the bytes last written for key `number`.
+    private func check(_ number: Int, _ value: UnsafeRawBufferPointer) throws {
+        let from = valueStart(number, versions[number])
+        let size = configuration.valueSize
+        let matches = value.count == size && (size == 0 || pool.withUnsafeBytes { pool in
+            memcmp(pool.baseAddress! + from, value.baseAddress!, size) == 0
+        })
+        if !matches {
+            throw StoreError.corrupted(file: "read check", offset: Int64(number),
+                                       reason: "key #\(number) returned \(value.count) bytes that differ from what was written")
+        }
+    }
+}

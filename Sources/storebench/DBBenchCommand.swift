@@ -1,0 +1,126 @@
+import ArgumentParser
+import Engines
+import Foundation
+import ProcessMemory
+import Replay
+import Report
+import StoreCore
+
+struct DBBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dbbench",
+        abstract: "db_bench-style benchmarks on our engines, optionally beside RocksDB's db_bench in the same run.",
+        discussion: """
+            Benchmarks: \(DBBench.Phase.names.joined(separator: ", ")). `reopen` closes and reopens the \
+            store (timing the open and measuring, through jemalloc, the bytes per key it holds); \
+            `reopen:name=value` reopens with changed engine settings. With --compare-rocksdb, RocksDB's \
+            db_bench (Debian package rocksdb-tools) runs the db_bench phases with the same parameters \
+            (compression none, one thread, no sync) and the table gives our ops/s as a ratio of its ops/s.
+            """
+    )
+
+    @Option(help: "Engines to run: a comma-separated list of names, or `all`.")
+    var engines = "log"
+
+    @Option(help: "Comma-separated benchmarks, run in order.")
+    var benchmarks = "fillrandom,readrandom"
+
+    @Option(help: "Key numbers are drawn from 0..<num; each phase makes num operations.")
+    var num = 1_000_000
+
+    @Option(help: "Key size in bytes (at least 8).")
+    var keySize = 16
+
+    @Option(help: "Value size in bytes.")
+    var valueSize = 100
+
+    @Option(help: "Seed for keys, values and operation order.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Parent directory for the store directories (default: a temporary directory, removed afterwards).")
+    var dir: String?
+
+    @Flag(help: "Also run RocksDB's db_bench with the same parameters and report ratios.")
+    var compareRocksdb = false
+
+    @Option(help: "Path of RocksDB's db_bench.")
+    var dbBench = "/usr/bin/db_bench"
+
+    @OptionGroup var store: StoreOptionGroup
+
+    func validate() throws {
+        guard num > 0 else { throw ValidationError("--num must be positive") }
+        guard keySize >= 8 else { throw ValidationError("--key-size must be at least 8") }
+    }
+
+    func run() throws {
+        let options = try store.storeOptions()
+        let phases = try benchmarks.split(separator: ",").map { try DBBench.Phase(parsing: String($0)) }
+        let runner = BenchmarkRunner(
+            engines: try EngineRegistry.engines(matching: engines),
+            configuration: .init(num: num, keySize: keySize, valueSize: valueSize, seed: seed),
+            phases: phases, options: options, parentDirectory: dir)
+        print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, durability \(options.durability.rawValue), seed \(seed)\n")
+        let outcomes = try runner.run()
+        print(BenchmarkRunner.phaseTable(outcomes).render())
+        print(BenchmarkRunner.summaryTable(outcomes).render())
+        guard compareRocksdb else { return }
+
+        let comparable = phases.map(\.description).filter { RocksDBBench.phases.contains($0) }
+        guard !comparable.isEmpty else {
+            print("no benchmark here has a db_bench counterpart")
+            return
+        }
+        let reference = try RocksDBBench(path: dbBench).run(
+            benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, sync: options.durability == .always)
+        var table = TextTable(headers: ["benchmark", "engine", "ops/s", "rocksdb ops/s", "ratio"])
+        for (engine, outcome) in outcomes {
+            for result in outcome.results {
+                guard let rocks = reference[result.phase] else { continue }
+                table.append([result.phase, engine, NumberFormat.grouped(result.opsPerSecond),
+                              NumberFormat.grouped(rocks), NumberFormat.fixed(result.opsPerSecond / rocks, places: 2) + "×"])
+            }
+        }
+        print("Beside RocksDB db_bench (\(dbBench), run just after, same machine):\n")
+        print(table.render())
+    }
+}
+
+/// Runs RocksDB's `db_bench` and reads its per-benchmark ops/s.
+struct RocksDBBench {
+    static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "seekrandom", "deleterandom", "compact"]
+    let path: String
+
+    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, sync: Bool) throws -> [String: Double] {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ValidationError("\(path) not found: install Debian's rocksdb-tools (apt-get install rocksdb-tools) or pass --db-bench PATH")
+        }
+        let directory = try BenchmarkRunner.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = [
+            "--benchmarks=\(benchmarks.joined(separator: ","))", "--num=\(num)", "--key_size=\(keySize)",
+            "--value_size=\(valueSize)", "--compression_type=none", "--threads=1", "--db=\(directory)/db",
+            "--sync=\(sync ? 1 : 0)", "--seek_nexts=10",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ValidationError("db_bench failed (exit \(process.terminationStatus)):\n\(output)")
+        }
+        // Lines look like: `fillrandom   :       2.345 micros/op 426439 ops/sec 2.345 seconds ...`
+        var rates: [String: Double] = [:]
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == ":", fields[3] == "micros/op", fields[5] == "ops/sec",
+                  let rate = Double(fields[4]) else { continue }
+            rates[String(fields[0])] = rate
+        }
+        return rates
+    }
+}
