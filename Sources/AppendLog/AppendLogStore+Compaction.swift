@@ -7,7 +7,7 @@ extension AppendLogStore {
         let store: AppendLogStore
         let firstId: UInt64
         let lastAllowedId: UInt64
-        var files: [(id: UInt64, file: DurableFile, size: Int, hint: [UInt8], entries: Int)] = []
+        var files: [(id: UInt64, file: DurableFile, size: Int, hint: OrderedKeyMap<HintFile.Entry>, tombstoneBytes: Int)] = []
         var buffer: [UInt8] = []
         var bytesWritten = 0
 
@@ -27,8 +27,8 @@ extension AppendLogStore {
             let offset = files[index].size
             buffer.append(contentsOf: record)
             files[index].size += record.count
-            HintFile.append(isTombstone: isTombstone, key: key, offset: UInt32(offset), length: UInt32(record.count), to: &files[index].hint)
-            files[index].entries += 1
+            files[index].hint.insert(HintFile.Entry(isTombstone: isTombstone, offset: UInt32(offset), length: UInt32(record.count)), forKey: key)
+            if isTombstone { files[index].tombstoneBytes += record.count }
             if buffer.count >= 1 << 20 { try flush() }
             return (index, offset)
         }
@@ -40,7 +40,7 @@ extension AppendLogStore {
                 throw StoreError.unsupported("compaction output ids exhausted above segment \(firstId - 1)")
             }
             let file = try store.storage.create(Segment.fileName(id) + StorageDirectory.temporarySuffix)
-            files.append((id, file, 0, [], 0))
+            files.append((id, file, 0, OrderedKeyMap(), 0))
         }
 
         /// Writes buffered bytes to the current output file.
@@ -61,8 +61,8 @@ extension AppendLogStore {
                 output.file.close()
                 let name = Segment.fileName(output.id)
                 try store.storage.rename(name + StorageDirectory.temporarySuffix, to: name)
-                var hint = output.hint
-                HintFile.finish(&hint, count: output.entries)
+                // Every record of an output is distinct by key, so entries and records coincide.
+                let hint = HintFile.encode(output.hint, recordCount: output.hint.count, tombstoneBytes: output.tombstoneBytes, segmentBytes: output.size)
                 try store.storage.writeAtomically(Segment.hintName(output.id), contents: hint)
                 bytesWritten += hint.count
                 installed.append((output.id, try store.storage.open(name), output.size))
@@ -99,9 +99,7 @@ extension AppendLogStore {
                     try keydir.forEach(from: nil) { key, location in
                         try readWholeRecord(at: location) { record in
                             bytesRead += record.count
-                            let placed = try key.withUnsafeBytes { key in
-                                try writer.append(record, key: key, isTombstone: false)
-                            }
+                            let placed = try writer.append(record, key: key, isTombstone: false)
                             placements.append(placed)
                         }
                         return true
@@ -121,7 +119,7 @@ extension AppendLogStore {
                 }
                 var outputs: [Segment] = []
                 for inputSegment in inputs { removeSegment(inputSegment) }
-                for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size)) }
+                for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size, hasHint: true)) }
                 var index = 0
                 keydir.updateAll { _, location in
                     let placement = placements[index]
@@ -179,18 +177,53 @@ extension AppendLogStore {
         }
     }
 
-    // MARK: Incremental merge
+    // MARK: Background maintenance
 
-    /// Background merge: picks sealed segments whose reclaimable bytes reach `merge_fragmentation`,
-    /// copies their live records (and the tombstones that must stay) into new segments while
-    /// reads and writes go on, then swaps the keydir entries that still point at the old copies.
-    func mergeInBackground() {
+    /// The maintenance thread's work: hints for sealed segments, then (incremental mode, when
+    /// the policy asked) a merge.
+    func runMaintenance() {
         do {
-            try mergeFragmentedSegments()
+            try writeMissingHints(includingActive: false)
+            let merge = lock.withLock { () -> Bool in
+                defer { mergeWanted = false }
+                return settings.mode == .incremental && mergeWanted
+            }
+            if merge { try mergeFragmentedSegments() }
         } catch {
             lock.withLock { if failure == nil { failure = error as? StoreError } }
         }
     }
+
+    /// Writes the hints of sealed segments that have none now, on the caller's thread, instead of
+    /// leaving them to the maintenance thread.
+    public func writeHints() throws {
+        try lock.withLock { try checkUsable() }
+        try writeMissingHints(includingActive: false)
+    }
+
+    /// Writes `<id>.hint` for every sealed segment that has none (and for the active segment when
+    /// closing). Reads the segment front to back without holding the store lock: sealed segments
+    /// never change, and `maintenanceLock` keeps compactions from removing them meanwhile.
+    func writeMissingHints(includingActive: Bool) throws {
+        try maintenanceLock.withLock {
+            let pending = lock.withLock {
+                segments.compactMap { $0 }.filter { !$0.hasHint && $0.size > 0 && (includingActive || $0 !== active) }
+            }
+            for segment in pending {
+                let size = lock.withLock { segment.size }
+                let start = MonotonicClock.now()
+                let hint = try HintFile.build(scanning: segment.file, size: size)
+                try storage.writeAtomically(Segment.hintName(segment.id), contents: hint)
+                lock.withLock { segment.hasHint = true }
+                metrics.record(MaintenanceEvent(
+                    kind: "hint", startNanos: start, durationNanos: MonotonicClock.now() &- start,
+                    bytesRead: size, bytesWritten: hint.count, blockedWriters: false,
+                    detail: "index of segment \(Segment.fileName(segment.id))"))
+            }
+        }
+    }
+
+    // MARK: Incremental merge
 
     /// Runs one incremental merge on the caller's thread, whatever the mode: merges the sealed
     /// segments whose reclaimable bytes pass `merge_fragmentation` (nothing when none does).
@@ -260,7 +293,7 @@ extension AppendLogStore {
             // 3. Swap, under the lock: only entries that still point at the copied record move.
             try lock.withLock {
                 var outputs: [Segment] = []
-                for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size)) }
+                for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size, hasHint: true)) }
                 for entry in copied {
                     let segment = outputs[entry.output]
                     segment.records += 1

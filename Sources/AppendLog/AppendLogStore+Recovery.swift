@@ -1,30 +1,119 @@
 import StoreCore
 
 extension AppendLogStore {
-    /// Rebuilds the keydir from the segments (hints where valid), cuts a torn tail off the newest
-    /// segment, and starts a fresh active segment. See FORMAT.md, "Recovery".
+    /// Rebuilds the keydir and starts a fresh active segment. See FORMAT.md, "Recovery":
+    /// the leading segments that all have valid hints are merged by key in one pass (each key's
+    /// newest record wins, and the keydir is filled in ascending order); every later segment is
+    /// applied in id order, from its hint when it has a valid one, else by reading its records.
     func recover() throws {
         recoveryReportStorage.removedTemporaryFiles = try storage.removeTemporaryFiles().count
         let names = try storage.list()
         let ids = names.compactMap { Segment.id(fromName: $0, suffix: ".log") }.sorted()
-        let hints = Set(names.compactMap { Segment.id(fromName: $0, suffix: ".hint") })
+        let hintIds = Set(names.compactMap { Segment.id(fromName: $0, suffix: ".hint") })
+        var ordered: [Segment] = []
         for (index, id) in ids.enumerated() {
             let file = try storage.open(Segment.fileName(id), writable: index == ids.count - 1)
-            let segment = addSegment(id: id, file: file, size: Int(try file.size()))
-            if settings.useHints, hints.contains(id), try loadHint(into: segment) {
+            ordered.append(addSegment(id: id, file: file, size: Int(try file.size())))
+        }
+        var hints: [UInt64: (bytes: [UInt8], trailer: HintFile.Trailer)] = [:]
+        if settings.useHints {
+            for segment in ordered where hintIds.contains(segment.id) {
+                let bytes = try storage.readAll(Segment.hintName(segment.id))
+                if let trailer = HintFile.validate(bytes, segmentSize: segment.size) {
+                    hints[segment.id] = (bytes, trailer)
+                    segment.hasHint = true
+                } else {
+                    recoveryReportStorage.damagedHints += 1
+                }
+            }
+        }
+        let leading = ordered.prefix { hints[$0.id] != nil }
+        mergeHints(leading.map { ($0, hints[$0.id]!) })
+        recoveryReportStorage.segmentsFromHints += leading.count
+        for (index, segment) in ordered.enumerated().dropFirst(leading.count) {
+            if let hint = hints[segment.id] {
+                applyHint(hint, to: segment)
                 recoveryReportStorage.segmentsFromHints += 1
             } else {
-                if hints.contains(id) && settings.useHints { recoveryReportStorage.damagedHints += 1 }
-                try scanSegment(segment, isNewest: index == ids.count - 1)
+                try scanSegment(segment, isNewest: index == ordered.count - 1)
                 recoveryReportStorage.segmentsScanned += 1
             }
         }
         // Hints whose segment is gone were left by an interrupted install.
-        try storage.remove(hints.filter { !ids.contains($0) }.map(Segment.hintName))
+        try storage.remove(hintIds.filter { !ids.contains($0) }.map(Segment.hintName))
         if let last = ids.last {
             nextBlockId = (last / Segment.idBlock + 1) * Segment.idBlock
         }
         try startActiveSegment()
+    }
+
+    /// Merges the sorted hints of the oldest segments, oldest first in `hinted`, into the empty
+    /// keydir: a k-way merge by key where, among equal keys, the newest segment's entry wins.
+    private func mergeHints(_ hinted: [(segment: Segment, hint: (bytes: [UInt8], trailer: HintFile.Trailer))]) {
+        guard !hinted.isEmpty else { return }
+        // One buffer for all hints, so one pointer scope covers every cursor.
+        var joined: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for item in hinted {
+            let start = joined.count
+            joined.append(contentsOf: item.hint.bytes[..<(item.hint.bytes.count - HintFile.trailerSize)])
+            ranges.append(start..<joined.count)
+        }
+        var liveRecords = [Int](repeating: 0, count: hinted.count)
+        joined.withUnsafeBytes { raw in
+            var cursors = ranges.map { HintFile.Cursor(raw: UnsafeRawBufferPointer(rebasing: raw[$0])) }
+            var heads = cursors.indices.map { cursors[$0].next() ?? nil }
+            while true {
+                // The smallest key among the heads; the newest segment holding it wins.
+                var winner = -1
+                for index in heads.indices {
+                    guard let head = heads[index] else { continue }
+                    if winner < 0 || KeyOrder.compare(head.key, heads[winner]!.key) <= 0 { winner = index }
+                }
+                guard winner >= 0, let (key, entry) = heads[winner] else { break }
+                if !entry.isTombstone {
+                    let segment = hinted[winner].segment
+                    keydir.insert(Location(segment: segment.slot, offset: entry.offset, length: entry.length), forKey: key)
+                    segment.liveBytes += Int(entry.length)
+                    totals.liveBytes += Int(entry.length)
+                    liveRecords[winner] += 1
+                }
+                for index in heads.indices {
+                    if let head = heads[index], KeyOrder.compare(head.key, key) == 0 {
+                        heads[index] = cursors[index].next() ?? nil
+                    }
+                }
+            }
+        }
+        for (index, item) in hinted.enumerated() {
+            let segment = item.segment
+            segment.records = item.hint.trailer.recordCount
+            segment.deadRecords = segment.records - liveRecords[index]
+            segment.tombstoneBytes = item.hint.trailer.tombstoneBytes
+            totals.records += segment.records
+            totals.deadRecords += segment.deadRecords
+        }
+    }
+
+    /// Applies one segment's hint on top of the older segments already in the keydir.
+    private func applyHint(_ hint: (bytes: [UInt8], trailer: HintFile.Trailer), to segment: Segment) {
+        var livePuts = 0
+        HintFile.forEachEntry(hint.bytes) { key, entry in
+            let old = entry.isTombstone
+                ? keydir.removeValue(forKey: key)
+                : keydir.insert(Location(segment: segment.slot, offset: entry.offset, length: entry.length), forKey: key)
+            if let old { noteSuperseded(old) }
+            if !entry.isTombstone {
+                segment.liveBytes += Int(entry.length)
+                totals.liveBytes += Int(entry.length)
+                livePuts += 1
+            }
+        }
+        segment.records = hint.trailer.recordCount
+        segment.deadRecords += segment.records - livePuts
+        segment.tombstoneBytes = hint.trailer.tombstoneBytes
+        totals.records += segment.records
+        totals.deadRecords += segment.records - livePuts
     }
 
     /// Replays a segment's records into the keydir. Batches apply only with their commit record.
@@ -34,14 +123,16 @@ extension AppendLogStore {
         var scanner = SegmentScanner(file: segment.file, size: segment.size)
         let path = segment.file.path
         let end = try scanner.scan { offset, header, record in
-            let key = Array(record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
+            let key = UnsafeRawBufferPointer(rebasing: record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
             switch (header.kind, header.selfCommitting) {
             case (.commit, _):
                 let count = Int(record.loadUnaligned(fromByteOffset: LogRecord.headerSize, as: UInt32.self).littleEndian)
                 guard count == pending.count else {
                     throw StoreError.corrupted(file: path, offset: Int64(offset), reason: "commit record counts \(count) records, the batch has \(pending.count)")
                 }
-                for entry in pending { apply(entry.kind, entry.key, entry.offset, entry.length, segment) }
+                for entry in pending {
+                    entry.key.withUnsafeBytes { apply(entry.kind, $0, entry.offset, entry.length, segment) }
+                }
                 pending.removeAll()
                 committedEnd = offset + header.size
             case (let kind, true):
@@ -51,7 +142,7 @@ extension AppendLogStore {
                 apply(kind, key, offset, header.size, segment)
                 committedEnd = offset + header.size
             case (let kind, false):
-                pending.append((kind, key, offset, header.size))
+                pending.append((kind, Array(key), offset, header.size))
             }
         }
         var tornAt: Int?
@@ -77,24 +168,11 @@ extension AppendLogStore {
         }
     }
 
-    private func apply(_ kind: LogRecord.Kind, _ key: [UInt8], _ offset: Int, _ length: Int, _ segment: Segment) {
+    private func apply(_ kind: LogRecord.Kind, _ key: UnsafeRawBufferPointer, _ offset: Int, _ length: Int, _ segment: Segment) {
         switch kind {
         case .put: notePut(key, Location(segment: segment.slot, offset: UInt32(offset), length: UInt32(length)), in: segment)
         case .delete: noteDelete(key, recordSize: length, in: segment)
         case .commit: break
-        }
-    }
-
-    /// Loads a segment's hint file; `false` when it is damaged or disagrees with the segment.
-    private func loadHint(into segment: Segment) throws -> Bool {
-        let bytes = try storage.readAll(Segment.hintName(segment.id))
-        // `read` validates the whole hint before the first call, so a damaged hint applies nothing.
-        return HintFile.read(bytes, segmentSize: segment.size) { tombstone, key, offset, length in
-            if tombstone {
-                noteDelete(Array(key), recordSize: Int(length), in: segment)
-            } else {
-                notePut(Array(key), Location(segment: segment.slot, offset: offset, length: length), in: segment)
-            }
         }
     }
 }

@@ -44,13 +44,16 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     var isOpen = true
     /// Commits written since the last sync (for `Durability.interval`).
     var unsynced = false
+    /// Incremental mode: the policy asked for a merge since the last one.
+    var mergeWanted = false
     /// What recovery did on open.
     public var recoveryReport: RecoveryReport { recoveryReportStorage }
     var recoveryReportStorage = RecoveryReport()
 
     private var writeBuffer: [UInt8] = []
     private var readBuffer: [UInt8] = []
-    private var mergeThread: MaintenanceThread?
+    /// Writes hints for sealed segments and, in incremental mode, merges fragmented ones.
+    private var maintenanceThread: MaintenanceThread?
     private var syncThread: MaintenanceThread?
 
     /// Sums over all segments, kept in step so the policy check is O(1).
@@ -82,9 +85,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
             options: options, metrics: metrics)
         writeBuffer.reserveCapacity(64 << 10)
         try recover()
-        if settings.mode == .incremental {
-            mergeThread = MaintenanceThread { [weak self] in self?.mergeInBackground() }
-        }
+        maintenanceThread = MaintenanceThread { [weak self] in self?.runMaintenance() }
         if durability == .interval {
             syncThread = MaintenanceThread(period: syncInterval) { [weak self] in self?.syncIfDirty() }
         }
@@ -102,7 +103,9 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         writeBuffer.removeAll(keepingCapacity: true)
         LogRecord.append(.put, selfCommitting: true, key: key, value: value, to: &writeBuffer)
         try commit(userBytes: key.count + value.count) { segment, base in
-            self.notePut(key, Location(segment: segment.slot, offset: UInt32(base), length: UInt32(self.writeBuffer.count)), in: segment)
+            key.withUnsafeBytes { key in
+                self.notePut(key, Location(segment: segment.slot, offset: UInt32(base), length: UInt32(self.writeBuffer.count)), in: segment)
+            }
         }
     }
 
@@ -118,7 +121,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         writeBuffer.removeAll(keepingCapacity: true)
         LogRecord.append(.delete, selfCommitting: true, key: key, value: [], to: &writeBuffer)
         try commit(userBytes: 0) { segment, _ in
-            self.noteDelete(key, recordSize: self.writeBuffer.count, in: segment)
+            key.withUnsafeBytes { key in self.noteDelete(key, recordSize: self.writeBuffer.count, in: segment) }
         }
     }
 
@@ -148,9 +151,11 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                 let length = end - offsets[index]
                 switch operation {
                 case let .put(key, _):
-                    self.notePut(key, Location(segment: segment.slot, offset: UInt32(base + offsets[index]), length: UInt32(length)), in: segment)
+                    key.withUnsafeBytes { key in
+                        self.notePut(key, Location(segment: segment.slot, offset: UInt32(base + offsets[index]), length: UInt32(length)), in: segment)
+                    }
                 case let .delete(key):
-                    self.noteDelete(key, recordSize: length, in: segment)
+                    key.withUnsafeBytes { key in self.noteDelete(key, recordSize: length, in: segment) }
                 }
             }
         }
@@ -165,6 +170,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
             try checkUsable()
             if active.size > 0 && active.size + writeBuffer.count > settings.segmentSize {
                 try startActiveSegment()
+                maintenanceThread?.wake()  // the sealed segment needs its hint
             }
             guard active.size + writeBuffer.count <= Int(UInt32.max) else {
                 throw StoreError.invalidArgument("a commit of \(writeBuffer.count) bytes does not fit in one segment (4 GiB)")
@@ -198,13 +204,15 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         if compactNow {
             switch settings.mode {
             case .full: try compactFully(trigger: "policy")
-            case .incremental: mergeThread?.wake()
+            case .incremental:
+                mergeWanted = true
+                maintenanceThread?.wake()
             }
         }
     }
 
     /// Records that `key` now lives at `location` in `segment`.
-    func notePut(_ key: [UInt8], _ location: Location, in segment: Segment) {
+    func notePut(_ key: UnsafeRawBufferPointer, _ location: Location, in segment: Segment) {
         if let old = keydir.insert(location, forKey: key) { noteSuperseded(old) }
         segment.liveBytes += Int(location.length)
         segment.records += 1
@@ -213,7 +221,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     }
 
     /// Records a tombstone for `key` of `recordSize` bytes in `segment`.
-    func noteDelete(_ key: [UInt8], recordSize: Int, in segment: Segment) {
+    func noteDelete(_ key: UnsafeRawBufferPointer, recordSize: Int, in segment: Segment) {
         if let old = keydir.removeValue(forKey: key) { noteSuperseded(old) }
         segment.records += 1
         segment.deadRecords += 1
@@ -259,9 +267,11 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         defer { lock.unlock() }
         try checkUsable()
         guard let location = keydir.value(forKey: key) else { return false }
-        try readRecord(at: location, key: key) { _, stored in
-            value.removeAll(keepingCapacity: true)
-            value.append(contentsOf: stored)
+        try key.withUnsafeBytes { expected in
+            try readRecord(at: location, key: expected) { _, stored in
+                value.removeAll(keepingCapacity: true)
+                value.append(contentsOf: stored)
+            }
         }
         return true
     }
@@ -287,7 +297,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     /// Reads the record at `location` with one pread, verifies its CRC, type and key, and hands
     /// the key and value to `body`. Call holding `lock`.
     func readRecord(
-        at location: Location, key expectedKey: [UInt8]?,
+        at location: Location, key expectedKey: UnsafeRawBufferPointer?,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
     ) throws {
         guard let segment = segments[Int(location.segment)] else {
@@ -349,10 +359,15 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         try lock.withLock {
             guard isOpen else { throw StoreError.closed }
         }
-        mergeThread?.stop()
+        maintenanceThread?.stop()
         syncThread?.stop()
-        mergeThread = nil
+        maintenanceThread = nil
         syncThread = nil
+        // A clean close leaves a hint for every segment, the active one included, so the next
+        // open merges hints instead of reading records.
+        if lock.withLock({ failure == nil }) {
+            try? writeMissingHints(includingActive: true)
+        }
         try maintenanceLock.withLock {
             try lock.withLock {
                 defer {
@@ -390,7 +405,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     // MARK: Segment table
 
     /// Adds a segment whose file is open. Call holding `lock` (or during open).
-    func addSegment(id: UInt64, file: DurableFile, size: Int) -> Segment {
+    func addSegment(id: UInt64, file: DurableFile, size: Int, hasHint: Bool = false) -> Segment {
         let slot: UInt32
         if let free = freeSlots.popLast() {
             slot = free
@@ -399,6 +414,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
             segments.append(nil)
         }
         let segment = Segment(id: id, slot: slot, file: file, size: size)
+        segment.hasHint = hasHint
         segments[Int(slot)] = segment
         totals.size += size
         return segment

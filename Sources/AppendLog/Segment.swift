@@ -25,6 +25,9 @@ final class Segment {
     var deadRecords = 0
     /// Bytes of delete records, which a merge may have to keep.
     var tombstoneBytes = 0
+    /// Whether `<id>.hint` describes this segment (written when it was sealed, compacted or
+    /// closed).
+    var hasHint = false
 
     init(id: UInt64, slot: UInt32, file: DurableFile, size: Int) {
         self.id = id

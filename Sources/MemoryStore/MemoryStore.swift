@@ -105,9 +105,7 @@ public final class MemoryStore: Store {
         var visited = 0
         guard limit > 0 else { return 0 }
         try map.forEach(from: start) { key, value in
-            try key.withUnsafeBytes { key in
-                try value.withUnsafeBytes { value in try body(key, value) }
-            }
+            try value.withUnsafeBytes { value in try body(key, value) }
             visited += 1
             return visited < limit
         }

@@ -15,11 +15,13 @@ public struct DBBench {
     public enum Phase: Equatable, Sendable, CustomStringConvertible {
         case fillseq, fillrandom, overwrite, readrandom, readseq, seekrandom, deleterandom, compact
         /// Close and reopen the store, optionally with changed engine settings; measures open time
-        /// and the memory the reopened store holds (through jemalloc).
-        case reopen(settings: [String: String])
+        /// and the memory the reopened store holds (through jemalloc). `cold`: first drop the
+        /// store's files from the page cache, as after a restart.
+        case reopen(settings: [String: String], cold: Bool)
 
         public static let names = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq",
-                                   "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]"]
+                                   "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]",
+                                   "reopen-cold[:name=value,...]"]
 
         /// Parses `fillrandom` or `reopen:use_hints=false,segment_size=1MiB`.
         public init(parsing text: String) throws(StoreError) {
@@ -33,14 +35,14 @@ public struct DBBench {
             case "seekrandom": self = .seekrandom
             case "deleterandom": self = .deleterandom
             case "compact": self = .compact
-            case "reopen":
+            case "reopen", "reopen-cold":
                 var settings: [String: String] = [:]
                 for pair in (parts.count > 1 ? parts[1] : "").split(separator: ",") {
                     let nameValue = pair.split(separator: "=", maxSplits: 1).map(String.init)
                     guard nameValue.count == 2 else { throw .invalidArgument("`\(pair)` in `\(text)` is not name=value") }
                     settings[nameValue[0]] = nameValue[1]
                 }
-                self = .reopen(settings: settings)
+                self = .reopen(settings: settings, cold: parts[0] == "reopen-cold")
             default:
                 throw .invalidArgument("unknown benchmark `\(text)` (known: \(Self.names.joined(separator: ", ")))")
             }
@@ -56,8 +58,8 @@ public struct DBBench {
             case .seekrandom: "seekrandom"
             case .deleterandom: "deleterandom"
             case .compact: "compact"
-            case let .reopen(settings):
-                settings.isEmpty ? "reopen" : "reopen:" + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            case let .reopen(settings, cold):
+                (cold ? "reopen-cold" : "reopen") + (settings.isEmpty ? "" : ":") + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             }
         }
     }
@@ -133,10 +135,13 @@ public struct DBBench {
     }
 
     /// Runs `phases` in order. `open` (re)opens the store with extra engine settings.
-    /// - Parameter persistent: whether the engine keeps data across a reopen; for one that does
-    ///   not, a `reopen` empties the model too.
+    /// - Parameters:
+    ///   - persistent: whether the engine keeps data across a reopen; for one that does not, a
+    ///     `reopen` empties the model too.
+    ///   - dropCachedPages: evicts the closed store's files from the page cache (`reopen-cold`).
     public mutating func run(
-        _ phases: [Phase], persistent: Bool, open: (_ settings: [String: String]) throws -> any Store
+        _ phases: [Phase], persistent: Bool, dropCachedPages: () throws -> Void,
+        open: (_ settings: [String: String]) throws -> any Store
     ) throws -> Outcome {
         var store = try open([:])
         var closed = false
@@ -230,10 +235,12 @@ public struct DBBench {
             case .compact:
                 operations = 1
                 try store.compact()
-            case let .reopen(settings):
+            case let .reopen(settings, cold):
+                // Closing is work too (a final sync, hints): count it before reading the counters.
+                try store.close()
                 metrics = metrics + store.metrics.snapshot()
                 events += store.metrics.events()
-                try store.close()
+                if cold { try dropCachedPages() }
                 let before = ProcessMemory.allocator()?.allocated
                 let reopenStart = MonotonicClock.now()
                 store = try open(settings)
@@ -252,10 +259,10 @@ public struct DBBench {
         }
         let statistics = try store.statistics()
         let allocator = ProcessMemory.allocator()
-        metrics = metrics + store.metrics.snapshot()
-        events += store.metrics.events()
         closed = true
         try store.close()
+        metrics = metrics + store.metrics.snapshot()
+        events += store.metrics.events()
         return Outcome(results: results, statistics: statistics, metrics: metrics, events: events, allocator: allocator)
     }
 

@@ -110,6 +110,7 @@ public final class CrashingFileSystem: FileSystem {
     }
 
     public func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try real.listDirectory(path) }
+    public func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try real.dropCachedPages(fd) }
 
     public func syncDirectory(_ path: String) throws(SystemCallError) {
         try mutate("syncDirectory", path)

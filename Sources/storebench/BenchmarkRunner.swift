@@ -28,7 +28,10 @@ struct BenchmarkRunner {
                 throw StoreError.invalidArgument("\(path) already exists; each engine run needs a fresh directory (remove it or choose another --dir)")
             }
             var benchmark = try DBBench(configuration)
-            let outcome = try benchmark.run(phases, persistent: engine.isPersistent) { extra in
+            let outcome = try benchmark.run(
+                phases, persistent: engine.isPersistent,
+                dropCachedPages: { try StorageDirectory(path: path, fileSystem: options.fileSystem, metrics: StoreMetrics()).dropCachedPages() }
+            ) { extra in
                 var options = self.options
                 options.settings.merge(extra) { _, new in new }
                 return try engine.open(path, options)

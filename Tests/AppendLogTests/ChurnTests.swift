@@ -55,14 +55,15 @@ struct ChurnTests {
         let amplification = Double(outcome.finalDiskBytes) / Double(outcome.liveLogicalBytes)
         #expect(amplification <= 2.5, "disk \(outcome.finalDiskBytes) B for \(outcome.liveLogicalBytes) B live: \(amplification)×")
         #expect(outcome.diskSamples.allSatisfy { Double($0) <= 2.5 * Double(outcome.liveLogicalBytes) + Double(1 << 20) })
-        #expect(outcome.events.count >= 3, "compactions ran: \(outcome.events.count)")
-        #expect(outcome.events.allSatisfy { $0.kind == "compaction" && $0.blockedWriters })
+        let compactions = outcome.events.filter { $0.kind == "compaction" }
+        #expect(compactions.count >= 3, "compactions ran: \(compactions.count)")
+        #expect(compactions.allSatisfy { $0.blockedWriters })
     }
 
     @Test("manual policy: disk grows with every write")
     func manualGrows() throws {
         let outcome = try runChurn(["compaction_policy": "manual"])
-        #expect(outcome.events.isEmpty)
+        #expect(!outcome.events.contains { $0.kind == "compaction" || $0.kind == "merge" })
         #expect(zip(outcome.diskSamples, outcome.diskSamples.dropFirst()).allSatisfy { $0 < $1 }, "every sample larger than the one before")
         // 100k puts and about 40k deletes of present keys, all still on disk.
         #expect(outcome.finalDiskBytes >= 100_000 * 100)
@@ -73,9 +74,13 @@ struct ChurnTests {
     func incrementalBounded() throws {
         let outcome = try runChurn(["compaction_mode": "incremental", "segment_size": "256KiB"])
         let amplification = Double(outcome.finalDiskBytes) / Double(outcome.liveLogicalBytes)
-        #expect(amplification <= 3.5, "disk \(outcome.finalDiskBytes) B for \(outcome.liveLogicalBytes) B live: \(amplification)×")
-        #expect(!outcome.events.isEmpty)
-        #expect(outcome.events.allSatisfy { $0.kind == "merge" && !$0.blockedWriters })
+        // A sealed segment is merged once half of it is reclaimable, so segments hold up to twice
+        // their live data; hint files add about a fifth; the active segment comes on top.
+        #expect(amplification <= 4.5, "disk \(outcome.finalDiskBytes) B for \(outcome.liveLogicalBytes) B live: \(amplification)×")
+        let merges = outcome.events.filter { $0.kind == "merge" }
+        #expect(!merges.isEmpty)
+        #expect(merges.allSatisfy { !$0.blockedWriters })
+        #expect(outcome.events.allSatisfy { !$0.blockedWriters }, "nothing in incremental mode stops writers")
     }
 
     @Test("hive policy compacts after more than 60 dead records past 15%")
@@ -84,9 +89,9 @@ struct ChurnTests {
         let store = try openLog(scratch.child("store"), ["compaction_policy": "hive"])
         for index in 0..<100 { try store.put(key(index), [1]) }
         for index in 0..<60 { try store.put(key(index), [2]) }
-        #expect(store.metrics.events().isEmpty, "60 dead records: not yet")
+        #expect(store.metrics.events().filter { $0.kind == "compaction" }.isEmpty, "60 dead records: not yet")
         try store.put(key(60), [2])
-        #expect(store.metrics.events().count == 1, "61 dead records of 161 (38%): compact")
+        #expect(store.metrics.events().filter { $0.kind == "compaction" }.count == 1, "61 dead records of 161 (38%): compact")
         #expect(try store.get(key(5)) == [2] && store.get(key(99)) == [1])
         try store.close()
     }

@@ -57,6 +57,7 @@ final class RecordingFileSystem: FileSystem {
     func mkdir(_ path: String) throws(SystemCallError) { try real.mkdir(path) }
     func rmdir(_ path: String) throws(SystemCallError) { try real.rmdir(path) }
     func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try real.listDirectory(path) }
+    func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try real.dropCachedPages(fd) }
     func syncDirectory(_ path: String) throws(SystemCallError) {
         try note("syncDirectory", "")
         try real.syncDirectory(path)

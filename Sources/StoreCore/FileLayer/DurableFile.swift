@@ -105,6 +105,15 @@ public final class DurableFile: @unchecked Sendable {
         metrics.addSync()
     }
 
+    /// Drops the file's pages from the page cache (after `syncData`, which makes them clean), so
+    /// that the next reads measure the device rather than memory.
+    public func dropCachedPages() throws(StoreError) {
+        try syncData()
+        do { try fileSystem.dropCachedPages(fd) } catch {
+            throw .io(call: error.call, errno: error.errno, path: path)
+        }
+    }
+
     public func truncate(to length: Int64) throws(StoreError) {
         do { try fileSystem.ftruncate(fd, to: length) } catch {
             throw .io(call: error.call, errno: error.errno, path: path)

@@ -78,6 +78,9 @@ public protocol FileSystem: Sendable {
     /// Names in a directory, without `.` and `..`. The corresponding C functions are
     /// `opendir(3)`/`readdir(3)`.
     func listDirectory(_ path: String) throws(SystemCallError) -> [String]
+    /// Asks the kernel to drop the file's clean cached pages, so the next reads come from the
+    /// device. The corresponding C function is `posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)`.
+    func dropCachedPages(_ fd: Int32) throws(SystemCallError)
     /// Opens a directory and fsyncs it, so that entries created, renamed or removed in it survive
     /// a power loss.
     func syncDirectory(_ path: String) throws(SystemCallError)

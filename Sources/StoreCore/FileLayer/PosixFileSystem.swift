@@ -113,6 +113,11 @@ public struct PosixFileSystem: FileSystem {
         return names.sorted()
     }
 
+    public func dropCachedPages(_ fd: Int32) throws(SystemCallError) {
+        let result = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        if result != 0 { throw SystemCallError("posix_fadvise", result) }
+    }
+
     public func syncDirectory(_ path: String) throws(SystemCallError) {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open", errno) }

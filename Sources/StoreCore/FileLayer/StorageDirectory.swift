@@ -132,6 +132,17 @@ public final class StorageDirectory: Sendable {
         return leftovers
     }
 
+    /// Drops every file of the directory from the page cache: the next open reads from the device,
+    /// as after a restart.
+    public func dropCachedPages() throws(StoreError) {
+        for name in try list() {
+            guard let status = try status(of: name), !status.isDirectory else { continue }
+            let file = try open(name, writable: true)
+            defer { file.close() }
+            try file.dropCachedPages()
+        }
+    }
+
     /// Apparent and allocated bytes of every file in the directory.
     public func usage() throws(StoreError) -> StoreStatistics {
         var statistics = StoreStatistics()
