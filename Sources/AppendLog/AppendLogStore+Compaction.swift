@@ -11,10 +11,15 @@ extension AppendLogStore {
         var buffer: [UInt8] = []
         var bytesWritten = 0
 
+        /// Output ids start above every segment in the block of the newest input, so they replay
+        /// after every input (and after unmerged segments of that block, which hold none of the
+        /// copied keys: a copied record is its key's newest) and before the next block.
         init(store: AppendLogStore, above maxInputId: UInt64) {
             self.store = store
-            firstId = maxInputId + 1
-            lastAllowedId = (maxInputId / Segment.idBlock + 1) * Segment.idBlock - 1
+            let block = maxInputId / Segment.idBlock
+            let highestInBlock = store.segments.compactMap { $0?.id }.filter { $0 / Segment.idBlock == block }.max() ?? maxInputId
+            firstId = max(maxInputId, highestInBlock) + 1
+            lastAllowedId = (block + 1) * Segment.idBlock - 1
             buffer.reserveCapacity(1 << 20)
         }
 
@@ -60,6 +65,9 @@ extension AppendLogStore {
                 try output.file.sync()
                 output.file.close()
                 let name = Segment.fileName(output.id)
+                guard try !store.storage.exists(name) else {
+                    throw StoreError.corrupted(file: store.storage.path(of: name), offset: 0, reason: "compaction output would replace an existing segment")
+                }
                 try store.storage.rename(name + StorageDirectory.temporarySuffix, to: name)
                 // Every record of an output is distinct by key, so entries and records coincide.
                 let hint = HintFile.encode(output.hint, recordCount: output.hint.count, tombstoneBytes: output.tombstoneBytes, segmentBytes: output.size)
@@ -250,7 +258,7 @@ extension AppendLogStore {
             guard let maxInputId = inputs.last?.id else { return }
 
             // 2. Copy live records without holding the lock (sealed segments never change).
-            var writer = OutputWriter(store: self, above: maxInputId)
+            var writer = lock.withLock { OutputWriter(store: self, above: maxInputId) }
             var copied: [(key: [UInt8], old: Location, output: Int, offset: Int, tombstone: Bool)] = []
             var keptTombstones = Set<[UInt8]>()
             var bytesRead = 0

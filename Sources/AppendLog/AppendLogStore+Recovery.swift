@@ -41,6 +41,13 @@ extension AppendLogStore {
         }
         // Hints whose segment is gone were left by an interrupted install.
         try storage.remove(hintIds.filter { !ids.contains($0) }.map(Segment.hintName))
+        // Empty segments (an active segment nothing was written to) hold nothing: drop them so
+        // the file count does not grow with every open.
+        for segment in ordered where segment.size == 0 {
+            removeSegment(segment)
+            segment.file.close()
+            try storage.remove(Segment.fileName(segment.id))
+        }
         if let last = ids.last {
             nextBlockId = (last / Segment.idBlock + 1) * Segment.idBlock
         }

@@ -7,15 +7,19 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Open a store directory (recovering it), read every entry and report what it holds.",
-        discussion: "The engine is the one named in the directory's STOREBENCH identity file."
+        discussion: """
+            The engine is the one named in the directory's STOREBENCH identity file. Engine settings             apply to the open, e.g. `--set use_hints=false` makes `log` read and check every record.
+            """
     )
 
     @Argument(help: "The store directory.")
     var directory: String
 
+    @OptionGroup var store: StoreOptionGroup
+
     func run() throws {
         let start = MonotonicClock.now()
-        let store = try EngineRegistry.openExisting(directory: directory, options: StoreOptions(durability: .none))
+        let store = try EngineRegistry.openExisting(directory: directory, options: try self.store.storeOptions())
         let openSeconds = MonotonicClock.seconds(since: start)
         var entries = 0
         var keyBytes = 0

@@ -86,3 +86,33 @@ struct AppendLogBehaviourTests {
         try store.close()
     }
 }
+
+@Suite("log: merge output ids")
+struct MergeOutputIdTests {
+    @Test("a merge never reuses the id of a segment it does not merge")
+    func outputIdsSkipExistingSegments() throws {
+        let scratch = try ScratchDirectory("log-ids")
+        let path = scratch.child("store")
+        let settings = ["compaction_policy": "manual", "compaction_mode": "incremental",
+                        "segment_size": "4KiB", "merge_fragmentation": "0.2"]
+        let store = try openLog(path, settings)
+        let value = [UInt8](repeating: 1, count: 100)  // 125-byte records: 32 per segment
+        for index in 0..<64 { try store.put(key(index), value) }
+        for index in 0..<8 { try store.put(key(index), [2]) }
+        for index in 32..<40 { try store.put(key(index), [2]) }
+        try store.writeHints()
+        try store.mergeNow()  // 48 live records of two segments → two outputs, N+1 and N+2
+        let afterFirst = try segmentFiles(path)
+        for index in 8..<21 { try store.put(key(index), [3]) }  // fragment output N+1 only
+        try store.writeHints()
+        try store.mergeNow()  // merges N+1 alone: its output must not be N+2
+        let afterSecond = try segmentFiles(path)
+        #expect(Set(afterFirst).subtracting(afterSecond).count == 1, "only the merged output went: \(afterFirst) → \(afterSecond)")
+        let expected = try contents(store)
+        #expect(expected.count == 64)
+        try store.close()
+        let reopened = try openLog(path)
+        #expect(try contents(reopened) == expected)
+        try reopened.close()
+    }
+}
