@@ -1,4 +1,5 @@
 import AppendLog
+import Foundation
 import StoreCore
 import StoreTestSupport
 import Testing
@@ -33,6 +34,26 @@ struct AppendLogBehaviourTests {
         for index in 0..<20 { try none.put(key(index), [1]) }
         #expect(none.metrics.snapshot().syncs == before)
         try none.close()
+    }
+
+    @Test("durability interval syncs unsynced commits in the background, and only those")
+    func intervalSync() throws {
+        let scratch = try ScratchDirectory("log-interval")
+        let store = try AppendLogStore(directory: scratch.child("store"), options: StoreOptions(durability: .interval, syncIntervalMilliseconds: 20))
+        let start = store.metrics.snapshot().syncs
+        try store.put(key(1), [1])
+        try store.put(key(2), [2])
+        #expect(store.metrics.snapshot().syncs == start, "a commit does not sync by itself")
+        var waited = 0
+        while store.metrics.snapshot().syncs == start && waited < 5000 {
+            usleep(10_000)
+            waited += 10
+        }
+        let synced = store.metrics.snapshot().syncs
+        #expect((start + 1)...(start + 2) ~= synced, "the background sync covered the commits")
+        usleep(100_000)
+        #expect(store.metrics.snapshot().syncs == synced, "nothing new to sync: no more syncs")
+        try store.close()
     }
 
     @Test("write amplification counts record headers: file bytes ≥ user bytes, the difference is the 13-byte headers")
