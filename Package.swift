@@ -29,12 +29,13 @@ let package = Package(
         .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),
         // Every engine, looked up by name.
         .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog"]),
+        .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(name: "Replay", dependencies: ["StoreCore", "ProcessMemory"], swiftSettings: performance),
         .target(name: "Report"),
         .executableTarget(
             name: "storebench",
             dependencies: [
-                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory",
+                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory", "Workload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +43,7 @@ let package = Package(
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "ProcessMemory"]),
         // Runs the conformance suite against every registered engine; the executable is a
         // dependency so the lock test can open a store from a second process.

@@ -1,20 +1,22 @@
 import ArgumentParser
+import ProcessMemory
 import Report
 import StoreCore
+import Workload
 
 /// Release-build micro-benchmarks of the building blocks every engine leans on.
 struct MicrobenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "microbench",
-        abstract: "Measure the building blocks: CRC32C, varint coding, the in-memory ordered map.",
+        abstract: "Measure the building blocks: CRC32C, varint coding, the in-memory ordered map, trace files.",
         discussion: "Build with `swift build -c release` for meaningful figures."
     )
 
     enum Target: String, ExpressibleByArgument, CaseIterable {
-        case crc32c, varint, keymap, all
+        case crc32c, varint, keymap, trace, all
     }
 
-    @Argument(help: "What to measure: crc32c, varint, keymap or all.")
+    @Argument(help: "What to measure: crc32c, varint, keymap, trace or all.")
     var target: Target = .all
 
     @Option(help: "Seconds to spend on each measurement.")
@@ -41,7 +43,37 @@ struct MicrobenchCommand: ParsableCommand {
             table.append(["keymap insert (1M random 16 B keys)", NumberFormat.grouped(insert / 1e3), "k ops/s"])
             table.append(["keymap lookup (1M random 16 B keys)", NumberFormat.grouped(lookup / 1e3), "k ops/s"])
         }
+        if target == .trace || target == .all {
+            let (write, read, bytes) = try traceRates(operations: 5_000_000)
+            table.append(["trace write (5M ops, 16 B keys, sizes only)", NumberFormat.fixed(write / 1e6, places: 2), "M records/s"])
+            table.append(["trace read", NumberFormat.fixed(read / 1e6, places: 2), "M records/s"])
+            table.append(["trace size", NumberFormat.fixed(Double(bytes) / 5e6, places: 1), "bytes/record"])
+        }
         print(table.render(), terminator: "")
+    }
+
+    /// Writes a db_bench fillrandom trace and reads it back; records per second both ways.
+    private func traceRates(operations: Int) throws -> (write: Double, read: Double, bytes: Int) {
+        let directory = try BenchmarkRunner.makeTemporaryDirectory()
+        defer { try? StorageDirectory.destroy(directory, fileSystem: PosixFileSystem()) }
+        let path = directory + "/bench.trace"
+        var generator = try DBBenchGenerator(spec: WorkloadSpec(name: "microbench", ["benchmark": "fillrandom", "num": String(operations)]), seed: 3)
+        var operation = WorkloadOperation(.get)
+        var start = MonotonicClock.now()
+        let writer = try TraceWriter(path: path, header: generator.header)
+        while try generator.next(into: &operation) { try writer.append(operation) }
+        try writer.finish()
+        let writeRate = Double(operations) / MonotonicClock.seconds(since: start)
+        start = MonotonicClock.now()
+        var reader = try TraceReader(path: path)
+        var keyBytes = 0
+        while try reader.next(into: &operation) { keyBytes &+= operation.key.count }
+        let readRate = Double(reader.count) / MonotonicClock.seconds(since: start)
+        guard reader.count == operations, keyBytes == operations * 16 else {
+            throw StoreError.corrupted(file: path, offset: 0, reason: "read back \(reader.count) records")
+        }
+        let size = try StorageDirectory(path: directory, fileSystem: PosixFileSystem(), metrics: StoreMetrics()).status(of: "bench.trace")?.size ?? 0
+        return (writeRate, readRate, Int(size))
     }
 
     /// Checksums a 64 MiB pool in `bufferSize` pieces for `seconds`; GB/s (10⁹ bytes).

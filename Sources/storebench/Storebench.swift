@@ -10,7 +10,7 @@ struct Storebench: ParsableCommand {
             64 wrong usage (unknown command or option, bad value).
             """,
         version: ToolVersion.current,
-        subcommands: [EnginesCommand.self, RunCommand.self, DBBenchCommand.self, VerifyCommand.self, MicrobenchCommand.self]
+        subcommands: [EnginesCommand.self, RunCommand.self, DBBenchCommand.self, WorkloadCommand.self, VerifyCommand.self, MicrobenchCommand.self]
     )
 }
 

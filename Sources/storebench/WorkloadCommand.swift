@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import ProcessMemory
+import Report
+import StoreCore
+import Workload
+
+extension InputFormat: ExpressibleByArgument {}
+
+struct WorkloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workload",
+        abstract: "Generate, convert and inspect workloads (specs and traces).",
+        subcommands: [Generate.self, Convert.self, Stats.self]
+    )
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case trace, jsonl
+    }
+
+    /// Writes every operation of `source` to `path` as a trace or JSON Lines.
+    static func write<Source: OperationSource>(_ source: inout Source, header: TraceHeader, to path: String, format: OutputFormat) throws -> Int {
+        var operation = WorkloadOperation(.get)
+        switch format {
+        case .trace:
+            let writer = try TraceWriter(path: path, header: header)
+            while try source.next(into: &operation) { try writer.append(operation) }
+            return try writer.finish()
+        case .jsonl:
+            let writer = try JSONLinesWriter(path: path)
+            while try source.next(into: &operation) { try writer.append(operation) }
+            return try writer.finish()
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate a trace from a workload spec (a YCSB properties file, or a shipped spec name).",
+            discussion: "Shipped specs: \(EmbeddedWorkloads.specs.keys.sorted().joined(separator: ", ")). The same spec and seed give a byte-identical trace."
+        )
+
+        @Argument(help: "A spec file, or the name of a shipped spec (e.g. ycsb-a).")
+        var spec: String
+
+        @Option(name: .shortAndLong, help: "Output file.")
+        var output: String
+
+        @Option(help: "Seed of the generator (printed and recorded in the trace).")
+        var seed: UInt64 = 1
+
+        @Option(help: "Override recordcount.")
+        var records: Int?
+
+        @Option(help: "Override operationcount.")
+        var ops: Int?
+
+        @Option(help: "trace (binary) or jsonl.")
+        var format: OutputFormat = .trace
+
+        func run() throws {
+            var spec = try WorkloadSpec.load(self.spec)
+            for warning in spec.warnings { printWarning(warning) }
+            if let records { spec.set("recordcount", String(records)); spec.set("num", String(records)) }
+            if let ops { spec.set("operationcount", String(ops)) }
+            let start = MonotonicClock.now()
+            var (header, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
+            let count = try WorkloadCommand.write(&source, header: header, to: output, format: format)
+            let seconds = MonotonicClock.seconds(since: start)
+            print("generated \(count) operations from \(spec.name) with seed \(seed) into \(output) (\(header.loadOperations) load, \(count - header.loadOperations) run) in \(NumberFormat.fixed(seconds, places: 2)) s")
+        }
+    }
+
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert a production trace (Twitter, CacheLib, RocksDB, JSON Lines) or a storebench trace.",
+            discussion: "Malformed lines stop the conversion with file:line and the reason, unless --skip-invalid counts and reports them."
+        )
+
+        @Argument(help: "Input file.")
+        var input: String
+
+        @Option(help: "Input format: twitter, cachelib, rocksdb, jsonl or trace.")
+        var from: InputFormat
+
+        @Option(name: .shortAndLong, help: "Output file.")
+        var output: String
+
+        @Option(help: "trace (binary) or jsonl.")
+        var to: OutputFormat = .trace
+
+        @Flag(help: "Skip malformed lines (counted and reported) instead of stopping.")
+        var skipInvalid = false
+
+        @Option(help: "Entries a RocksDB iterator seek reads (its trace does not record it).")
+        var scanCount = 10
+
+        func run() throws {
+            let start = MonotonicClock.now()
+            var importer = try Importer(path: input, format: from, skipInvalid: skipInvalid, scanCount: scanCount)
+            var header = importer.header
+            if header["created"] == nil { header["created"] = ISO8601Time.now() }
+            let count = try WorkloadCommand.write(&importer, header: header, to: output, format: to)
+            let seconds = MonotonicClock.seconds(since: start)
+            print("converted \(count) operations from \(input) (\(from.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
+            if importer.skipped > 0 {
+                print("skipped \(importer.skipped) malformed lines, e.g.:")
+                for example in importer.skippedExamples { print("  \(example)") }
+            }
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Op mix, distinct keys, key and value sizes and key popularity of a trace."
+        )
+
+        @Argument(help: "A trace, or another format with --from.")
+        var input: String
+
+        @Option(help: "Input format (default: a storebench trace).")
+        var from: InputFormat = .trace
+
+        func run() throws {
+            let start = MonotonicClock.now()
+            var importer = try Importer(path: input, format: from)
+            let statistics = try TraceStatistics(reading: &importer)
+            let seconds = MonotonicClock.seconds(since: start)
+            print("\(input): \(statistics.operations) operations, read in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(statistics.operations) / max(seconds, 1e-9))) ops/s)")
+            for field in importer.header.fields { print("  \(field.name): \(field.value)") }
+            print("")
+            var mix = TextTable(headers: ["op", "count", "share"])
+            for kind in WorkloadOperation.Kind.allCases where statistics.byKind[kind] != nil {
+                mix.append([kind.description, NumberFormat.grouped(Double(statistics.byKind[kind]!)), NumberFormat.fixed(statistics.share(of: kind) * 100, places: 2) + "%"])
+            }
+            print(mix.render())
+            var sizes = TextTable(headers: ["size", "min", "p50", "p99", "max", "mean"])
+            for (name, distribution) in [("key", statistics.keySizes), ("value", statistics.valueSizes)] where distribution.count > 0 {
+                sizes.append([name, String(distribution.minimum ?? 0), String(distribution.percentile(0.5) ?? 0),
+                              String(distribution.percentile(0.99) ?? 0), String(distribution.maximum ?? 0),
+                              NumberFormat.fixed(distribution.mean, places: 1)])
+            }
+            print(sizes.render())
+            print("distinct keys: \(NumberFormat.grouped(Double(statistics.distinctKeys)))")
+            print("accesses to the hottest 1 / 10 / 100 / 1% of keys: "
+                + [1, 10, 100, max(1, statistics.distinctKeys / 100)].map { NumberFormat.fixed(statistics.topShare($0) * 100, places: 2) + "%" }.joined(separator: " / "))
+            if let first = statistics.firstTimestamp, let last = statistics.lastTimestamp {
+                print("time span: \(NumberFormat.fixed(Double(last - first) / 1e6, places: 3)) s")
+            }
+        }
+    }
+}
+
+func printWarning(_ message: String) {
+    var standardError = StandardError()
+    print("warning: \(message)", to: &standardError)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
