@@ -30,7 +30,7 @@ let package = Package(
         // Every engine, looked up by name.
         .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog"]),
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
-        .target(name: "Replay", dependencies: ["StoreCore", "ProcessMemory"], swiftSettings: performance),
+        .target(name: "Replay", dependencies: ["StoreCore", "ProcessMemory", "Workload"], swiftSettings: performance),
         .target(name: "Report"),
         .executableTarget(
             name: "storebench",

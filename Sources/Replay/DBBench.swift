@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ProcessMemory
 import StoreCore
+import Workload
 
 /// db_bench-style phases run against one store, with the same meanings as RocksDB's `db_bench`
 /// so that figures compare one to one: keys are numbers in `0..<num`, 8 bytes big-endian padded
@@ -123,13 +124,6 @@ public struct DBBench {
     }
 
     @inline(__always)
-    private func fillKey(_ number: Int, into key: inout [UInt8]) {
-        key.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: UInt64(number).bigEndian, toByteOffset: 0, as: UInt64.self)
-        }
-    }
-
-    @inline(__always)
     private func valueStart(_ number: Int, _ version: UInt8) -> Int {
         (number &* 31 &+ Int(version) &* 17) & 4095
     }
@@ -167,7 +161,7 @@ public struct DBBench {
             case .fillseq, .fillrandom, .overwrite:
                 for index in 0..<num {
                     let number = phase == .fillseq ? index : random.below(num)
-                    fillKey(number, into: &key)
+                    DBBenchKey.write(number, into: &key)
                     let version = versions[number] == 255 ? 1 : versions[number] + 1
                     let from = valueStart(number, version)
                     value.removeAll(keepingCapacity: true)
@@ -180,7 +174,7 @@ public struct DBBench {
                 var hits = 0
                 for _ in 0..<num {
                     let number = random.below(num)
-                    fillKey(number, into: &key)
+                    DBBenchKey.write(number, into: &key)
                     let hit = try store.get(key, into: &readBuffer)
                     guard hit == (versions[number] != 0) else {
                         throw mismatch(number, hit ? "a deleted or never written key was found" : "a written key was not found")
@@ -194,7 +188,7 @@ public struct DBBench {
             case .readseq:
                 var expected = 0
                 operations = try store.scan(from: [], limit: Int.max) { key, value in
-                    let number = Int(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))
+                    let number = DBBenchKey.number(key)
                     guard number < num else { throw mismatch(number, "a key that was never written in a full scan") }
                     while expected < number {
                         if versions[expected] != 0 { throw mismatch(expected, "missing from a full scan") }
@@ -212,10 +206,10 @@ public struct DBBench {
                 operations = max(1, num / 10)
                 var hits = 0
                 for _ in 0..<operations {
-                    fillKey(random.below(num), into: &key)
+                    DBBenchKey.write(random.below(num), into: &key)
                     var previous = -1
                     let visited = try store.scan(from: key, limit: configuration.seekNexts) { key, value in
-                        let number = Int(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))
+                        let number = DBBenchKey.number(key)
                         guard number > previous, number < num, versions[number] != 0 else {
                             throw mismatch(number, "a scan returned keys out of order, or a deleted key")
                         }
@@ -228,7 +222,7 @@ public struct DBBench {
             case .deleterandom:
                 for _ in 0..<num {
                     let number = random.below(num)
-                    fillKey(number, into: &key)
+                    DBBenchKey.write(number, into: &key)
                     try store.delete(key)
                     versions[number] = 0
                 }

@@ -1,4 +1,5 @@
 import Engines
+import Foundation
 import ProcessMemory
 import StoreCore
 import StoreTestSupport
@@ -80,5 +81,39 @@ struct CLITests {
         #expect(statistics.allocated > 0 && statistics.resident >= statistics.allocated / 2)
         #expect(ProcessMemory.peakResidentBytes() > 1 << 20)
         #expect((ProcessMemory.currentResidentBytes() ?? 0) > 1 << 20)
+    }
+}
+
+@Suite("storebench workload")
+struct WorkloadCLITests {
+    @Test("generate twice with one seed gives the same file; stats reads it back")
+    func generateAndStats() throws {
+        let scratch = try ScratchDirectory("cli-workload")
+        for name in ["a", "b"] {
+            let (status, output) = try StorebenchProcess.run(["workload", "generate", "ycsb-b", "-o", scratch.child(name), "--records", "500", "--ops", "5000", "--seed", "9"])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("with seed 9"), "\(output)")
+        }
+        let first = try Data(contentsOf: URL(fileURLWithPath: scratch.child("a")))
+        #expect(first == (try Data(contentsOf: URL(fileURLWithPath: scratch.child("b")))))
+        let (status, stats) = try StorebenchProcess.run(["workload", "stats", scratch.child("a")])
+        #expect(status == 0)
+        #expect(stats.contains("5500 operations") && stats.contains("source: ycsb:ycsb-b") && stats.contains("distinct keys: 500"), "\(stats)")
+    }
+
+    @Test("a malformed line stops convert with file:line and exit 1; --skip-invalid reports it")
+    func malformedConvert() throws {
+        let scratch = try ScratchDirectory("cli-convert")
+        let input = scratch.child("bad.csv")
+        try Data("0,k,1,10,1,get,0\n1,k,1,ten,1,set,0\n".utf8).write(to: URL(fileURLWithPath: input))
+        let (status, output) = try StorebenchProcess.run(["workload", "convert", input, "--from", "twitter", "-o", scratch.child("out")])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("\(input):2: value size `ten`"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.child("out")), "no output file for a failed conversion")
+        let (skipped, report) = try StorebenchProcess.run(["workload", "convert", input, "--from", "twitter", "-o", scratch.child("out"), "--skip-invalid"])
+        #expect(skipped == 0, "\(report)")
+        #expect(report.contains("converted 1 operations") && report.contains("skipped 1 malformed lines"), "\(report)")
+        let (unknown, message) = try StorebenchProcess.run(["workload", "generate", "nosuchspec", "-o", scratch.child("x")])
+        #expect(unknown == 1 && message.contains("no shipped spec of that name"), "\(message)")
     }
 }
