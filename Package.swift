@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Debian's libjemalloc (pkg-config `jemalloc`); linking it makes jemalloc the process allocator.
@@ -30,8 +31,12 @@ let package = Package(
         // Every engine, looked up by name.
         .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog"]),
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
-        .target(name: "Replay", dependencies: ["StoreCore", "ProcessMemory", "Workload"], swiftSettings: performance),
-        .target(name: "Report"),
+        .target(
+            name: "Replay",
+            dependencies: ["StoreCore", "ProcessMemory", "Workload", "Report", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: performance
+        ),
+        .target(name: "Report", dependencies: ["StoreCore"]),
         .executableTarget(
             name: "storebench",
             dependencies: [
@@ -50,7 +55,7 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport"]),
         .testTarget(
             name: "StorebenchCLITests",
-            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory"]
+            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report"]
         ),
     ]
 )

@@ -96,9 +96,11 @@ extension AppendLogStore {
         try maintenanceLock.withLock {
             try lock.withLock {
                 try checkUsable()
-                let start = MonotonicClock.now()
                 let inputs = segments.compactMap { $0 }.sorted { $0.id < $1.id }
                 guard let maxInputId = inputs.last?.id else { return }
+                let start = metrics.startMaintenance()
+                var finished = false
+                defer { if !finished { metrics.abandonMaintenance() } }
                 var writer = OutputWriter(store: self, above: maxInputId)
                 var placements: [(output: Int, offset: Int)] = []
                 placements.reserveCapacity(keydir.count)
@@ -150,10 +152,10 @@ extension AppendLogStore {
                     failure = error as? StoreError
                     throw error
                 }
-                metrics.record(MaintenanceEvent(
-                    kind: "compaction", startNanos: start, durationNanos: MonotonicClock.now() &- start,
-                    bytesRead: bytesRead, bytesWritten: writer.bytesWritten, blockedWriters: true,
-                    detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keydir.count) keys"))
+                finished = true
+                metrics.finishMaintenance(
+                    "compaction", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,
+                    blockedWriters: true, detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keydir.count) keys")
             }
         }
     }
@@ -219,14 +221,19 @@ extension AppendLogStore {
             }
             for segment in pending {
                 let size = lock.withLock { segment.size }
-                let start = MonotonicClock.now()
-                let hint = try HintFile.build(scanning: segment.file, size: size)
-                try storage.writeAtomically(Segment.hintName(segment.id), contents: hint)
+                let start = metrics.startMaintenance()
+                let hint: [UInt8]
+                do {
+                    hint = try HintFile.build(scanning: segment.file, size: size)
+                    try storage.writeAtomically(Segment.hintName(segment.id), contents: hint)
+                } catch {
+                    metrics.abandonMaintenance()
+                    throw error
+                }
                 lock.withLock { segment.hasHint = true }
-                metrics.record(MaintenanceEvent(
-                    kind: "hint", startNanos: start, durationNanos: MonotonicClock.now() &- start,
-                    bytesRead: size, bytesWritten: hint.count, blockedWriters: false,
-                    detail: "index of segment \(Segment.fileName(segment.id))"))
+                metrics.finishMaintenance(
+                    "hint", startedAt: start, bytesRead: size, bytesWritten: hint.count, blockedWriters: false,
+                    detail: "index of segment \(Segment.fileName(segment.id))")
             }
         }
     }
@@ -242,7 +249,6 @@ extension AppendLogStore {
 
     func mergeFragmentedSegments() throws {
         try maintenanceLock.withLock {
-            let start = MonotonicClock.now()
             // 1. Choose, under the lock.
             let (inputs, keepTombstones): ([Segment], Bool) = lock.withLock {
                 guard isOpen, failure == nil else { return ([], false) }
@@ -256,6 +262,9 @@ extension AppendLogStore {
                 return (chosen, olderUnmerged)
             }
             guard let maxInputId = inputs.last?.id else { return }
+            let start = metrics.startMaintenance()
+            var finished = false
+            defer { if !finished { metrics.abandonMaintenance() } }
 
             // 2. Copy live records without holding the lock (sealed segments never change).
             var writer = lock.withLock { OutputWriter(store: self, above: maxInputId) }
@@ -333,10 +342,10 @@ extension AppendLogStore {
                     throw error
                 }
             }
-            metrics.record(MaintenanceEvent(
-                kind: "merge", startNanos: start, durationNanos: MonotonicClock.now() &- start,
-                bytesRead: bytesRead, bytesWritten: writer.bytesWritten, blockedWriters: false,
-                detail: "incremental: \(inputs.count) segments → \(installed.count)"))
+            finished = true
+            metrics.finishMaintenance(
+                "merge", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,
+                blockedWriters: false, detail: "incremental: \(inputs.count) segments → \(installed.count)")
         }
     }
 }

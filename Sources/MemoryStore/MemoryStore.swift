@@ -83,7 +83,15 @@ public final class MemoryStore: Store {
     }
 
     private func store(_ key: [UInt8], _ value: [UInt8]) {
-        if let old = map.insert(value, forKey: key) {
+        // Keep an exact-size copy: holding the caller's array would also hold its spare capacity
+        // (a reused 4 KiB buffer behind a 100-byte value).
+        let copy = value.withUnsafeBufferPointer { source in
+            [UInt8](unsafeUninitializedCapacity: source.count) { buffer, count in
+                if let base = source.baseAddress { buffer.baseAddress!.update(from: base, count: source.count) }
+                count = source.count
+            }
+        }
+        if let old = map.insert(copy, forKey: key) {
             liveBytes += value.count - old.count
         } else {
             liveBytes += key.count + value.count

@@ -15,6 +15,10 @@ public final class StoreMetrics: Sendable {
     let filesRemoved = Atomic<Int>(0)
     let renames = Atomic<Int>(0)
     private let events = Mutex<[MaintenanceEvent]>([])
+    /// Maintenance work running now (started, not yet recorded).
+    private let activeMaintenance = Atomic<Int>(0)
+    /// Maintenance work started so far: a change between two reads means work began in between.
+    private let startedMaintenance = Atomic<Int>(0)
 
     public init() {}
 
@@ -47,18 +51,61 @@ public final class StoreMetrics: Sendable {
         events.withLock { $0.append(event) }
     }
 
+    /// Marks the start of maintenance work, so a runner can tell which operations overlapped it.
+    /// - Returns: the start time on `MonotonicClock`, for `finishMaintenance`.
+    public func startMaintenance() -> UInt64 {
+        activeMaintenance.add(1, ordering: .releasing)
+        startedMaintenance.add(1, ordering: .releasing)
+        return MonotonicClock.now()
+    }
+
+    /// Records the event of work begun with `startMaintenance` (its duration runs to now).
+    public func finishMaintenance(
+        _ kind: String, startedAt start: UInt64, bytesRead: Int, bytesWritten: Int, blockedWriters: Bool, detail: String = ""
+    ) {
+        record(MaintenanceEvent(
+            kind: kind, startNanos: start, durationNanos: MonotonicClock.now() &- start,
+            bytesRead: bytesRead, bytesWritten: bytesWritten, blockedWriters: blockedWriters, detail: detail))
+        activeMaintenance.subtract(1, ordering: .releasing)
+    }
+
+    /// Ends maintenance work begun with `startMaintenance` that failed (no event is recorded).
+    public func abandonMaintenance() {
+        activeMaintenance.subtract(1, ordering: .releasing)
+    }
+
+    /// A number that changes whenever maintenance starts, and is negative while any is running:
+    /// an operation overlapped maintenance when the values before and after it differ or either is
+    /// negative.
+    @inline(__always)
+    public var maintenanceMark: Int {
+        let running = activeMaintenance.load(ordering: .acquiring)
+        let started = startedMaintenance.load(ordering: .acquiring)
+        return running > 0 ? -1 - started : started
+    }
+
+    /// Whether maintenance work is running now.
+    @inline(__always)
+    public var isMaintenanceRunning: Bool {
+        activeMaintenance.load(ordering: .acquiring) > 0
+    }
+
     /// Times `work` and records it as a maintenance event of `kind`. `work` returns the bytes it
     /// read and wrote and a detail line.
     public func measure<T>(
         _ kind: String, blockingWriters: Bool,
         _ work: () throws -> (result: T, bytesRead: Int, bytesWritten: Int, detail: String)
     ) rethrows -> T {
-        let start = MonotonicClock.now()
-        let outcome = try work()
-        record(MaintenanceEvent(
-            kind: kind, startNanos: start, durationNanos: MonotonicClock.now() &- start,
-            bytesRead: outcome.bytesRead, bytesWritten: outcome.bytesWritten,
-            blockedWriters: blockingWriters, detail: outcome.detail))
+        let start = startMaintenance()
+        let outcome: (result: T, bytesRead: Int, bytesWritten: Int, detail: String)
+        do {
+            outcome = try work()
+        } catch {
+            abandonMaintenance()
+            throw error
+        }
+        finishMaintenance(kind, startedAt: start, bytesRead: outcome.bytesRead, bytesWritten: outcome.bytesWritten,
+                          blockedWriters: blockingWriters, detail: outcome.detail)
         return outcome.result
     }
 

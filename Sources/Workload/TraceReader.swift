@@ -174,3 +174,25 @@ public struct TraceReader: OperationSource {
         ended = true
     }
 }
+
+extension TraceReader {
+    /// The record count in a trace's trailer, without reading the records (`nil` when the file
+    /// does not end with a trailer).
+    public static func recordCount(path: String, fileSystem: any FileSystem = PosixFileSystem()) throws -> Int? {
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let file = try StorageDirectory(path: parent.isEmpty ? "/" : parent, fileSystem: fileSystem, metrics: StoreMetrics()).open(name)
+        defer { file.close() }
+        let size = try file.size()
+        guard size >= Int64(TraceFormat.trailerSize) else { return nil }
+        let trailer = try file.read(count: TraceFormat.trailerSize, at: size - Int64(TraceFormat.trailerSize))
+        guard trailer[0] == TraceFormat.endTag, Array(trailer[13...]) == TraceFormat.trailerMagic else { return nil }
+        return trailer.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 1, as: UInt64.self))) }
+    }
+
+    /// Whether the file at `path` starts like a storebench trace.
+    public static func isTrace(path: String) -> Bool {
+        (try? TraceReader(path: path)) != nil
+    }
+}

@@ -1,60 +1,198 @@
 import ArgumentParser
 import Engines
+import Foundation
 import ProcessMemory
 import Replay
 import Report
 import StoreCore
+import Workload
+
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a measured, self-checking benchmark on each engine and compare them side by side.",
+        abstract: "Replay workloads on each engine, measure everything, and report the engines side by side.",
         discussion: """
-            Each engine gets a fresh directory and the same seeded sequence: \(RunCommand.defaultPhases.joined(separator: ", ")). \
-            Every read is checked against what was written. The same seed gives the same keys, values and order.
+            With no workload, replays the embedded `default` mix on every engine. Each engine gets a fresh \
+            directory: load phase, measured run phase (throughput, latency percentiles per operation, a time \
+            series, bytes on disk, write amplification, maintenance pauses, memory), clean reopen, and crash \
+            recovery (a child process replays the workload and is killed with SIGKILL at seeded points; the \
+            reopened store is checked against every acknowledged commit). Writes results.json, \
+            timeseries.csv and report.html into --out/<time>-<workload>/.
             """
     )
 
-    static let defaultPhases = ["fillrandom", "readrandom", "seekrandom", "overwrite", "deleterandom", "readrandom", "compact", "reopen", "readseq"]
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case table, json, csv, markdown
+    }
 
-    @Option(help: "Engines to run: a comma-separated list of names, or `all`.")
+    @Argument(help: "Workloads: shipped spec names (default, ycsb-a, churn, …), YCSB properties files, or storebench traces.")
+    var workloads: [String] = []
+
+    @Option(help: "Engines: a comma-separated list of names, or `all`.")
     var engines = "all"
 
-    @Option(help: "Key numbers are drawn from 0..<records; each write phase makes this many writes.")
-    var records = 200_000
+    @Option(help: "Override the spec's recordcount (load phase).")
+    var records: Int?
 
-    @Option(help: "Key size in bytes (at least 8).")
-    var keySize = 16
+    @Option(help: "Override the spec's operationcount (run phase).")
+    var ops: Int?
 
-    @Option(help: "Value size in bytes.")
-    var valueSize = 100
+    @Option(help: "Override the value size in bytes (fieldcount=1, fieldlength=N).")
+    var valueSize: Int?
 
-    @Option(help: "Seed for keys, values and operation order.")
+    @Option(help: "Seed of the workload generator, the synthesized values and the crash kill points.")
     var seed: UInt64 = 1
 
-    @Option(help: "Parent directory for the engines' store directories (default: a new temporary directory, removed afterwards).")
+    @Option(help: "max, recorded[:SPEEDUP] or rate:OPS. Paced runs measure latency from when each operation was due.")
+    var pace = "max"
+
+    @Option(help: "Run every engine this many times (results.json keeps every repetition).")
+    var `repeat` = 1
+
+    @Option(help: "Crash kills per persistent engine (0 skips the crash phase).")
+    var killPoints = 1
+
+    @Option(help: "Seconds per time-series sample.")
+    var interval = 1.0
+
+    @Option(help: "Fraction of each synthesized value that compresses away (0 = random bytes).")
+    var compressibility = 0.5
+
+    @Option(help: "Scratch directory for the engines' stores (default: a temporary directory, removed afterwards).")
     var dir: String?
+
+    @Option(help: "Where run directories with results.json, timeseries.csv and report.html go.")
+    var out = "Results/runs"
+
+    @Option(help: "What to print: table, json, csv or markdown.")
+    var format: OutputFormat = .table
+
+    @Flag(help: "No live progress line (it is shown only on a terminal and never in CI anyway).")
+    var noProgress = false
 
     @OptionGroup var store: StoreOptionGroup
 
     func validate() throws {
-        guard records > 0 else { throw ValidationError("--records must be positive") }
-        guard keySize >= 8 else { throw ValidationError("--key-size must be at least 8") }
-        guard valueSize >= 0 else { throw ValidationError("--value-size must not be negative") }
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        guard killPoints >= 0 else { throw ValidationError("--kill-points must not be negative") }
+        guard interval > 0 else { throw ValidationError("--interval must be positive") }
+        guard (0...1).contains(compressibility) else { throw ValidationError("--compressibility must be between 0 and 1") }
+        if let records, records <= 0 { throw ValidationError("--records must be positive") }
+        if let ops, ops < 0 { throw ValidationError("--ops must not be negative") }
+        _ = try Pace(parsing: pace)
     }
 
     func run() throws {
         let options = try store.storeOptions()
-        let runner = BenchmarkRunner(
-            engines: try EngineRegistry.engines(matching: engines),
-            configuration: .init(num: records, keySize: keySize, valueSize: valueSize, seed: seed),
-            phases: try Self.defaultPhases.map { try DBBench.Phase(parsing: $0) },
-            options: options, parentDirectory: dir)
-        print("storebench \(ToolVersion.current) run: \(records) records, \(keySize)-byte keys, \(valueSize)-byte values, durability \(options.durability.rawValue), seed \(seed)")
-        print("jemalloc is the process allocator: \(ProcessMemory.jemallocIsProcessAllocator() ? "yes" : "no")\n")
-        let outcomes = try runner.run()
-        print(BenchmarkRunner.phaseTable(outcomes).render())
-        print(BenchmarkRunner.summaryTable(outcomes).render())
-        print("peak RSS: \(ByteSize.format(ProcessMemory.peakResidentBytes()))")
+        let selected = try EngineRegistry.engines(matching: engines)
+        let pace = try Pace(parsing: self.pace)
+        let scratch = try dir ?? BenchmarkRunner.makeTemporaryDirectory()
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: scratch) } }
+        try StorageDirectory.createPath(scratch, fileSystem: options.fileSystem)
+        let showProgress = !noProgress && isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
+        let progress: ((String) -> Void)? = showProgress ? { message in
+            var standardError = StandardError()
+            print("\r\u{1B}[K" + message, terminator: "", to: &standardError)
+        } : nil
+
+        for workload in workloads.isEmpty ? ["default"] : workloads {
+            let (tracePath, header, name) = try prepare(workload, scratch: scratch)
+            guard let total = try TraceReader.recordCount(path: tracePath) else {
+                throw ValidationError("\(tracePath) has no trailer: the trace is cut off")
+            }
+            let synthesizer = ValueSynthesizer(seed: header.seed ?? seed, compressibility: compressibility)
+            let executable = CommandLine.executablePath
+            let settings = store.settings
+            let durability = options.durability
+            let childSeed = header.seed ?? seed
+            let childCompressibility = compressibility
+            let plan = RunPlan(
+                tracePath: tracePath, loadRecords: header.loadOperations, totalRecords: total, options: options,
+                pace: pace, sampleInterval: interval, synthesizer: synthesizer, seed: seed, killPoints: killPoints,
+                crashExecutable: executable,
+                crashArguments: { engine, directory in
+                    ["crash-child", "--engine", engine, "--dir", directory, "--trace", tracePath,
+                     "--durability", durability.rawValue, "--seed", String(childSeed),
+                     "--compressibility", String(childCompressibility)] + settings.flatMap { ["--set", $0] }
+                })
+            let overhead = try EngineBenchmark.harnessOverhead(plan: plan)
+            var runs: [Results.Run] = []
+            for repetition in 1...`repeat` {
+                for engine in selected {
+                    var benchmark = EngineBenchmark(engine: engine, plan: plan, scratch: scratch)
+                    benchmark.progress = progress
+                    runs.append(try benchmark.run(repetition: repetition, harnessOverhead: overhead))
+                    progress?("")
+                }
+            }
+            if showProgress { print("\r\u{1B}[K", terminator: "") }
+            let runOps = runs.first?.ops ?? 0
+            let results = Results(
+                tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
+                machine: .current(),
+                workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
+                                records: header.loadOperations, operations: total - header.loadOperations),
+                options: .init(durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
+                               valueCompressibility: compressibility, sampleIntervalS: interval,
+                               settings: options.settings, crashKillPoints: killPoints),
+                runs: runs)
+            let directory = try ResultsWriter.write(results, under: out, name: name)
+            switch format {
+            case .table:
+                print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), seed \(results.workload.seed)\n")
+                print(SummaryTable.make(results).render())
+                print("harness overhead: \(NumberFormat.fixed(overhead, places: 0)) ns per operation (replaying against a store that does nothing)")
+                print("wrote \(directory)/results.json, timeseries.csv, report.html")
+            case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
+            case .csv: print(SummaryTable.csv(results), terminator: "")
+            case .markdown: print(SummaryTable.markdown(results), terminator: "")
+            }
+        }
+    }
+
+    /// Materializes `workload` as a trace in `scratch` (generated from a spec) or uses it as it is
+    /// (a trace file).
+    func prepare(_ workload: String, scratch: String) throws -> (path: String, header: TraceHeader, name: String) {
+        if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
+            let reader = try TraceReader(path: workload)
+            let name = URL(fileURLWithPath: workload).deletingPathExtension().lastPathComponent
+            return (workload, reader.header, name)
+        }
+        var spec = try WorkloadSpec.load(workload)
+        for warning in spec.warnings { printWarning(warning) }
+        if let records { spec.set("recordcount", String(records)); spec.set("num", String(records)) }
+        if let ops { spec.set("operationcount", String(ops)) }
+        if let valueSize {
+            spec.set("fieldcount", "1")
+            spec.set("fieldlength", String(valueSize))
+            spec.set("valuesize", String(valueSize))
+        }
+        var (header, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
+        let name = URL(fileURLWithPath: spec.name).deletingPathExtension().lastPathComponent
+        let path = scratch + "/\(name).trace"
+        _ = try WorkloadCommand.write(&source, header: header, to: path, format: .trace)
+        return (path, header, name)
+    }
+}
+
+extension Results.Machine {
+    static func current() -> Results.Machine {
+        var system = utsname()
+        uname(&system)
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return Results.Machine(
+            cpus: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+            memoryBytes: Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))),
+            os: "\(text(system.sysname)) \(text(system.release)) \(text(system.machine))")
+    }
+}
+
+extension CommandLine {
+    /// This executable, for starting child processes of itself.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
     }
 }

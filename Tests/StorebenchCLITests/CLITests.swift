@@ -1,6 +1,7 @@
 import Engines
 import Foundation
 import ProcessMemory
+import Report
 import StoreCore
 import StoreTestSupport
 import Testing
@@ -37,16 +38,37 @@ struct CLITests {
         #expect(output.contains("unknown engine `nosuch`"), "\(output)")
     }
 
-    @Test("run measures every engine, checks reads and reports ops/s and jemalloc memory")
-    func quickRun() throws {
-        let (status, output) = try StorebenchProcess.run(["run", "--records", "3000"])
+    @Test("run replays a workload on every engine, prints the comparison and writes the three outputs")
+    func mainJob() throws {
+        let scratch = try ScratchDirectory("cli-run")
+        let (status, output) = try StorebenchProcess.run(["run", "--records", "2000", "--ops", "20000", "--out", scratch.path, "--kill-points", "2", "--durability", "always"])
         #expect(status == 0, "\(output)")
-        #expect(output.contains("jemalloc is the process allocator: yes"), "\(output)")
         for engine in EngineRegistry.names {
-            #expect(output.contains("\(engine)    fillrandom") || output.contains("\(engine)  fillrandom") || output.contains(engine), "\(output)")
+            #expect(output.contains("\n\(engine) "), "\(engine) has a row: \(output)")
         }
-        #expect(output.contains("ops/s") && output.contains("readrandom") && output.contains("jemalloc allocated"), "\(output)")
-        #expect(output.contains("MiB") || output.contains("KiB"), "memory figures are printed: \(output)")
+        #expect(output.contains("durability always") && output.contains("jemalloc") && output.contains("harness overhead"), "\(output)")
+        let runs = try FileManager.default.contentsOfDirectory(atPath: scratch.path)
+        let directory = try #require(runs.first { $0.hasSuffix("-default") })
+        let base = scratch.path + "/" + directory
+        let results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: base + "/results.json")))
+        #expect(results.schema == "storebench.results/1")
+        #expect(results.runs.map(\.engine) == EngineRegistry.names)
+        #expect(results.options.durability == "always")
+        for run in results.runs {
+            #expect(run.ops > 0 && run.opsPerS > 0 && run.byOp["all"]?.count == run.ops)
+            #expect(!run.timeseries.t.isEmpty)
+            #expect((run.memory.allocatedBytes ?? 0) > 0, "jemalloc figure for \(run.engine)")
+        }
+        let log = try #require(results.runs.first { $0.engine == "log" })
+        #expect(log.recovery.crashVerified == true && log.recovery.lostCommits == 0 && log.recovery.killPoints == 2)
+        #expect(log.io.fsyncs >= log.byOp["put"]?.count ?? 0, "durability always syncs every commit")
+        let html = try String(contentsOfFile: base + "/report.html", encoding: .utf8)
+        #expect(html.components(separatedBy: "<svg").count - 1 == 3)
+        let csv = try String(contentsOfFile: base + "/timeseries.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("engine,repetition,t_s,ops_per_s,p99_us,disk_bytes"))
+        let (regenerated, message) = try StorebenchProcess.run(["report", base + "/results.json", "-o", scratch.child("again.html"), "--format", "none"])
+        #expect(regenerated == 0, "\(message)")
+        #expect(try String(contentsOfFile: scratch.child("again.html"), encoding: .utf8) == html)
     }
 
     @Test("a second process cannot open a store that is open here: it says locked and exits non-zero")

@@ -1,0 +1,213 @@
+import Histogram
+import ProcessMemory
+import Report
+import StoreCore
+import Workload
+
+/// Everything about a run that is the same for every engine.
+public struct RunPlan: Sendable {
+    /// The materialized workload.
+    public var tracePath: String
+    /// Trace records of the load phase, and in all.
+    public var loadRecords: Int
+    public var totalRecords: Int
+    public var options: StoreOptions
+    public var pace: Pace
+    public var sampleInterval: Double
+    public var synthesizer: ValueSynthesizer
+    public var seed: UInt64
+    /// Crash kills per persistent engine (0: no crash phase).
+    public var killPoints: Int
+    /// The executable to start as the crash child, and its arguments for (engine, directory).
+    public var crashExecutable: String
+    public var crashArguments: @Sendable (_ engine: String, _ directory: String) -> [String]
+
+    public init(tracePath: String, loadRecords: Int, totalRecords: Int, options: StoreOptions, pace: Pace,
+                sampleInterval: Double, synthesizer: ValueSynthesizer, seed: UInt64, killPoints: Int,
+                crashExecutable: String, crashArguments: @escaping @Sendable (String, String) -> [String]) {
+        self.tracePath = tracePath
+        self.loadRecords = loadRecords
+        self.totalRecords = totalRecords
+        self.options = options
+        self.pace = pace
+        self.sampleInterval = sampleInterval
+        self.synthesizer = synthesizer
+        self.seed = seed
+        self.killPoints = killPoints
+        self.crashExecutable = crashExecutable
+        self.crashArguments = crashArguments
+    }
+}
+
+/// One engine, measured end to end.
+public struct EngineBenchmark {
+    public let engine: EngineDescriptor
+    public let plan: RunPlan
+    /// Parent directory for this engine's store directories (fresh ones are made inside).
+    public let scratch: String
+    public var progress: ((String) -> Void)?
+
+    public init(engine: EngineDescriptor, plan: RunPlan, scratch: String) {
+        self.engine = engine
+        self.plan = plan
+        self.scratch = scratch
+    }
+
+    /// Per-operation cost of the replay loop itself: replays up to 200,000 run-phase operations
+    /// against a store that does nothing, with every measurement on.
+    public static func harnessOverhead(plan: RunPlan) throws -> Double {
+        var reader = try TraceReader(path: plan.tracePath)
+        var skip = WorkloadOperation(.get)
+        for _ in 0..<plan.loadRecords where try !reader.next(into: &skip) { break }
+        var replayer = Replayer(store: NullStore(), synthesizer: plan.synthesizer, startingAt: plan.loadRecords)
+        let count = min(200_000, plan.totalRecords - plan.loadRecords)
+        guard count > 0 else { return 0 }
+        let measurement = try MeasuredReplay().run(&replayer, from: &reader, count: count)
+        return measurement.operations > 0 ? measurement.elapsedSeconds * 1e9 / Double(measurement.operations) : 0
+    }
+
+    public func run(repetition: Int, harnessOverhead: Double) throws -> Results.Run {
+        let directory = scratch + "/\(engine.name)-\(repetition)"
+        let fileSystem = plan.options.fileSystem
+        try StorageDirectory.destroy(directory, fileSystem: fileSystem)
+        defer { try? StorageDirectory.destroy(directory, fileSystem: fileSystem) }
+        let storage = StorageDirectory(path: directory, fileSystem: fileSystem, metrics: StoreMetrics())
+
+        let store = try engine.open(directory, plan.options)
+        var reader = try TraceReader(path: plan.tracePath)
+        var replayer = Replayer(store: store, synthesizer: plan.synthesizer)
+
+        // Load phase: timed, not measured per operation.
+        progress?("\(engine.name): loading \(plan.loadRecords) records")
+        let loadStart = MonotonicClock.now()
+        var operation = WorkloadOperation(.get)
+        var loadOps = 0
+        while replayer.position < plan.loadRecords, try reader.next(into: &operation) {
+            if case .completed = try replayer.execute(operation, start: 0, mark: 0) { loadOps += 1 }
+        }
+        let loadSeconds = MonotonicClock.seconds(since: loadStart)
+
+        // Run phase.
+        let metricsBefore = store.metrics.snapshot()
+        let eventsBefore = store.metrics.events().count
+        let osBefore = OSCounters.bytesWritten()
+        let runStart = MonotonicClock.now()
+        var replay = MeasuredReplay()
+        replay.pace = plan.pace
+        replay.sampleInterval = plan.sampleInterval
+        replay.diskUsage = { try storage.usage() }
+        let name = engine.name
+        let report = progress
+        replay.progress = { operations, seconds, rate in
+            report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
+        }
+        let measurement = try replay.run(&replayer, from: &reader, count: plan.totalRecords - plan.loadRecords)
+        let osAfter = OSCounters.bytesWritten()
+        let metrics = store.metrics.snapshot()
+        let allEvents = store.metrics.events()
+        let allocator = ProcessMemory.allocator()
+        let usage = try storage.usage()
+        var liveBytes = 0
+        try store.scan(from: [], limit: Int.max) { key, value in liveBytes += key.count + value.count }
+        try store.close()
+
+        // Clean recovery: reopen what was just closed.
+        var cleanOpen: Double?
+        if engine.isPersistent {
+            let start = MonotonicClock.now()
+            let reopened = try engine.open(directory, plan.options)
+            cleanOpen = MonotonicClock.seconds(since: start)
+            try reopened.close()
+        }
+
+        let recovery = try crashRecovery(cleanOpenSeconds: cleanOpen, directory: directory)
+
+        let runEvents = allEvents.dropFirst(eventsBefore).map { event in
+            Results.Event(
+                kind: event.kind, startS: (Double(event.startNanos) - Double(runStart)) / 1e9,
+                durationMs: Double(event.durationNanos) / 1e6, bytesRead: event.bytesRead,
+                bytesWritten: event.bytesWritten, blockedWriters: event.blockedWriters, detail: event.detail)
+        }
+        let blocking = runEvents.filter(\.blockedWriters).map(\.durationMs).sorted()
+        let pausedMs = blocking.reduce(0, +)
+        let userBytes = metrics.userBytesWritten - metricsBefore.userBytesWritten
+        let fileBytes = metrics.fileBytesWritten - metricsBefore.fileBytesWritten
+        var byOp: [String: Results.OpStats] = [:]
+        var all = makeHistogram()
+        for kind in MeasuredKind.allCases where measurement.histograms[kind.rawValue].totalCount > 0 {
+            byOp[kind.name] = Self.stats(measurement.histograms[kind.rawValue], seconds: measurement.elapsedSeconds)
+            all.add(measurement.histograms[kind.rawValue])
+        }
+        if all.totalCount > 0 { byOp["all"] = Self.stats(all, seconds: measurement.elapsedSeconds) }
+        let series = measurement.timeseries
+        return Results.Run(
+            engine: engine.name, repetition: repetition, ops: measurement.operations,
+            elapsedS: measurement.elapsedSeconds,
+            opsPerS: Double(measurement.operations) / max(measurement.elapsedSeconds, 1e-9),
+            byOp: byOp,
+            duringMaintenance: measurement.duringMaintenance.totalCount > 0 ? Self.stats(measurement.duringMaintenance, seconds: measurement.elapsedSeconds) : nil,
+            load: Results.Phase(ops: loadOps, elapsedS: loadSeconds),
+            disk: Results.Disk(
+                finalBytes: usage.diskBytes, peakBytes: max(series.diskBytes.max() ?? 0, usage.diskBytes),
+                finalAllocatedBytes: usage.allocatedBytes, liveBytes: liveBytes,
+                spaceAmp: liveBytes > 0 ? Double(usage.diskBytes) / Double(liveBytes) : nil),
+            io: Results.IO(
+                userBytesWritten: userBytes, fileBytesWritten: fileBytes,
+                osBytesWritten: osBefore.flatMap { before in osAfter.map { $0 - before } },
+                writeAmp: userBytes > 0 ? Double(fileBytes) / Double(userBytes) : nil,
+                fsyncs: metrics.syncs - metricsBefore.syncs),
+            pauses: Results.Pauses(
+                count: blocking.count, totalMs: pausedMs, maxMs: blocking.last ?? 0,
+                p99Ms: blocking.isEmpty ? 0 : blocking[min(blocking.count - 1, Int((Double(blocking.count) * 0.99).rounded(.up)) - 1)],
+                stalledFraction: measurement.elapsedSeconds > 0 ? pausedMs / 1000 / measurement.elapsedSeconds : 0),
+            events: runEvents, recovery: recovery,
+            memory: Results.Memory(peakRssBytes: ProcessMemory.peakResidentBytes(), allocatedBytes: allocator?.allocated, residentBytes: allocator?.resident),
+            harness: Results.Harness(perOpOverheadNs: harnessOverhead),
+            timeseries: Results.Timeseries(
+                intervalS: plan.sampleInterval, t: series.t, opsPerS: series.opsPerSecond, p99Us: series.p99Microseconds,
+                diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
+    }
+
+    /// Kills a child replaying the workload at seeded points and checks each recovery.
+    func crashRecovery(cleanOpenSeconds: Double?, directory: String) throws -> Results.Recovery {
+        guard engine.isPersistent else {
+            return Results.Recovery(cleanOpenMs: nil, crashOpenMs: nil, crashVerified: nil, lostCommits: nil, partialBatches: nil,
+                                    killPoints: 0, note: "\(engine.name) keeps nothing across a reopen")
+        }
+        guard plan.killPoints > 0 else {
+            return Results.Recovery(cleanOpenMs: cleanOpenSeconds.map { $0 * 1000 }, crashOpenMs: nil, crashVerified: nil,
+                                    lostCommits: nil, partialBatches: nil, killPoints: 0, note: nil)
+        }
+        var random = SeededRandom(seed: plan.seed ^ 0xC4A5_4000)
+        var opens: [Double] = []
+        var lost = 0
+        var partial = 0
+        for point in 0..<plan.killPoints {
+            let crashDirectory = directory + "-crash"
+            try StorageDirectory.destroy(crashDirectory, fileSystem: plan.options.fileSystem)
+            defer { try? StorageDirectory.destroy(crashDirectory, fileSystem: plan.options.fileSystem) }
+            let killAt = plan.loadRecords / 2 + random.below(max(1, plan.totalRecords - plan.loadRecords / 2))
+            progress?("\(engine.name): crash \(point + 1)/\(plan.killPoints), kill after trace position \(killAt)")
+            let check = CrashCheck(
+                executable: plan.crashExecutable, childArguments: plan.crashArguments(engine.name, crashDirectory),
+                tracePath: plan.tracePath, synthesizer: plan.synthesizer)
+            let outcome = try check.run(killAt: killAt) { try engine.open(crashDirectory, plan.options) }
+            opens.append(outcome.openSeconds)
+            lost += outcome.lostCommits
+            partial += outcome.partialBatch ? 1 : 0
+        }
+        opens.sort()
+        return Results.Recovery(
+            cleanOpenMs: cleanOpenSeconds.map { $0 * 1000 }, crashOpenMs: opens[opens.count / 2] * 1000,
+            crashVerified: lost == 0 && partial == 0, lostCommits: lost, partialBatches: partial,
+            killPoints: plan.killPoints, note: nil)
+    }
+
+    static func stats(_ histogram: Histogram<UInt64>, seconds: Double) -> Results.OpStats {
+        func microseconds(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
+        return Results.OpStats(
+            count: Int(histogram.totalCount), opsPerS: Double(histogram.totalCount) / max(seconds, 1e-9),
+            latencyUs: Results.Latency(p50: microseconds(50), p90: microseconds(90), p99: microseconds(99),
+                                       p999: microseconds(99.9), max: Double(histogram.max) / 1000))
+    }
+}

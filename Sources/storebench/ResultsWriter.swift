@@ -1,0 +1,32 @@
+import Foundation
+import Report
+import StoreCore
+
+/// Writes a run's results.json, timeseries.csv and report.html into a new directory
+/// `<parent>/<UTC time>-<workload>/`, each file atomically through the durable file layer.
+enum ResultsWriter {
+    static func write(_ results: Results, under parent: String, name: String) throws -> String {
+        let fileSystem = PosixFileSystem()
+        let stamp = timestamp()
+        var path = parent + "/\(stamp)-\(name)"
+        var suffix = 2
+        while FileManager.default.fileExists(atPath: path) {
+            path = parent + "/\(stamp)-\(name)-\(suffix)"
+            suffix += 1
+        }
+        try StorageDirectory.createPath(path, fileSystem: fileSystem)
+        let directory = StorageDirectory(path: path, fileSystem: fileSystem, metrics: StoreMetrics())
+        try directory.writeAtomically("results.json", contents: Array(try results.encoded()) + [10])
+        try directory.writeAtomically("timeseries.csv", contents: Array(SummaryTable.timeseriesCSV(results).utf8))
+        try directory.writeAtomically("report.html", contents: Array(HTMLReport.render(results).utf8))
+        return path
+    }
+
+    static func timestamp() -> String {
+        var seconds = time(nil)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))"
+    }
+}
