@@ -48,6 +48,7 @@ let package = Package(
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "ProcessMemory"]),
         // Runs the conformance suite against every registered engine; the executable is a
@@ -55,7 +56,7 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport"]),
         .testTarget(
             name: "StorebenchCLITests",
-            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report"]
+            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report", "Workload"]
         ),
     ]
 )

@@ -90,6 +90,26 @@ public struct CrashCheck {
             throw StoreError.invalidArgument("the crash-test child failed (exit \(process.terminationStatus)): \(message)")
         }
 
+        let start = MonotonicClock.now()
+        let store = try open()
+        let openSeconds = MonotonicClock.seconds(since: start)
+        defer { try? store.close() }
+        let verdict = try verify(store, acknowledged: acknowledged)
+        return Outcome(
+            acknowledged: acknowledged, killed: killed, openSeconds: openSeconds, lostCommits: verdict.lostCommits,
+            partialBatch: verdict.partialBatch, inFlightApplied: verdict.inFlightApplied)
+    }
+
+    /// How a recovered store compares with the trace.
+    public struct Verdict: Equatable, Sendable {
+        public var lostCommits: Int
+        public var partialBatch: Bool
+        public var inFlightApplied: Bool?
+    }
+
+    /// Compares `store` with the state after the first `acknowledged` trace records, allowing the
+    /// next write commit (in flight at the kill) to be there whole or not at all.
+    public func verify(_ store: any Store, acknowledged: Int) throws -> Verdict {
         // The model at the last acknowledged position, and the write commit that was in flight.
         var reader = try TraceReader(path: tracePath)
         var model = StateModel()
@@ -114,11 +134,6 @@ public struct CrashCheck {
         var after = model
         for (operation, at) in inFlight { after.apply(operation, at: at) }
         let inFlightKeys = Set(inFlight.map(\.0.key))
-
-        let start = MonotonicClock.now()
-        let store = try open()
-        let openSeconds = MonotonicClock.seconds(since: start)
-        defer { try? store.close() }
 
         var remaining = model.entries
         var lost = 0
@@ -151,9 +166,8 @@ public struct CrashCheck {
         for key in inFlightKeys where model.entries[key] == nil {
             if try store.get(key) == nil { judge(key, nil) }
         }
-        return Outcome(
-            acknowledged: acknowledged, killed: killed, openSeconds: openSeconds, lostCommits: lost,
-            partialBatch: appliedEvidence && notAppliedEvidence,
+        return Verdict(
+            lostCommits: lost, partialBatch: appliedEvidence && notAppliedEvidence,
             inFlightApplied: appliedEvidence ? true : (notAppliedEvidence ? false : nil))
     }
 }

@@ -182,6 +182,7 @@ public struct EngineBenchmark {
         var opens: [Double] = []
         var lost = 0
         var partial = 0
+        var kills = 0
         for point in 0..<plan.killPoints {
             let crashDirectory = directory + "-crash"
             try StorageDirectory.destroy(crashDirectory, fileSystem: plan.options.fileSystem)
@@ -195,12 +196,13 @@ public struct EngineBenchmark {
             opens.append(outcome.openSeconds)
             lost += outcome.lostCommits
             partial += outcome.partialBatch ? 1 : 0
+            kills += outcome.killed ? 1 : 0
         }
         opens.sort()
         return Results.Recovery(
             cleanOpenMs: cleanOpenSeconds.map { $0 * 1000 }, crashOpenMs: opens[opens.count / 2] * 1000,
             crashVerified: lost == 0 && partial == 0, lostCommits: lost, partialBatches: partial,
-            killPoints: plan.killPoints, note: nil)
+            killPoints: plan.killPoints, kills: kills, note: nil)
     }
 
     static func stats(_ histogram: Histogram<UInt64>, seconds: Double) -> Results.OpStats {

@@ -240,15 +240,18 @@ public struct Results: Codable, Sendable, Equatable {
         /// Batches found partly applied, over all kill points.
         public var partialBatches: Int?
         public var killPoints: Int
+        /// Kill points at which the child was still running (it may finish first).
+        public var kills: Int
         public var note: String?
         public init(cleanOpenMs: Double?, crashOpenMs: Double?, crashVerified: Bool?, lostCommits: Int?,
-                    partialBatches: Int?, killPoints: Int, note: String?) {
+                    partialBatches: Int?, killPoints: Int, kills: Int = 0, note: String?) {
             self.cleanOpenMs = cleanOpenMs
             self.crashOpenMs = crashOpenMs
             self.crashVerified = crashVerified
             self.lostCommits = lostCommits
             self.partialBatches = partialBatches
             self.killPoints = killPoints
+            self.kills = kills
             self.note = note
         }
     }
