@@ -91,7 +91,7 @@ public final class MemoryStore: Store {
                 count = source.count
             }
         }
-        if let old = map.insert(copy, forKey: key) {
+        if let old = key.withUnsafeBytes({ map.replaceValue(copy, forKey: $0) }) ?? map.insert(copy, forKey: key) {
             liveBytes += value.count - old.count
         } else {
             liveBytes += key.count + value.count

@@ -16,6 +16,10 @@ struct OrderedKeyMapTests {
                 : Array("sharedpf".utf8) + random.bytes(random.below(3)) + Array(repeating: 7, count: random.below(90))
             if random.below(3) == 0 {
                 #expect(map.removeValue(forKey: key) == reference.removeValue(forKey: key), "step \(step)")
+            } else if random.below(4) == 0 {
+                let replaced = key.withUnsafeBytes { map.replaceValue(step, forKey: $0) }
+                #expect(replaced == reference[key], "step \(step)")
+                if replaced != nil { reference[key] = step }
             } else {
                 #expect(map.insert(step, forKey: key) == reference.updateValue(step, forKey: key), "step \(step)")
             }

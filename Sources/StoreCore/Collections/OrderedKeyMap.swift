@@ -138,9 +138,11 @@ public final class OrderedKeyMap<Value> {
     @inlinable
     public func value(forKey key: UnsafeRawBufferPointer) -> Value? {
         let prefix = KeyPrefix.of(key)
-        var node = root
+        // The map owns every node while this runs: walking without retaining them saves two
+        // atomic operations per level.
+        unowned(unsafe) var node = root
         while !node.isLeaf {
-            node = node.children[Self.childIndex(node, key, prefix)]
+            node = node.children.withUnsafeBufferPointer { $0[Self.childIndex(node, key, prefix)] }
         }
         let (index, found) = Self.search(node, key, prefix)
         return found ? node.values[index] : nil
@@ -149,6 +151,25 @@ public final class OrderedKeyMap<Value> {
     @inlinable
     public func value(forKey key: [UInt8]) -> Value? {
         key.withUnsafeBytes { value(forKey: $0) }
+    }
+
+    /// Replaces the value of `key` when the key is present; does nothing otherwise. Cheaper than
+    /// `insert` for an overwrite: one descent, no split handling.
+    /// - Returns: the value replaced, or `nil` when `key` is absent (and nothing changed).
+    @inlinable
+    public func replaceValue(_ value: Value, forKey key: UnsafeRawBufferPointer) -> Value? {
+        let prefix = KeyPrefix.of(key)
+        unowned(unsafe) var node = root
+        while !node.isLeaf {
+            node = node.children.withUnsafeBufferPointer { $0[Self.childIndex(node, key, prefix)] }
+        }
+        let (index, found) = Self.search(node, key, prefix)
+        guard found else { return nil }
+        return node.values.withUnsafeMutableBufferPointer { values in
+            let old = values[index]
+            values[index] = value
+            return old
+        }
     }
 
     public subscript(key: [UInt8]) -> Value? {
