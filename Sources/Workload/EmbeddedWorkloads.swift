@@ -90,8 +90,8 @@ public enum EmbeddedWorkloads {
         # storebench's default mix, what `storebench run` replays with no arguments: reads, overwrites,
         # inserts, deletes, short scans and read-modify-writes over a zipfian key space, with enough
         # overwriting and deleting that every engine has to compact while it is measured.
-        recordcount=50000
-        operationcount=300000
+        recordcount=200000
+        operationcount=3000000
         fieldcount=1
         fieldlength=200
         keysize=24
