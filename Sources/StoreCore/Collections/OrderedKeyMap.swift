@@ -2,11 +2,12 @@
 /// to 64 sorted entries, so a lookup among a million keys touches four nodes. It is the memory
 /// engine's whole state and the `log` engine's keydir.
 ///
-/// Memory layout, chosen for the index's bytes per key:
+/// Memory layout, chosen for the index's bytes per key and for lookups without reference
+/// counting (see `Node`):
 /// - a leaf packs its keys into one byte arena, addressed by 8-byte slots (offset and length), so a
 ///   key costs its bytes plus its slot — no heap object per key;
 /// - every node keeps the first eight bytes of each key as a big-endian integer (`KeyPrefix`)
-///   beside it, so a binary search compares integers in one contiguous array and reads a key's
+///   beside it, so a binary search compares integers in one contiguous buffer and reads a key's
 ///   bytes only when two prefixes tie;
 /// - keys that arrive in ascending order are appended to the rightmost leaf without a search,
 ///   and fill nodes completely instead of leaving them half full after each split.
@@ -19,103 +20,6 @@
 ///
 /// - Complexity: lookup, insert and remove O(log n); a scan O(log n + k) for k entries.
 public final class OrderedKeyMap<Value> {
-    @usableFromInline
-    final class Node {
-        @usableFromInline let isLeaf: Bool
-        /// Leaf: key bytes, in insertion order; `slots` says where each key is.
-        @usableFromInline var arena: [UInt8] = []
-        /// Leaf: `offset | length << 32` of each key in `arena`, in key order.
-        @usableFromInline var slots: [UInt64] = []
-        /// Leaf: arena bytes no slot refers to any more.
-        @usableFromInline var garbage = 0
-        @usableFromInline var values: [Value] = []
-        /// Internal: `separators[i]` ≤ every key of `children[i + 1]`, > every key of `children[i]`.
-        @usableFromInline var separators: [[UInt8]] = []
-        @usableFromInline var children: [Node] = []
-        /// `KeyPrefix` of each leaf key or separator, in step with them.
-        @usableFromInline var prefixes: [UInt64] = []
-
-        @usableFromInline
-        init(isLeaf: Bool) {
-            self.isLeaf = isLeaf
-        }
-
-        @usableFromInline var entryCount: Int { isLeaf ? slots.count : children.count }
-
-        /// Calls `body` with the bytes of leaf key `index`.
-        @inlinable @inline(__always)
-        func withKey<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-            let slot = slots[index]
-            let start = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF)
-            let end = start + Int(truncatingIfNeeded: slot >> 32)
-            return try arena.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
-        }
-
-        @inlinable
-        func insertEntry(_ key: UnsafeRawBufferPointer, _ prefix: UInt64, _ value: Value, at index: Int) {
-            let start = arena.count
-            arena.append(contentsOf: key)
-            if index == slots.count {
-                slots.append(UInt64(start) | UInt64(key.count) << 32)
-                prefixes.append(prefix)
-                values.append(value)
-            } else {
-                slots.insert(UInt64(start) | UInt64(key.count) << 32, at: index)
-                prefixes.insert(prefix, at: index)
-                values.insert(value, at: index)
-            }
-        }
-
-        @inlinable
-        func removeEntry(at index: Int) -> Value {
-            garbage += Int(truncatingIfNeeded: slots[index] >> 32)
-            slots.remove(at: index)
-            prefixes.remove(at: index)
-            let value = values.remove(at: index)
-            if garbage > 512 && garbage * 2 > arena.count { compactArena() }
-            return value
-        }
-
-        /// Rewrites the arena with only the keys the slots refer to, in key order.
-        @usableFromInline
-        func compactArena() {
-            var packed: [UInt8] = []
-            packed.reserveCapacity(arena.count - garbage)
-            for index in slots.indices {
-                let start = packed.count
-                withKey(index) { packed.append(contentsOf: $0) }
-                slots[index] = UInt64(start) | (slots[index] >> 32) << 32
-            }
-            arena = packed
-            garbage = 0
-        }
-
-        /// Moves leaf entries from `index` on to the end of `other`.
-        @usableFromInline
-        func moveEntries(from index: Int, to other: Node) {
-            for position in index..<slots.count {
-                withKey(position) { other.insertEntry($0, prefixes[position], values[position], at: other.slots.count) }
-                garbage += Int(truncatingIfNeeded: slots[position] >> 32)
-            }
-            slots.removeSubrange(index...)
-            prefixes.removeSubrange(index...)
-            values.removeSubrange(index...)
-            if garbage > 0 { compactArena() }
-        }
-
-        @inlinable
-        func insertSeparator(_ separator: [UInt8], at index: Int) {
-            separators.insert(separator, at: index)
-            prefixes.insert(KeyPrefix.of(separator), at: index)
-        }
-
-        @inlinable
-        func removeSeparator(at index: Int) {
-            separators.remove(at: index)
-            prefixes.remove(at: index)
-        }
-    }
-
     @usableFromInline static var maxLeafEntries: Int { 64 }
     @usableFromInline static var maxChildren: Int { 64 }
     @usableFromInline static var minEntries: Int { 16 }
@@ -134,23 +38,34 @@ public final class OrderedKeyMap<Value> {
 
     // MARK: Lookup
 
+    /// The leaf whose range holds `key`. The map owns every node while this runs, so the walk
+    /// holds them unretained.
+    @inlinable @inline(__always)
+    func leaf(for key: UnsafeRawBufferPointer, _ prefix: UInt64) -> Unmanaged<Node> {
+        unowned(unsafe) var node = root
+        while !node.isLeaf {
+            node = node.children[Self.childIndex(node, key, prefix)]
+        }
+        return Unmanaged.passUnretained(node)
+    }
+
     /// The value under `key`, or `nil`.
     @inlinable
     public func value(forKey key: UnsafeRawBufferPointer) -> Value? {
         let prefix = KeyPrefix.of(key)
-        // The map owns every node while this runs: walking without retaining them saves two
-        // atomic operations per level.
-        unowned(unsafe) var node = root
-        while !node.isLeaf {
-            node = node.children.withUnsafeBufferPointer { $0[Self.childIndex(node, key, prefix)] }
+        return leaf(for: key, prefix)._withUnsafeGuaranteedRef { node in
+            let (index, found) = Self.search(node, key, prefix)
+            return found ? node.values[index] : nil
         }
-        let (index, found) = Self.search(node, key, prefix)
-        return found ? node.values[index] : nil
     }
 
     @inlinable
     public func value(forKey key: [UInt8]) -> Value? {
         key.withUnsafeBytes { value(forKey: $0) }
+    }
+
+    public subscript(key: [UInt8]) -> Value? {
+        value(forKey: key)
     }
 
     /// Replaces the value of `key` when the key is present; does nothing otherwise. Cheaper than
@@ -159,21 +74,13 @@ public final class OrderedKeyMap<Value> {
     @inlinable
     public func replaceValue(_ value: Value, forKey key: UnsafeRawBufferPointer) -> Value? {
         let prefix = KeyPrefix.of(key)
-        unowned(unsafe) var node = root
-        while !node.isLeaf {
-            node = node.children.withUnsafeBufferPointer { $0[Self.childIndex(node, key, prefix)] }
-        }
-        let (index, found) = Self.search(node, key, prefix)
-        guard found else { return nil }
-        return node.values.withUnsafeMutableBufferPointer { values in
-            let old = values[index]
-            values[index] = value
+        return leaf(for: key, prefix)._withUnsafeGuaranteedRef { node in
+            let (index, found) = Self.search(node, key, prefix)
+            guard found else { return nil }
+            let old = (node.values + index).move()
+            (node.values + index).initialize(to: value)
             return old
         }
-    }
-
-    public subscript(key: [UInt8]) -> Value? {
-        value(forKey: key)
     }
 
     // MARK: Insert
@@ -183,8 +90,8 @@ public final class OrderedKeyMap<Value> {
     @inlinable @discardableResult
     public func insert(_ value: Value, forKey key: UnsafeRawBufferPointer) -> Value? {
         let prefix = KeyPrefix.of(key)
-        if let leaf = rightmostLeaf, leaf.slots.count < Self.maxLeafEntries, Self.sortsAfterLast(leaf, key, prefix) {
-            leaf.insertEntry(key, prefix, value, at: leaf.slots.count)
+        if let leaf = rightmostLeaf, leaf.count < Self.maxLeafEntries, Self.sortsAfterLast(leaf, key, prefix) {
+            leaf.insertEntry(key, prefix, value, at: leaf.count)
             _count += 1
             return nil
         }
@@ -205,18 +112,18 @@ public final class OrderedKeyMap<Value> {
         return replaced
     }
 
-    /// Whether `key` sorts after the last key of `leaf` (or `leaf` is empty).
-    @inlinable @inline(__always)
-    static func sortsAfterLast(_ leaf: Node, _ key: UnsafeRawBufferPointer, _ prefix: UInt64) -> Bool {
-        let count = leaf.slots.count
-        guard count > 0 else { return true }
-        let last = leaf.prefixes[count - 1]
-        return last < prefix || (last == prefix && leaf.withKey(count - 1, { KeyOrder.compare($0, key) }) < 0)
-    }
-
     @inlinable @discardableResult
     public func insert(_ value: Value, forKey key: [UInt8]) -> Value? {
         key.withUnsafeBytes { insert(value, forKey: $0) }
+    }
+
+    /// Whether `key` sorts after the last key of `leaf` (or `leaf` is empty).
+    @inlinable @inline(__always)
+    static func sortsAfterLast(_ leaf: Node, _ key: UnsafeRawBufferPointer, _ prefix: UInt64) -> Bool {
+        let count = leaf.count
+        guard count > 0 else { return true }
+        let last = leaf.prefixes[count - 1]
+        return last < prefix || (last == prefix && KeyOrder.compare(leaf.key(count - 1), key) < 0)
     }
 
     @usableFromInline
@@ -233,8 +140,8 @@ public final class OrderedKeyMap<Value> {
     func appendIfLast(_ value: Value, _ key: UnsafeRawBufferPointer, _ prefix: UInt64, _ node: Node) -> AppendOutcome {
         if node.isLeaf {
             guard Self.sortsAfterLast(node, key, prefix) else { return .notLast }
-            if node.slots.count < Self.maxLeafEntries {
-                node.insertEntry(key, prefix, value, at: node.slots.count)
+            if node.count < Self.maxLeafEntries {
+                node.insertEntry(key, prefix, value, at: node.count)
                 rightmostLeaf = node
                 return .appended
             }
@@ -243,17 +150,17 @@ public final class OrderedKeyMap<Value> {
             rightmostLeaf = leaf
             return .split(Array(key), leaf)
         }
-        switch appendIfLast(value, key, prefix, node.children[node.children.count - 1]) {
+        switch appendIfLast(value, key, prefix, node.children[node.count - 1]) {
         case .notLast: return .notLast
         case .appended: return .appended
         case let .split(separator, child):
-            if node.children.count < Self.maxChildren {
+            if node.count < Self.maxChildren {
                 node.insertSeparator(separator, at: node.separators.count)
-                node.children.append(child)
+                node.insertChild(child, at: node.count)
                 return .appended
             }
             let sibling = Node(isLeaf: false)
-            sibling.children = [child]
+            sibling.insertChild(child, at: 0)
             return .split(separator, sibling)
         }
     }
@@ -261,8 +168,9 @@ public final class OrderedKeyMap<Value> {
     @inlinable
     func growRoot(_ separator: [UInt8], _ sibling: Node) {
         let newRoot = Node(isLeaf: false)
+        newRoot.insertChild(root, at: 0)
+        newRoot.insertChild(sibling, at: 1)
         newRoot.insertSeparator(separator, at: 0)
-        newRoot.children = [root, sibling]
         root = newRoot
     }
 
@@ -273,32 +181,27 @@ public final class OrderedKeyMap<Value> {
         if node.isLeaf {
             let (index, found) = Self.search(node, key, prefix)
             if found {
-                let old = node.values[index]
-                node.values[index] = value
+                let old = (node.values + index).move()
+                (node.values + index).initialize(to: value)
                 return (nil, old)
             }
             node.insertEntry(key, prefix, value, at: index)
-            guard node.slots.count > Self.maxLeafEntries else { return (nil, nil) }
+            guard node.count > Self.maxLeafEntries else { return (nil, nil) }
             if node === rightmostLeaf { rightmostLeaf = nil }
             let right = Node(isLeaf: true)
-            node.moveEntries(from: node.slots.count / 2, to: right)
-            return ((right.withKey(0) { Array($0) }, right), nil)
+            node.moveEntries(from: node.count / 2, to: right)
+            return ((Array(right.key(0)), right), nil)
         }
         let index = Self.childIndex(node, key, prefix)
         let (split, replaced) = insert(value, key, prefix, into: node.children[index])
         guard let (separator, newChild) = split else { return (nil, replaced) }
         node.insertSeparator(separator, at: index)
-        node.children.insert(newChild, at: index + 1)
-        guard node.children.count > Self.maxChildren else { return (nil, replaced) }
+        node.insertChild(newChild, at: index + 1)
+        guard node.count > Self.maxChildren else { return (nil, replaced) }
         let middle = node.separators.count / 2
         let promoted = node.separators[middle]
         let right = Node(isLeaf: false)
-        right.separators = Array(node.separators[(middle + 1)...])
-        right.prefixes = Array(node.prefixes[(middle + 1)...])
-        right.children = Array(node.children[(middle + 1)...])
-        node.separators.removeSubrange(middle...)
-        node.prefixes.removeSubrange(middle...)
-        node.children.removeSubrange((middle + 1)...)
+        node.moveChildren(from: middle + 1, to: right)
         return ((promoted, right), replaced)
     }
 
@@ -311,10 +214,10 @@ public final class OrderedKeyMap<Value> {
         rightmostLeaf = nil
         let removed = remove(key, KeyPrefix.of(key), from: root)
         if removed != nil { _count -= 1 }
-        while !root.isLeaf && root.children.count == 1 {
+        while !root.isLeaf && root.count == 1 {
             root = root.children[0]
         }
-        if !root.isLeaf && root.children.isEmpty {
+        if !root.isLeaf && root.count == 0 {
             root = Node(isLeaf: true)
         }
         return removed
@@ -334,7 +237,7 @@ public final class OrderedKeyMap<Value> {
         let index = Self.childIndex(node, key, prefix)
         let child = node.children[index]
         guard let removed = remove(key, prefix, from: child) else { return nil }
-        if child.entryCount < Self.minEntries {
+        if child.count < Self.minEntries {
             rebalance(node, underfullChild: index)
         }
         return removed
@@ -344,33 +247,31 @@ public final class OrderedKeyMap<Value> {
     @usableFromInline
     func rebalance(_ node: Node, underfullChild index: Int) {
         let child = node.children[index]
-        if node.children.count == 1 {
-            if child.entryCount == 0 { node.children.removeAll() }
+        if node.count == 1 {
+            if child.count == 0 { node.removeChild(at: 0) }
             return
         }
-        let leftIndex = index + 1 < node.children.count ? index : index - 1
+        let leftIndex = index + 1 < node.count ? index : index - 1
         let left = node.children[leftIndex]
         let right = node.children[leftIndex + 1]
         let limit = left.isLeaf ? Self.maxLeafEntries : Self.maxChildren
-        guard left.entryCount + right.entryCount <= limit else { return }
+        guard left.count + right.count <= limit else { return }
         if left.isLeaf {
             right.moveEntries(from: 0, to: left)
-        } else if right.children.isEmpty {
-            // An emptied internal node contributes nothing, not even its separator.
-        } else if left.children.isEmpty {
-            left.separators = right.separators
-            left.prefixes = right.prefixes
-            left.children = right.children
-        } else {
-            left.insertSeparator(node.separators[leftIndex], at: left.separators.count)
-            left.separators.append(contentsOf: right.separators)
-            left.prefixes.append(contentsOf: right.prefixes)
-            left.children.append(contentsOf: right.children)
+        } else if right.count > 0 {
+            // An emptied internal node contributes nothing, not even its separator; otherwise the
+            // separator between the two comes down between their children.
+            if left.count > 0 { left.insertSeparator(node.separators[leftIndex], at: left.separators.count) }
+            for separator in right.separators { left.insertSeparator(separator, at: left.separators.count) }
+            (left.children + left.count).moveInitialize(from: right.children, count: right.count)
+            left.count += right.count
+            right.count = 0
+            right.separators.removeAll()
         }
-        node.children.remove(at: leftIndex + 1)
+        node.removeChild(at: leftIndex + 1)
         node.removeSeparator(at: leftIndex)
-        if left.entryCount == 0 {
-            node.children.remove(at: leftIndex)
+        if left.count == 0 {
+            node.removeChild(at: leftIndex)
             if !node.separators.isEmpty { node.removeSeparator(at: Swift.max(0, leftIndex - 1)) }
         }
     }
@@ -404,18 +305,13 @@ public final class OrderedKeyMap<Value> {
     ) rethrows -> Bool {
         if node.isLeaf {
             let first = start.map { Self.search(node, $0, prefix).index } ?? 0
-            return try node.arena.withUnsafeBytes { arena in
-                for index in first..<node.slots.count {
-                    let slot = node.slots[index]
-                    let offset = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF)
-                    let key = UnsafeRawBufferPointer(rebasing: arena[offset..<(offset + Int(truncatingIfNeeded: slot >> 32))])
-                    if try !body(key, node.values[index]) { return false }
-                }
-                return true
+            for index in first..<node.count {
+                if try !body(node.key(index), node.values[index]) { return false }
             }
+            return true
         }
         let first = start.map { Self.childIndex(node, $0, prefix) } ?? 0
-        for index in first..<node.children.count {
+        for index in first..<node.count {
             if try !visit(node.children[index], from: index == first ? start : nil, prefix, body) {
                 return false
             }
@@ -432,16 +328,9 @@ public final class OrderedKeyMap<Value> {
     @inlinable
     func update(_ node: Node, _ body: (UnsafeRawBufferPointer, inout Value) throws -> Void) rethrows {
         if node.isLeaf {
-            try node.arena.withUnsafeBytes { arena in
-                for index in node.slots.indices {
-                    let slot = node.slots[index]
-                    let offset = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF)
-                    let key = UnsafeRawBufferPointer(rebasing: arena[offset..<(offset + Int(truncatingIfNeeded: slot >> 32))])
-                    try body(key, &node.values[index])
-                }
-            }
+            for index in 0..<node.count { try body(node.key(index), &node.values[index]) }
         } else {
-            for child in node.children { try update(child, body) }
+            for index in 0..<node.count { try update(node.children[index], body) }
         }
     }
 
@@ -457,34 +346,33 @@ public final class OrderedKeyMap<Value> {
 
     // MARK: Search within a node
 
-    /// Index of the first key ≥ `key`, and whether it is equal. Compares the 8-byte prefixes and
-    /// reads the full keys only when the prefixes tie.
+    /// Index of the first key ≥ `key` (leaf keys, or an internal node's separators), and whether
+    /// it is equal. Compares the 8-byte prefixes and reads the full keys only when they tie.
     @inlinable @inline(__always)
     static func search(_ node: Node, _ key: UnsafeRawBufferPointer, _ prefix: UInt64) -> (index: Int, found: Bool) {
-        node.prefixes.withUnsafeBufferPointer { prefixes in
-            var low = 0
-            var high = prefixes.count
-            while low < high {
-                let middle = (low &+ high) >> 1
-                let candidate = prefixes[middle]
-                let order: Int
-                if candidate != prefix {
-                    order = candidate < prefix ? -1 : 1
-                } else if node.isLeaf {
-                    order = node.withKey(middle) { KeyOrder.compare($0, key) }
-                } else {
-                    order = node.separators[middle].withUnsafeBytes { KeyOrder.compare($0, key) }
-                }
-                if order < 0 {
-                    low = middle + 1
-                } else if order == 0 {
-                    return (middle, true)
-                } else {
-                    high = middle
-                }
+        let prefixes = node.prefixes
+        var low = 0
+        var high = node.isLeaf ? node.count : node.separators.count
+        while low < high {
+            let middle = (low &+ high) >> 1
+            let candidate = prefixes[middle]
+            let order: Int
+            if candidate != prefix {
+                order = candidate < prefix ? -1 : 1
+            } else if node.isLeaf {
+                order = KeyOrder.compare(node.key(middle), key)
+            } else {
+                order = node.separators[middle].withUnsafeBytes { KeyOrder.compare($0, key) }
             }
-            return (low, false)
+            if order < 0 {
+                low = middle + 1
+            } else if order == 0 {
+                return (middle, true)
+            } else {
+                high = middle
+            }
         }
+        return (low, false)
     }
 
     /// The child of an internal node whose range holds `key`: the number of separators ≤ `key`.
