@@ -19,21 +19,33 @@ public struct ValueSynthesizer: Sendable {
 
     /// Replaces `buffer`'s contents with the value of `size` bytes for `key`, version `version`.
     public func fill(_ buffer: inout [UInt8], size: Int, key: [UInt8], version: UInt64 = 0) {
-        buffer.removeAll(keepingCapacity: true)
-        guard size > 0 else { return }
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed ^ (version &* 0x9E37_79B9_7F4A_7C15)
-        for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        let randomCount = size - Int(Double(size) * compressibility)
-        var start = Int(hash % UInt64(pool.count))
-        var remaining = randomCount
-        while remaining > 0 {
-            let take = min(remaining, pool.count - start)
-            buffer.append(contentsOf: pool[start..<(start + take)])
-            remaining -= take
-            start = 0
+        guard size > 0 else {
+            buffer.removeAll(keepingCapacity: true)
+            return
         }
-        if size > randomCount {
-            buffer.append(contentsOf: repeatElement(UInt8(truncatingIfNeeded: hash >> 56), count: size - randomCount))
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed ^ (version &* 0x9E37_79B9_7F4A_7C15)
+        key.withUnsafeBufferPointer { bytes in
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        }
+        let randomCount = size - Int(Double(size) * compressibility)
+        let filler = UInt8(truncatingIfNeeded: hash >> 56)
+        let start = Int(hash % UInt64(pool.count))
+        if buffer.count != size {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(contentsOf: repeatElement(0, count: size))
+        }
+        pool.withUnsafeBytes { pool in
+            buffer.withUnsafeMutableBytes { target in
+                var written = 0
+                var from = start
+                while written < randomCount {
+                    let take = min(randomCount - written, pool.count - from)
+                    (target.baseAddress! + written).copyMemory(from: pool.baseAddress! + from, byteCount: take)
+                    written += take
+                    from = 0
+                }
+                if size > randomCount { (target.baseAddress! + randomCount).initializeMemory(as: UInt8.self, repeating: filler, count: size - randomCount) }
+            }
         }
     }
 }
