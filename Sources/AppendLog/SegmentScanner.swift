@@ -1,7 +1,7 @@
 import StoreCore
 
-/// Reads a segment's records front to back through a large buffer (sequential reads, not one
-/// pread per record), checking lengths and CRCs. Used by recovery and by merges.
+/// Reads a segment's records front to back through a `FileWindow` (sequential reads, not one
+/// pread per record), checking lengths and CRCs. Used by recovery, merges and hint building.
 struct SegmentScanner {
     /// How a scan ended.
     enum End: Equatable {
@@ -13,36 +13,12 @@ struct SegmentScanner {
 
     let file: DurableFile
     let size: Int
-    private var buffer: [UInt8]
-    private var bufferStart = 0
-    private var bufferCount = 0
+    private var window: FileWindow
 
-    init(file: DurableFile, size: Int, chunk: Int = 1 << 20) {
+    init(file: DurableFile, size: Int) {
         self.file = file
         self.size = size
-        buffer = [UInt8](repeating: 0, count: min(chunk, max(size, LogRecord.headerSize)))
-    }
-
-    /// Makes `[position, position + count)` resident in the buffer; `false` past end of file.
-    private mutating func ensure(_ position: Int, _ count: Int) throws(StoreError) -> Bool {
-        guard position + count <= size else { return false }
-        if position >= bufferStart && position + count <= bufferStart + bufferCount { return true }
-        let want = min(max(buffer.count, count), size - position)
-        if buffer.count < want { buffer = [UInt8](repeating: 0, count: want) }
-        let file = self.file
-        var failure: StoreError?
-        let got = buffer.withUnsafeMutableBytes { raw in
-            do throws(StoreError) {
-                return try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]), at: Int64(position))
-            } catch {
-                failure = error
-                return 0
-            }
-        }
-        if let failure { throw failure }
-        bufferStart = position
-        bufferCount = got
-        return got >= count
+        window = FileWindow(file: file, size: Int64(size))
     }
 
     /// Whether every byte from `position` to the end of the file is zero.
@@ -50,9 +26,8 @@ struct SegmentScanner {
         var cursor = position
         while cursor < size {
             let count = min(1 << 16, size - cursor)
-            guard try ensure(cursor, count) else { return false }
-            let start = cursor - bufferStart
-            if buffer[start..<(start + count)].contains(where: { $0 != 0 }) { return false }
+            guard try window.ensure(Int64(cursor), count) else { return false }
+            if window.withBytes(Int64(cursor), count, { $0.contains { $0 != 0 } }) { return false }
             cursor += count
         }
         return true
@@ -64,12 +39,10 @@ struct SegmentScanner {
     ) throws -> End {
         var position = 0
         while position < size {
-            guard try ensure(position, LogRecord.headerSize) else {
+            guard try window.ensure(Int64(position), LogRecord.headerSize) else {
                 return .invalid(offset: position, reason: "truncated record header", torn: true)
             }
-            let headerResult = buffer.withUnsafeBytes {
-                LogRecord.header(UnsafeRawBufferPointer(rebasing: $0[(position - bufferStart)...]))
-            }
+            let headerResult = window.withBytes(Int64(position), LogRecord.headerSize) { LogRecord.header($0) }
             let header: LogRecord.Header
             switch headerResult {
             case let .success(decoded):
@@ -82,12 +55,10 @@ struct SegmentScanner {
                 }
                 return .invalid(offset: position, reason: reason, torn: try onlyZerosFrom(position))
             }
-            guard try ensure(position, header.size) else {
+            guard try window.ensure(Int64(position), header.size) else {
                 return .invalid(offset: position, reason: "record of \(header.size) bytes extends past the end of the file (\(size) bytes)", torn: true)
             }
-            let start = position - bufferStart
-            let valid = try buffer.withUnsafeBytes { raw in
-                let record = UnsafeRawBufferPointer(rebasing: raw[start..<(start + header.size)])
+            let valid = try window.withBytes(Int64(position), header.size) { record in
                 guard LogRecord.checksumMatches(record) else { return false }
                 try body(position, header, record)
                 return true

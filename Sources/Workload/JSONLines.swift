@@ -104,29 +104,12 @@ public enum JSONLines {
 
 /// Writes JSON Lines through the durable file layer: `NAME.tmp` until `finish()` renames it.
 public final class JSONLinesWriter {
-    private let directory: StorageDirectory
-    private let name: String
-    private let file: DurableFile
+    private let file: AtomicFileWriter
     private var buffer: [UInt8] = []
-    private var offset: Int64 = 0
     public private(set) var count = 0
-    private var finished = false
 
     public init(path: String, fileSystem: any FileSystem = PosixFileSystem()) throws {
-        let slash = path.lastIndex(of: "/")
-        let parent = slash.map { String(path[..<$0]) } ?? "."
-        name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        directory = StorageDirectory(path: parent.isEmpty ? "/" : parent, fileSystem: fileSystem, metrics: StoreMetrics())
-        let temporary = StorageDirectory.temporaryName(for: name)
-        if try directory.exists(temporary) { try directory.remove(temporary) }
-        file = try directory.create(temporary)
-    }
-
-    deinit {
-        if !finished {
-            file.close()
-            try? directory.remove(StorageDirectory.temporaryName(for: name))
-        }
+        file = try AtomicFileWriter(path: path, fileSystem: fileSystem)
     }
 
     public func append(_ operation: WorkloadOperation) throws {
@@ -137,18 +120,14 @@ public final class JSONLinesWriter {
     }
 
     private func flush() throws {
-        try file.write(buffer, at: offset)
-        offset += Int64(buffer.count)
+        try file.write(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
     @discardableResult
     public func finish() throws -> Int {
         try flush()
-        try file.sync()
-        file.close()
-        try directory.rename(StorageDirectory.temporaryName(for: name), to: name)
-        finished = true
+        try file.finish()
         return count
     }
 }

@@ -4,78 +4,46 @@ import StoreCore
 /// Accepts `\n` and `\r\n` endings; counts lines from 1 for error messages.
 public struct LineReader {
     public let path: String
-    private let file: DurableFile
-    private let fileSize: Int64
-    private var window: [UInt8] = [UInt8](repeating: 0, count: 1 << 20)
-    private var windowStart: Int64 = 0
-    private var windowCount = 0
-    private var position = 0
+    private var window: FileWindow
+    private var offset: Int64 = 0
     /// Number of the line last returned.
     public private(set) var lineNumber = 0
 
     public init(path: String, fileSystem: any FileSystem = PosixFileSystem()) throws {
         self.path = path
-        let slash = path.lastIndex(of: "/")
-        let parent = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let directory = StorageDirectory(path: parent.isEmpty ? "/" : parent, fileSystem: fileSystem, metrics: StoreMetrics())
-        file = try directory.open(name)
-        fileSize = try file.size()
+        let file = try StorageDirectory.openFile(path, fileSystem: fileSystem)
+        window = FileWindow(file: file, size: try file.size())
     }
 
     /// Calls `body` with the next line's bytes (without its ending).
-    /// - Returns: `false` at the end of the file.
+    /// - Returns: `nil` at the end of the file.
     public mutating func nextLine<T>(_ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
         while true {
-            if let newline = window[position..<windowCount].firstIndex(of: UInt8(ascii: "\n")) {
-                return try emit(upTo: newline, consuming: newline + 1, body)
+            let available = window.available(from: offset)
+            let newline = window.withAvailableBytes(from: offset) { $0.firstIndex(of: UInt8(ascii: "\n")) }
+            if let newline {
+                return try emit(length: newline, consumed: newline + 1, body)
             }
-            let atEnd = windowStart + Int64(windowCount) >= fileSize
-            if atEnd {
-                guard position < windowCount else { return nil }
-                return try emit(upTo: windowCount, consuming: windowCount, body)
+            if offset + Int64(available) >= window.fileSize {
+                guard available > 0 else { return nil }
+                return try emit(length: available, consumed: available, body)
             }
-            try refill()
-        }
-    }
-
-    private mutating func emit<T>(upTo end: Int, consuming next: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
-        lineNumber += 1
-        var last = end
-        if last > position && window[last - 1] == UInt8(ascii: "\r") { last -= 1 }
-        let start = position
-        position = next
-        return try window.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<last])) }
-    }
-
-    private mutating func refill() throws {
-        let tail = windowCount - position
-        if tail == window.count {
-            // A line longer than the window: grow it (lines are short in every supported format).
-            guard window.count < 64 << 20 else {
+            guard available < 64 << 20 else {
                 throw WorkloadError.malformedLine(file: path, line: lineNumber + 1, reason: "line longer than 64 MiB")
             }
-            window += [UInt8](repeating: 0, count: window.count)
+            // No line end in what is loaded: load more, a bigger window when the line fills it.
+            try window.refill(from: offset, atLeast: available * 2 + 1)
         }
-        window.withUnsafeMutableBytes { raw in
-            if tail > 0 && position > 0 { raw.baseAddress!.copyMemory(from: raw.baseAddress! + position, byteCount: tail) }
+    }
+
+    private mutating func emit<T>(length: Int, consumed: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        lineNumber += 1
+        let start = offset
+        offset += Int64(consumed)
+        return try window.withBytes(start, length) { line in
+            let trimmed = line.last == UInt8(ascii: "\r") ? UnsafeRawBufferPointer(rebasing: line.dropLast()) : line
+            return try body(trimmed)
         }
-        windowStart += Int64(position)
-        position = 0
-        let offset = windowStart + Int64(tail)
-        let want = min(window.count - tail, Int(fileSize - offset))
-        let file = self.file
-        var readError: StoreError?
-        let got = window.withUnsafeMutableBytes { raw in
-            do throws(StoreError) {
-                return try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[tail..<(tail + want)]), at: offset)
-            } catch {
-                readError = error
-                return 0
-            }
-        }
-        if let readError { throw readError }
-        windowCount = tail + got
     }
 }
 

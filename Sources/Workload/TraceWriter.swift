@@ -5,26 +5,15 @@ import StoreCore
 /// `finish()` has written the trailer and synced it (until then it is `NAME.tmp`), so an
 /// interrupted conversion never leaves a trace that looks complete.
 public final class TraceWriter {
-    public let path: String
-    private let directory: StorageDirectory
-    private let name: String
-    private let file: DurableFile
+    public var path: String { file.path }
+    private let file: AtomicFileWriter
     private var buffer: [UInt8] = []
-    private var offset: Int64 = 0
     private var crc: UInt32 = 0
     private var previousTimestamp: UInt64 = 0
     public private(set) var count = 0
-    private var finished = false
 
     public init(path: String, header: TraceHeader, fileSystem: any FileSystem = PosixFileSystem()) throws {
-        self.path = path
-        let slash = path.lastIndex(of: "/")
-        let parent = slash.map { String(path[..<$0]) } ?? "."
-        name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        directory = StorageDirectory(path: parent.isEmpty ? "/" : parent, fileSystem: fileSystem, metrics: StoreMetrics())
-        let temporary = StorageDirectory.temporaryName(for: name)
-        if try directory.exists(temporary) { try directory.remove(temporary) }
-        file = try directory.create(temporary)
+        file = try AtomicFileWriter(path: path, fileSystem: fileSystem)
         buffer.reserveCapacity(1 << 20)
         let headerBytes = header.encoded()
         var start = TraceFormat.magic
@@ -32,12 +21,7 @@ public final class TraceWriter {
         start.appendFixed32(UInt32(headerBytes.count))
         start += headerBytes
         start.appendFixed32(CRC32C.mask(CRC32C.checksum(headerBytes)))
-        try file.write(start, at: 0)
-        offset = Int64(start.count)
-    }
-
-    deinit {
-        if !finished { abandon() }
+        try file.write(start)
     }
 
     /// Appends one operation.
@@ -70,8 +54,7 @@ public final class TraceWriter {
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         crc = CRC32C.checksum(buffer, continuing: crc)
-        try file.write(buffer, at: offset)
-        offset += Int64(buffer.count)
+        try file.write(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -84,18 +67,13 @@ public final class TraceWriter {
         trailer.appendFixed64(UInt64(count))
         trailer.appendFixed32(CRC32C.mask(crc))
         trailer += TraceFormat.trailerMagic
-        try file.write(trailer, at: offset)
-        try file.sync()
-        file.close()
-        try directory.rename(StorageDirectory.temporaryName(for: name), to: name)
-        finished = true
+        try file.write(trailer)
+        try file.finish()
         return count
     }
 
     /// Drops the unfinished trace.
     public func abandon() {
-        finished = true
-        file.close()
-        try? directory.remove(StorageDirectory.temporaryName(for: name))
+        file.abandon()
     }
 }

@@ -109,10 +109,7 @@ public struct WorkloadSpec: Sendable {
 extension WorkloadSpec {
     /// The spec at `nameOrPath`, or the shipped spec of that name (`ycsb-a`, `churn`, …).
     public static func load(_ nameOrPath: String, fileSystem: any FileSystem = PosixFileSystem()) throws -> WorkloadSpec {
-        let slash = nameOrPath.lastIndex(of: "/")
-        let parent = slash.map { String(nameOrPath[..<$0]) } ?? "."
-        let file = slash.map { String(nameOrPath[nameOrPath.index(after: $0)...]) } ?? nameOrPath
-        let directory = StorageDirectory(path: parent.isEmpty ? "/" : parent, fileSystem: fileSystem, metrics: StoreMetrics())
+        let (directory, file) = StorageDirectory.containing(nameOrPath, fileSystem: fileSystem)
         if let status = try directory.status(of: file), !status.isDirectory {
             return try WorkloadSpec(name: nameOrPath, text: String(decoding: try directory.readAll(file), as: UTF8.self))
         }

@@ -240,3 +240,43 @@ struct StoreMetricsTests {
         #expect(batch.isEmpty && batch.userBytes == 0)
     }
 }
+
+@Suite("FileWindow and AtomicFileWriter")
+struct FileWindowTests {
+    @Test("a window smaller than the reads grows and keeps the bytes it already has")
+    func growingWindow() throws {
+        let scratch = try ScratchDirectory("window")
+        let path = scratch.child("data")
+        let writer = try AtomicFileWriter(path: path)
+        var random = SeededRandom(seed: 8)
+        let content = random.bytes(10_000)
+        try writer.write(Array(content[..<4000]))
+        #expect(!FileManager.default.fileExists(atPath: path), "invisible until finished")
+        try writer.write(Array(content[4000...]))
+        try writer.finish()
+        #expect(FileManager.default.fileExists(atPath: path) && !FileManager.default.fileExists(atPath: path + ".tmp"))
+        let file = try StorageDirectory.openFile(path, fileSystem: PosixFileSystem())
+        var window = FileWindow(file: file, size: try file.size(), capacity: 16)
+        var offset: Int64 = 0
+        var step = 1
+        while offset < 10_000 {
+            let count = min(step, 10_000 - Int(offset))
+            // Load a little first, so the bigger request must keep it and grow.
+            #expect(try window.ensure(offset, 1))
+            #expect(try window.ensure(offset, count))
+            window.withBytes(offset, count) { #expect(Array($0) == Array(content[Int(offset)..<(Int(offset) + count)])) }
+            offset += Int64(count)
+            step = step * 3 + 1
+        }
+        #expect(try !window.ensure(9_990, 11), "past the end")
+    }
+
+    @Test("an abandoned writer leaves nothing behind")
+    func abandoned() throws {
+        let scratch = try ScratchDirectory("abandon")
+        let writer = try AtomicFileWriter(path: scratch.child("x"))
+        try writer.write([1, 2, 3])
+        writer.abandon()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
+    }
+}

@@ -16,6 +16,9 @@ struct TraceFileTests {
         WorkloadOperation(.scan, key: [], scanCount: 50),
         WorkloadOperation(.readModifyWrite, key: Array(repeating: 9, count: 300), valueSize: 70_000, timestamp: 1 << 40),
         WorkloadOperation(.get, key: bytes("no time")),
+        // Larger than the reader's 1 MiB window: it must grow without losing what it holds.
+        WorkloadOperation(.put, key: bytes("big"), value: (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }),
+        WorkloadOperation(.get, key: bytes("after big")),
     ]
 
     func writeSample(_ path: String) throws {

@@ -12,6 +12,20 @@ public final class StorageDirectory: Sendable {
         self.metrics = metrics
     }
 
+    /// The directory holding `path`, and the file's name in it.
+    public static func containing(_ path: String, fileSystem: any FileSystem) -> (directory: StorageDirectory, name: String) {
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        return (StorageDirectory(path: parent.isEmpty ? "/" : parent, fileSystem: fileSystem, metrics: StoreMetrics()), name)
+    }
+
+    /// Opens the file at `path` for reading.
+    public static func openFile(_ path: String, fileSystem: any FileSystem) throws(StoreError) -> DurableFile {
+        let (directory, name) = containing(path, fileSystem: fileSystem)
+        return try directory.open(name)
+    }
+
     /// The full path of `name` inside this directory.
     public func path(of name: String) -> String {
         path + "/" + name
