@@ -118,15 +118,9 @@ extension AppendLogStore {
                     writer.abandon()
                     throw error
                 }
-                let installed: [(id: UInt64, file: DurableFile, size: Int)]
-                do {
-                    installed = try writer.install()
-                } catch {
-                    // Some outputs may be in place: the files still replay correctly, but memory
-                    // no longer knows every segment. Stop until the store is reopened.
-                    failure = error as? StoreError
-                    throw error
-                }
+                // Some outputs may be in place after a failure: the files still replay correctly,
+                // but memory no longer knows every segment.
+                let installed = try stoppingOnFailure { try writer.install() }
                 var outputs: [Segment] = []
                 for inputSegment in inputs { removeSegment(inputSegment) }
                 for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size, hasHint: true)) }
@@ -142,21 +136,31 @@ extension AppendLogStore {
                 totals.liveBytes = outputs.reduce(0) { $0 + $1.liveBytes }
                 totals.records = keydir.count
                 totals.deadRecords = 0
-                do {
+                // Left-over inputs replay before the outputs, so the files stay correct; but this
+                // instance may be left without an active segment.
+                try stoppingOnFailure {
                     active = nil
                     try retire(inputs)
                     try startActiveSegment()
-                } catch {
-                    // The files replay correctly (left-over inputs replay before the outputs), but
-                    // this instance has no active segment: stop until the store is reopened.
-                    failure = error as? StoreError
-                    throw error
                 }
                 finished = true
                 metrics.finishMaintenance(
                     "compaction", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,
                     blockedWriters: true, detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keydir.count) keys")
             }
+        }
+    }
+
+    /// Runs `body`; when it fails, memory and files may disagree, so the store stops taking
+    /// requests until it is reopened (recovery rebuilds memory from the files). Call holding
+    /// `lock`, or pass `lockingOnFailure` to take it just to record the failure.
+    func stoppingOnFailure<T>(lockingOnFailure: Bool = false, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            let record = { if self.failure == nil { self.failure = error as? StoreError } }
+            if lockingOnFailure { lock.withLock(record) } else { record() }
+            throw error
         }
     }
 
@@ -299,13 +303,8 @@ extension AppendLogStore {
                 writer.abandon()
                 throw error
             }
-            let installed: [(id: UInt64, file: DurableFile, size: Int)]
-            do {
-                installed = try writer.install()
-            } catch {
-                lock.withLock { failure = error as? StoreError }
-                throw error
-            }
+            // Installing syncs and renames files: done without the lock, so writers go on.
+            let installed = try stoppingOnFailure(lockingOnFailure: true) { try writer.install() }
 
             // 3. Swap, under the lock: only entries that still point at the copied record move.
             try lock.withLock {
@@ -335,12 +334,7 @@ extension AppendLogStore {
                 // bytes out of the totals as the outputs put them back in.
                 for output in outputs { totals.liveBytes += output.liveBytes }
                 for input in inputs { removeSegment(input) }
-                do {
-                    try retire(inputs)
-                } catch {
-                    failure = error as? StoreError
-                    throw error
-                }
+                try stoppingOnFailure { try retire(inputs) }
             }
             finished = true
             metrics.finishMaintenance(
