@@ -48,6 +48,7 @@ let package = Package(
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "ProcessMemory"]),

@@ -215,6 +215,16 @@ extension AppendLogStore {
         try writeMissingHints(includingActive: false)
     }
 
+    /// Finishes the hints and (incremental mode) the merge the maintenance thread has been asked for.
+    public func waitForMaintenance() throws {
+        try writeHints()
+        let merge = lock.withLock { () -> Bool in
+            defer { mergeWanted = false }
+            return mergeWanted
+        }
+        if merge { try mergeNow() }
+    }
+
     /// Writes `<id>.hint` for every sealed segment that has none (and for the active segment when
     /// closing). Reads the segment front to back without holding the store lock: sealed segments
     /// never change, and `maintenanceLock` keeps compactions from removing them meanwhile.

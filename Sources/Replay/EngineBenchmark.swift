@@ -102,6 +102,7 @@ public struct EngineBenchmark {
             report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
         }
         let measurement = try replay.run(&replayer, from: &reader, count: plan.totalRecords - plan.loadRecords)
+        try store.waitForMaintenance()
         let osAfter = OSCounters.bytesWritten()
         let metrics = store.metrics.snapshot()
         let allEvents = store.metrics.events()

@@ -12,13 +12,17 @@ public struct Results: Codable, Sendable, Equatable {
     public var workload: Workload
     public var options: Options
     public var runs: [Run]
+    /// The `storebench run` arguments that produced these results (without output options), so a
+    /// baseline can be run again exactly.
+    public var invocation: [String]?
 
-    public init(tool: Tool, machine: Machine, workload: Workload, options: Options, runs: [Run]) {
+    public init(tool: Tool, machine: Machine, workload: Workload, options: Options, runs: [Run], invocation: [String]? = nil) {
         self.tool = tool
         self.machine = machine
         self.workload = workload
         self.options = options
         self.runs = runs
+        self.invocation = invocation
     }
 
     public struct Tool: Codable, Sendable, Equatable {
@@ -66,8 +70,10 @@ public struct Results: Codable, Sendable, Equatable {
         public var sampleIntervalS: Double
         public var settings: [String: String]
         public var crashKillPoints: Int
+        /// A deliberate degradation (`--degrade`), for testing regression checks; `nil` normally.
+        public var degradation: String?
         public init(durability: String, pace: String, repeat: Int, valueCompressibility: Double,
-                    sampleIntervalS: Double, settings: [String: String], crashKillPoints: Int) {
+                    sampleIntervalS: Double, settings: [String: String], crashKillPoints: Int, degradation: String? = nil) {
             self.durability = durability
             self.pace = pace
             self.repeat = `repeat`
@@ -75,6 +81,7 @@ public struct Results: Codable, Sendable, Equatable {
             self.sampleIntervalS = sampleIntervalS
             self.settings = settings
             self.crashKillPoints = crashKillPoints
+            self.degradation = degradation
         }
     }
 

@@ -32,9 +32,14 @@ public protocol Store: AnyObject {
     func close() throws
     /// Sizes the engine knows about itself: files, bytes on disk, live and dead bytes.
     func statistics() throws -> StoreStatistics
+    /// Waits until background maintenance already due has finished, so counters read next do not
+    /// depend on thread timing. Engines without background work return at once.
+    func waitForMaintenance() throws
 }
 
 extension Store {
+    public func waitForMaintenance() throws {}
+
     /// The value stored under `key`, or `nil`.
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
         var value: [UInt8] = []

@@ -10,6 +10,8 @@ public struct StoreOptions: Sendable {
     public var fileSystem: any FileSystem
     /// Engine-specific settings, e.g. `segment_size=64MiB`.
     public var settings: [String: String]
+    /// For testing regression checks only: make every file write worse.
+    public var degradation: Degradation?
 
     public init(
         durability: Durability = .always,
@@ -23,6 +25,7 @@ public struct StoreOptions: Sendable {
         self.createIfMissing = createIfMissing
         self.fileSystem = fileSystem
         self.settings = settings
+        degradation = nil
     }
 
     /// Engine settings, checked against what `engine` understands.

@@ -18,11 +18,14 @@ struct CrashChildCommand: ParsableCommand {
     @Option var trace: String
     @Option var seed: UInt64
     @Option var compressibility: Double
+    @Option var degrade: String?
     @OptionGroup var store: StoreOptionGroup
 
     func run() throws {
         let descriptor = try EngineRegistry.engine(named: engine)
-        let opened = try descriptor.open(dir, try store.storeOptions())
+        var options = try store.storeOptions()
+        options.degradation = degrade.flatMap(Degradation.init(parsing:))
+        let opened = try descriptor.open(dir, options)
         try CrashChild.run(
             store: opened, tracePath: trace,
             synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), acknowledgeTo: 1)

@@ -71,6 +71,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No live progress line (it is shown only on a terminal and never in CI anyway).")
     var noProgress = false
 
+    @Option(help: ArgumentHelp("For testing regression checks only: make every engine worse (double-writes, extra-fsync, slow-writes:MICROSECONDS).", visibility: .hidden))
+    var degrade: String?
+
     @OptionGroup var store: StoreOptionGroup
 
     func validate() throws {
@@ -78,13 +81,17 @@ struct RunCommand: ParsableCommand {
         guard killPoints >= 0 else { throw ValidationError("--kill-points must not be negative") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
         guard (0...1).contains(compressibility) else { throw ValidationError("--compressibility must be between 0 and 1") }
+        if let degrade, Degradation(parsing: degrade) == nil {
+            throw ValidationError("--degrade takes double-writes, extra-fsync or slow-writes:MICROSECONDS")
+        }
         if let records, records <= 0 { throw ValidationError("--records must be positive") }
         if let ops, ops < 0 { throw ValidationError("--ops must not be negative") }
         _ = try Pace(parsing: pace)
     }
 
     func run() throws {
-        let options = try store.storeOptions()
+        var options = try store.storeOptions()
+        options.degradation = degrade.flatMap(Degradation.init(parsing:))
         let selected = try EngineRegistry.engines(matching: engines)
         let pace = try Pace(parsing: self.pace)
         let scratch = try dir ?? BenchmarkRunner.makeTemporaryDirectory()
@@ -104,6 +111,7 @@ struct RunCommand: ParsableCommand {
             let synthesizer = ValueSynthesizer(seed: header.seed ?? seed, compressibility: compressibility)
             let executable = CommandLine.executablePath
             let settings = store.settings
+            let degrade = self.degrade
             let durability = options.durability
             let childSeed = header.seed ?? seed
             let childCompressibility = compressibility
@@ -115,6 +123,7 @@ struct RunCommand: ParsableCommand {
                     ["crash-child", "--engine", engine, "--dir", directory, "--trace", tracePath,
                      "--durability", durability.rawValue, "--seed", String(childSeed),
                      "--compressibility", String(childCompressibility)] + settings.flatMap { ["--set", $0] }
+                        + (degrade.map { ["--degrade", $0] } ?? [])
                 })
             let overhead = try EngineBenchmark.harnessOverhead(plan: plan)
             var runs: [Results.Run] = []
@@ -135,8 +144,8 @@ struct RunCommand: ParsableCommand {
                                 records: header.loadOperations, operations: total - header.loadOperations),
                 options: .init(durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
                                valueCompressibility: compressibility, sampleIntervalS: interval,
-                               settings: options.settings, crashKillPoints: killPoints),
-                runs: runs)
+                               settings: options.settings, crashKillPoints: killPoints, degradation: degrade),
+                runs: runs, invocation: Self.invocation())
             let directory = try ResultsWriter.write(results, under: out, name: name)
             switch format {
             case .table:
@@ -149,6 +158,21 @@ struct RunCommand: ParsableCommand {
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
             }
         }
+    }
+
+    /// This command's arguments without the ones that only say where output goes or how it looks.
+    static func invocation() -> [String] {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let start = arguments.firstIndex(of: "run") else { return [] }
+        var kept: [String] = []
+        var skipNext = false
+        for argument in arguments[(start + 1)...] {
+            if skipNext { skipNext = false; continue }
+            if ["--out", "--format", "--dir"].contains(argument) { skipNext = true; continue }
+            if argument.hasPrefix("--out=") || argument.hasPrefix("--format=") || argument.hasPrefix("--dir=") || argument == "--no-progress" { continue }
+            kept.append(argument)
+        }
+        return kept
     }
 
     /// Materializes `workload` as a trace in `scratch` (generated from a spec) or uses it as it is

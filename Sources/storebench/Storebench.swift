@@ -12,7 +12,8 @@ struct Storebench: ParsableCommand {
             """,
         version: ToolVersion.current,
         subcommands: [
-            EnginesCommand.self, RunCommand.self, ReportCommand.self, DBBenchCommand.self, WorkloadCommand.self,
+            EnginesCommand.self, RunCommand.self, ReportCommand.self, CompareCommand.self, BaselineCommand.self,
+            DBBenchCommand.self, WorkloadCommand.self,
             VerifyCommand.self, MicrobenchCommand.self, CrashChildCommand.self,
         ]
     )

@@ -217,3 +217,67 @@ struct RunVerificationTests {
         }
     }
 }
+
+@Suite("storebench compare and baseline")
+struct RegressionCLITests {
+    func run(_ scratch: ScratchDirectory, _ name: String, _ extra: [String] = []) throws -> String {
+        let path = scratch.child(name + ".json")
+        let (status, output) = try StorebenchProcess.run(["run", "churn", "--records", "1500", "--ops", "15000", "--kill-points", "1", "--out", scratch.child("out"), "--format", "json"] + extra)
+        #expect(status == 0, "\(output)")
+        try Data(output.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("A/A: the same build twice reports no regression (exit 0)")
+    func aa() throws {
+        let scratch = try ScratchDirectory("cli-aa")
+        let (status, output) = try StorebenchProcess.run(["compare", try run(scratch, "a"), try run(scratch, "b")])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("no regression"))
+    }
+
+    @Test("a degraded engine is a regression on the deterministic metrics every time (exit 1)", arguments: [
+        ("double-writes", "file_bytes_written"), ("extra-fsync", "fsyncs"),
+    ])
+    func degraded(degradation: String, metric: String) throws {
+        let scratch = try ScratchDirectory("cli-degraded")
+        let baseline = try run(scratch, "base")
+        let worse = try run(scratch, "worse", ["--degrade", degradation])
+        let (status, output) = try StorebenchProcess.run(["compare", baseline, worse, "--metrics", "deterministic", "durability", "--format", "markdown"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("| log | \(metric) |") && output.contains("**regression**"), "\(output)")
+    }
+
+    @Test("a 2× slower engine is a timing regression when both sides ran three times")
+    func timing() throws {
+        let scratch = try ScratchDirectory("cli-timing")
+        let baseline = try run(scratch, "base", ["--engines", "log", "--repeat", "3", "--kill-points", "0"])
+        let slower = try run(scratch, "slow", ["--engines", "log", "--repeat", "3", "--kill-points", "0", "--degrade", "slow-writes:20"])
+        let (status, output) = try StorebenchProcess.run(["compare", baseline, slower, "--metrics", "timing", "--format", "json"])
+        #expect(status == 1, "\(output)")
+        let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        let rows = report?["rows"] as? [[String: Any]] ?? []
+        let throughput = try #require(rows.first { $0["metric"] as? String == "ops_per_s" })
+        #expect(throughput["verdict"] as? String == "regression", "\(throughput)")
+        #expect((throughput["change"] as? Double ?? 0) < -0.5, "at least 2× slower: \(throughput)")
+    }
+
+    @Test("unusable input exits 2 and says why; baseline save and check round-trip")
+    func unusableAndBaselines() throws {
+        let scratch = try ScratchDirectory("cli-baseline")
+        let results = try run(scratch, "a")
+        let (missing, message) = try StorebenchProcess.run(["compare", results, scratch.child("nope.json")])
+        #expect(missing == 2 && message.contains("cannot read"), "\(message)")
+        let other = scratch.child("other.json")
+        let (status, output) = try StorebenchProcess.run(["run", "churn", "--records", "1500", "--ops", "15000", "--seed", "2", "--kill-points", "0", "--out", scratch.child("out"), "--format", "json"])
+        #expect(status == 0)
+        try Data(output.utf8).write(to: URL(fileURLWithPath: other))
+        let (different, reason) = try StorebenchProcess.run(["compare", results, other])
+        #expect(different == 2 && reason.contains("different workloads"), "\(reason)")
+        let (saved, note) = try StorebenchProcess.run(["baseline", "save", "smoke", results, "--directory", scratch.child("baselines")])
+        #expect(saved == 0, "\(note)")
+        let (checked, comparison) = try StorebenchProcess.run(["baseline", "check", "smoke", "--directory", scratch.child("baselines"), "--metrics", "deterministic", "durability"])
+        #expect(checked == 0, "\(comparison)")
+        #expect(comparison.contains("file_bytes_written") && comparison.contains("no regression"), "\(comparison)")
+    }
+}

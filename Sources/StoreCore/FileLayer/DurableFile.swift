@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An open file of a store. Reads and writes are positional (`pread`/`pwrite`, no shared file
 /// offset); every byte written and every sync is counted in the store's metrics, and every error
 /// names the file.
@@ -9,13 +13,15 @@ public final class DurableFile: @unchecked Sendable {
     private let fd: Int32
     private let fileSystem: any FileSystem
     private let metrics: StoreMetrics
+    private let degradation: Degradation?
     private var isOpen = true
 
-    init(path: String, fd: Int32, fileSystem: any FileSystem, metrics: StoreMetrics) {
+    init(path: String, fd: Int32, fileSystem: any FileSystem, metrics: StoreMetrics, degradation: Degradation? = nil) {
         self.path = path
         self.fd = fd
         self.fileSystem = fileSystem
         self.metrics = metrics
+        self.degradation = degradation
     }
 
     deinit {
@@ -66,6 +72,22 @@ public final class DurableFile: @unchecked Sendable {
 
     /// Writes all of `bytes` at `offset`.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(StoreError) {
+        switch degradation {
+        case nil:
+            break
+        case .doubleWrites:
+            try writeOnce(bytes, at: offset)
+        case .extraSync:
+            try writeOnce(bytes, at: offset)
+            try syncData()
+            return
+        case let .slowWrites(microseconds):
+            usleep(microseconds)
+        }
+        try writeOnce(bytes, at: offset)
+    }
+
+    private func writeOnce(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(StoreError) {
         var done = 0
         while done < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[done...])

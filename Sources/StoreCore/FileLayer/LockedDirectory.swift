@@ -46,7 +46,7 @@ public final class LockedDirectory: @unchecked Sendable {
         } else if status?.isDirectory == false {
             throw .notAStore(path: path, reason: "it is a file, not a directory")
         }
-        let directory = StorageDirectory(path: path, fileSystem: fileSystem, metrics: metrics)
+        let directory = StorageDirectory(path: path, fileSystem: fileSystem, metrics: metrics, degradation: options.degradation)
         let existing = try StoreIdentity.read(from: directory)
         if let existing {
             guard existing.engine == engine else {
@@ -73,11 +73,13 @@ public final class LockedDirectory: @unchecked Sendable {
         guard try lockFile.lockExclusive() else {
             let holder = try? lockFile.read(count: 32, at: 0)
             lockFile.close()
-            let pid = holder.flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").first.map(String.init) }
+            let pid = holder.flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").first.map { $0.trimmingCharacters(in: " ") } }
             throw .locked(path: path, holder: pid?.isEmpty == false ? pid : nil)
         }
         // Record the holder for the message a second opener prints; durability does not matter.
-        let pid = Array("\(getpid())\n".utf8)
+        // Fixed width, so the directory's size does not depend on the pid.
+        let digits = String(getpid())
+        let pid = Array((String(repeating: " ", count: max(0, 10 - digits.count)) + digits + "\n").utf8)
         try lockFile.truncate(to: 0)
         try lockFile.write(pid, at: 0)
         if let existing {

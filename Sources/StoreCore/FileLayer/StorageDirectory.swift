@@ -5,11 +5,14 @@ public final class StorageDirectory: Sendable {
     public let path: String
     public let fileSystem: any FileSystem
     public let metrics: StoreMetrics
+    /// Passed to every file opened here (testing regression checks only).
+    public let degradation: Degradation?
 
-    public init(path: String, fileSystem: any FileSystem, metrics: StoreMetrics) {
+    public init(path: String, fileSystem: any FileSystem, metrics: StoreMetrics, degradation: Degradation? = nil) {
         self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         self.fileSystem = fileSystem
         self.metrics = metrics
+        self.degradation = degradation
     }
 
     /// The directory holding `path`, and the file's name in it.
@@ -54,7 +57,7 @@ public final class StorageDirectory: Sendable {
         let full = path(of: name)
         do {
             let fd = try fileSystem.open(full, mode: mode)
-            return DurableFile(path: full, fd: fd, fileSystem: fileSystem, metrics: metrics)
+            return DurableFile(path: full, fd: fd, fileSystem: fileSystem, metrics: metrics, degradation: degradation)
         } catch {
             throw .io(call: error.call, errno: error.errno, path: full)
         }
