@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 /// Release builds drop the runtime exclusivity checks (the compile-time ones stay): on the
@@ -11,6 +11,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "storebench", targets: ["storebench"]),
+    ],
+    traits: [
+        .trait(
+            name: "ReferenceEngines",
+            description: "Adds sqlite, lmdb, rocksdb and leveldb (Debian's libsqlite3-dev, liblmdb-dev, librocksdb-dev, libleveldb-dev) as reference engines."
+        ),
+        .default(enabledTraits: []),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,7 +36,23 @@ let package = Package(
         .target(name: "MemoryStore", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),
         // Every engine, looked up by name.
-        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog"]),
+        // Reference engines: Debian's C libraries behind the same Store protocol (trait ReferenceEngines).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        .target(
+            name: "ReferenceEngines",
+            dependencies: [
+                "StoreCore",
+                .target(name: "CSQLite", condition: .when(traits: ["ReferenceEngines"])),
+                .target(name: "CLMDB", condition: .when(traits: ["ReferenceEngines"])),
+                .target(name: "CRocksDB", condition: .when(traits: ["ReferenceEngines"])),
+                .target(name: "CLevelDB", condition: .when(traits: ["ReferenceEngines"])),
+            ],
+            exclude: ["DURABILITY.md"]
+        ),
+        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog", "ReferenceEngines"]),
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(
             name: "Replay",

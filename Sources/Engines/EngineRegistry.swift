@@ -1,14 +1,21 @@
 import AppendLog
 import MemoryStore
+import ReferenceEngines
 import StoreCore
 
 /// Every engine storebench can run, looked up by name.
 public enum EngineRegistry {
-    /// Registered engines, in the order reports list them.
-    public static let all: [EngineDescriptor] = [
+    /// Our engines, in the order reports list them.
+    public static let ours: [EngineDescriptor] = [
         MemoryStore.descriptor,
         AppendLogStore.descriptor,
     ]
+
+    /// Reference engines built in (trait `ReferenceEngines`).
+    public static let references: [EngineDescriptor] = ReferenceEngines.all
+
+    /// Every registered engine.
+    public static let all: [EngineDescriptor] = ours + references
 
     /// Names of all registered engines.
     public static var names: [String] { all.map(\.name) }
@@ -22,13 +29,14 @@ public enum EngineRegistry {
         return descriptor
     }
 
-    /// Resolves a comma-separated list such as `log,cow` or `all`.
+    /// Resolves a comma-separated list such as `log,cow`, `all` (our engines) or `ref` (the
+    /// reference engines built in).
     public static func engines(matching list: String) throws(StoreError) -> [EngineDescriptor] {
         let names = list.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw .invalidArgument("no engine named in `\(list)`") }
         var result: [EngineDescriptor] = []
         for name in names {
-            let chosen = name == "all" ? all : [try engine(named: name)]
+            let chosen = name == "all" ? ours : (name == "ref" ? references : [try engine(named: name)])
             for descriptor in chosen where !result.contains(where: { $0.name == descriptor.name }) {
                 result.append(descriptor)
             }

@@ -132,7 +132,9 @@ public struct EngineBenchmark {
         let blocking = runEvents.filter(\.blockedWriters).map(\.durationMs).sorted()
         let pausedMs = blocking.reduce(0, +)
         let userBytes = metrics.userBytesWritten - metricsBefore.userBytesWritten
-        let fileBytes = metrics.fileBytesWritten - metricsBefore.fileBytesWritten
+        let osBytes = osBefore.flatMap { before in osAfter.map { $0 - before } }
+        // A reference engine's library writes its files itself: only the kernel's count sees it.
+        let fileBytes = engine.isReference ? (osBytes ?? 0) : metrics.fileBytesWritten - metricsBefore.fileBytesWritten
         var byOp: [String: Results.OpStats] = [:]
         var all = makeHistogram()
         for kind in MeasuredKind.allCases where measurement.histograms[kind.rawValue].totalCount > 0 {
@@ -153,8 +155,7 @@ public struct EngineBenchmark {
                 finalAllocatedBytes: usage.allocatedBytes, liveBytes: liveBytes,
                 spaceAmp: liveBytes > 0 ? Double(usage.diskBytes) / Double(liveBytes) : nil),
             io: Results.IO(
-                userBytesWritten: userBytes, fileBytesWritten: fileBytes,
-                osBytesWritten: osBefore.flatMap { before in osAfter.map { $0 - before } },
+                userBytesWritten: userBytes, fileBytesWritten: fileBytes, osBytesWritten: osBytes,
                 writeAmp: userBytes > 0 ? Double(fileBytes) / Double(userBytes) : nil,
                 fsyncs: metrics.syncs - metricsBefore.syncs),
             pauses: Results.Pauses(

@@ -9,17 +9,26 @@ public struct EngineDescriptor: Sendable {
     /// Whether the engine keeps data across close and reopen (the conformance suite runs its
     /// persistence tests only for these).
     public let isPersistent: Bool
+    /// Largest key the engine takes (`StoreLimits.maxKeySize` unless its format is smaller; the
+    /// conformance suite tests up to this and expects longer keys to be refused).
+    public let maxKeySize: Int
+    /// A reference engine (a library storebench does not implement): its own I/O is not counted
+    /// by the durable file layer, so file bytes come from the kernel's counters.
+    public let isReference: Bool
     /// Opens (creating or recovering) the store in `directory`.
     public let open: @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
 
     public init(
         name: String, strategy: String, summary: String, isPersistent: Bool,
+        maxKeySize: Int = StoreLimits.maxKeySize, isReference: Bool = false,
         open: @escaping @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
     ) {
         self.name = name
         self.strategy = strategy
         self.summary = summary
         self.isPersistent = isPersistent
+        self.maxKeySize = maxKeySize
+        self.isReference = isReference
         self.open = open
     }
 }

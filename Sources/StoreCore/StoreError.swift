@@ -23,6 +23,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case closed
     /// The engine does not implement the request.
     case unsupported(String)
+    /// A reference engine's library reported an error.
+    case library(name: String, code: Int32, message: String, path: String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the store is closed"
         case let .unsupported(message):
             return "unsupported: \(message)"
+        case let .library(name, code, message, path):
+            return "\(name) failed on \(path): \(message) (code \(code))"
         }
     }
 }

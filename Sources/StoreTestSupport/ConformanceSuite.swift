@@ -129,7 +129,7 @@ public struct ConformanceSuite {
         var bad = WriteBatch()
         bad.put(bytes("keep"), bytes("must not appear"))
         bad.delete(bytes("added"))
-        bad.put([UInt8](repeating: 7, count: StoreLimits.maxKeySize + 1), bytes("x"))
+        bad.put([UInt8](repeating: 7, count: engine.maxKeySize + 1), bytes("x"))
         try expectStoreError("batch with an oversized key", matching: { if case .invalidArgument = $0 { true } else { false } }) {
             try store.apply(bad)
         }
@@ -185,7 +185,7 @@ public struct ConformanceSuite {
         let store = try open(directory)
         defer { try? store.close() }
         var random = SeededRandom(seed: seed)
-        let maxKey = random.bytes(StoreLimits.maxKeySize)
+        let maxKey = random.bytes(engine.maxKeySize)
         let maxValue = random.bytes(StoreLimits.maxValueSize)
         try store.put([], bytes("value of the empty key"))
         try store.put(bytes("empty value"), [])
@@ -213,11 +213,11 @@ public struct ConformanceSuite {
         let store = try open(directory)
         defer { try? store.close() }
         let isInvalid: (StoreError) -> Bool = { if case .invalidArgument = $0 { true } else { false } }
-        let longKey = [UInt8](repeating: 1, count: StoreLimits.maxKeySize + 1)
-        let error = try expectStoreError("put with a key over 64 KiB", matching: isInvalid) {
+        let longKey = [UInt8](repeating: 1, count: engine.maxKeySize + 1)
+        let error = try expectStoreError("put with a key over the engine's limit", matching: isInvalid) {
             try store.put(longKey, bytes("v"))
         }
-        try expect(String(describing: error).contains("65537"), "the message names the size: \(error)")
+        try expect(String(describing: error).contains(String(engine.maxKeySize + 1)), "the message names the size: \(error)")
         try expectStoreError("put with a value over 64 MiB", matching: isInvalid) {
             try store.put(bytes("k"), [UInt8](repeating: 1, count: StoreLimits.maxValueSize + 1))
         }
@@ -377,7 +377,10 @@ public struct ConformanceSuite {
         if let keys = statistics.keyCount { try expectEqual(keys, 2, "key count") }
         if let live = statistics.liveBytes { try expect(live >= 19, "live bytes cover the two entries (got \(live))") }
         if engine.isPersistent {
-            try expect(after.fileBytesWritten - before.fileBytesWritten >= 19, "a persistent engine writes at least the user bytes to files")
+            // A reference engine's library does its own I/O, which only the kernel counts.
+            if !engine.isReference {
+                try expect(after.fileBytesWritten - before.fileBytesWritten >= 19, "a persistent engine writes at least the user bytes to files")
+            }
             try expect(statistics.diskBytes > 0 && statistics.fileCount > 0, "a persistent engine has files on disk")
         }
     }

@@ -160,11 +160,18 @@ public final class StorageDirectory: Sendable {
         }
     }
 
-    /// Apparent and allocated bytes of every file in the directory.
+    /// Apparent and allocated bytes of every file in the directory and its subdirectories.
     public func usage() throws(StoreError) -> StoreStatistics {
         var statistics = StoreStatistics()
         for name in try list() {
-            guard let status = try status(of: name), !status.isDirectory else { continue }
+            guard let status = try status(of: name) else { continue }
+            if status.isDirectory {
+                let inner = try StorageDirectory(path: path(of: name), fileSystem: fileSystem, metrics: metrics).usage()
+                statistics.fileCount += inner.fileCount
+                statistics.diskBytes += inner.diskBytes
+                statistics.allocatedBytes += inner.allocatedBytes
+                continue
+            }
             statistics.fileCount += 1
             statistics.diskBytes += Int(status.size)
             statistics.allocatedBytes += Int(status.allocatedBytes)
@@ -178,13 +185,21 @@ public final class StorageDirectory: Sendable {
         name + temporarySuffix
     }
 
-    /// Removes every file in the flat directory `path`, then the directory itself. Used for the
-    /// scratch directories benchmarks create; a missing directory is not an error.
+    /// Removes every file in `path` and its subdirectories, then the directory itself. Used for
+    /// the scratch directories benchmarks create; a missing directory is not an error.
     public static func destroy(_ path: String, fileSystem: any FileSystem) throws(StoreError) {
         let directory = StorageDirectory(path: path, fileSystem: fileSystem, metrics: StoreMetrics())
         guard let status = try directory.status(of: ".") else { return }
         guard status.isDirectory else { throw .notAStore(path: path, reason: "it is not a directory") }
-        try directory.remove(try directory.list())
+        var files: [String] = []
+        for name in try directory.list() {
+            if try directory.status(of: name)?.isDirectory == true {
+                try destroy(directory.path(of: name), fileSystem: fileSystem)
+            } else {
+                files.append(name)
+            }
+        }
+        try directory.remove(files)
         do { try fileSystem.rmdir(path) } catch {
             throw .io(call: error.call, errno: error.errno, path: path)
         }

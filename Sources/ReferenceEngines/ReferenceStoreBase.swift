@@ -1,0 +1,77 @@
+#if ReferenceEngines
+import StoreCore
+
+/// What every reference adapter shares: the directory's lock and identity (so a second open fails
+/// as `locked` and a foreign directory is refused, as for our engines), user-byte counting, the
+/// closed state, statistics from the directory, and a periodic sync for `Durability.interval`.
+class ReferenceStoreBase: @unchecked Sendable {
+    let name: String
+    let metrics = StoreMetrics()
+    let lockedDirectory: LockedDirectory
+    let durability: Durability
+    let maxKeySize: Int
+    var isOpen = true
+    /// Serializes the library handle between the caller and the interval-sync thread.
+    let lock = Lock()
+    private var syncThread: MaintenanceThread?
+
+    var directory: StorageDirectory { lockedDirectory.directory }
+
+    init(name: String, directory: String, options: StoreOptions, maxKeySize: Int = StoreLimits.maxKeySize) throws {
+        self.name = name
+        self.maxKeySize = maxKeySize
+        _ = try options.engineSettings(for: name, known: [])
+        durability = options.durability
+        lockedDirectory = try LockedDirectory.open(
+            path: directory, engine: name, formatVersion: 1, options: options, metrics: metrics)
+    }
+
+    /// Starts syncing every `milliseconds` (for `Durability.interval`); call once the handle is open.
+    func startIntervalSync(_ options: StoreOptions, _ sync: @escaping () -> Void) {
+        guard options.durability == .interval else { return }
+        syncThread = MaintenanceThread(period: max(1, options.syncIntervalMilliseconds)) { [weak self] in
+            guard let self else { return }
+            self.lock.withLock { if self.isOpen { sync() } }
+        }
+    }
+
+    func stopIntervalSync() {
+        syncThread?.stop()
+        syncThread = nil
+    }
+
+    @inline(__always)
+    func checkOpen() throws(StoreError) {
+        if !isOpen { throw .closed }
+    }
+
+    func checkKey(_ key: [UInt8]) throws(StoreError) {
+        if key.count > maxKeySize {
+            throw .invalidArgument("key of \(key.count) bytes exceeds \(name)'s limit of \(maxKeySize) bytes")
+        }
+    }
+
+    func checkWrite(_ key: [UInt8], _ value: [UInt8]) throws(StoreError) {
+        try checkKey(key)
+        try StoreLimits.check(valueSize: value.count)
+    }
+
+    func checkBatch(_ batch: WriteBatch) throws(StoreError) {
+        try batch.validate()
+        for operation in batch.operations { try checkKey(operation.key) }
+    }
+
+    func libraryError(_ call: String, _ code: Int32, _ message: String) -> StoreError {
+        .library(name: "\(name) \(call)", code: code, message: message, path: directory.path)
+    }
+
+    /// Bytes on disk from the directory; the adapter adds what its library reports.
+    func directoryStatistics() throws -> StoreStatistics {
+        try directory.usage()
+    }
+
+    func releaseDirectory() {
+        lockedDirectory.release()
+    }
+}
+#endif
