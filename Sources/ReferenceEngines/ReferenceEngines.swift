@@ -7,7 +7,7 @@ import StoreCore
 public enum ReferenceEngines {
     public static var all: [EngineDescriptor] {
         #if ReferenceEngines
-        [SQLiteStore.descriptor, LMDBStore.descriptor]
+        [SQLiteStore.descriptor, LMDBStore.descriptor, RocksDBStore.descriptor, LevelDBStore.descriptor]
         #else
         []
         #endif

@@ -44,7 +44,7 @@ struct CLITests {
         let scratch = try ScratchDirectory("cli-run")
         let (status, output) = try StorebenchProcess.run(["run", "--records", "2000", "--ops", "20000", "--out", scratch.path, "--kill-points", "2", "--durability", "always"])
         #expect(status == 0, "\(output)")
-        for engine in EngineRegistry.names {
+        for engine in EngineRegistry.ours.map(\.name) {
             #expect(output.contains("\n\(engine) "), "\(engine) has a row: \(output)")
         }
         #expect(output.contains("durability always") && output.contains("jemalloc") && output.contains("harness overhead"), "\(output)")
@@ -53,7 +53,7 @@ struct CLITests {
         let base = scratch.path + "/" + directory
         let results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: base + "/results.json")))
         #expect(results.schema == "storebench.results/1")
-        #expect(results.runs.map(\.engine) == EngineRegistry.names)
+        #expect(results.runs.map(\.engine) == EngineRegistry.ours.map(\.name))
         #expect(results.options.durability == "always")
         for run in results.runs {
             #expect(run.ops > 0 && run.opsPerS > 0 && run.byOp["all"]?.count == run.ops)
@@ -167,7 +167,7 @@ struct RunVerificationTests {
             requestdistribution=zipfian
             """.utf8).write(to: URL(fileURLWithPath: spec))
         let results = try run([spec, "--durability", "always", "--kill-points", "20", "--seed", "11"], in: scratch)
-        let persistent = EngineRegistry.all.filter(\.isPersistent).map(\.name)
+        let persistent = EngineRegistry.ours.filter(\.isPersistent).map(\.name)
         #expect(!persistent.isEmpty)
         for name in persistent {
             let recovery = try #require(results.runs.first { $0.engine == name }?.recovery)

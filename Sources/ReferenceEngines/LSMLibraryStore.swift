@@ -1,0 +1,207 @@
+#if ReferenceEngines
+import StoreCore
+
+/// The C API LevelDB and RocksDB share in shape: the calls one adapter needs, bound once per
+/// library (`RocksDBBinding`, `LevelDBBinding`).
+protocol LSMLibraryBinding {
+    associatedtype Database
+    associatedtype Options
+    associatedtype ReadOptions
+    associatedtype WriteOptions
+    associatedtype Batch
+    associatedtype Iterator
+    /// Where a call leaves its error message (freed with `free`).
+    typealias ErrorSlot = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+
+    static var name: String { get }
+    static func makeOptions() -> Options
+    static func destroyOptions(_ options: Options)
+    static func makeReadOptions() -> ReadOptions
+    static func destroyReadOptions(_ options: ReadOptions)
+    static func makeWriteOptions(sync: Bool) -> WriteOptions
+    static func destroyWriteOptions(_ options: WriteOptions)
+    static func open(_ options: Options, _ path: String, _ error: ErrorSlot) -> Database?
+    static func close(_ database: Database)
+    static func put(_ database: Database, _ options: WriteOptions, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ error: ErrorSlot)
+    static func delete(_ database: Database, _ options: WriteOptions, _ key: UnsafeRawBufferPointer, _ error: ErrorSlot)
+    static func get(_ database: Database, _ options: ReadOptions, _ key: UnsafeRawBufferPointer, _ length: UnsafeMutablePointer<Int>, _ error: ErrorSlot) -> UnsafeMutablePointer<CChar>?
+    static func makeBatch() -> Batch
+    static func batchPut(_ batch: Batch, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+    static func batchDelete(_ batch: Batch, _ key: UnsafeRawBufferPointer)
+    static func destroyBatch(_ batch: Batch)
+    static func write(_ database: Database, _ options: WriteOptions, _ batch: Batch, _ error: ErrorSlot)
+    static func makeIterator(_ database: Database, _ options: ReadOptions) -> Iterator
+    static func seek(_ iterator: Iterator, _ key: UnsafeRawBufferPointer)
+    static func isValid(_ iterator: Iterator) -> Bool
+    static func next(_ iterator: Iterator)
+    static func key(_ iterator: Iterator) -> UnsafeRawBufferPointer
+    static func value(_ iterator: Iterator) -> UnsafeRawBufferPointer
+    static func iteratorError(_ iterator: Iterator, _ error: ErrorSlot)
+    static func destroyIterator(_ iterator: Iterator)
+    static func compactAll(_ database: Database)
+    /// Makes every write so far durable.
+    static func sync(_ database: Database, _ error: ErrorSlot)
+    static func property(_ database: Database, _ name: String) -> UnsafeMutablePointer<CChar>?
+    static func free(_ pointer: UnsafeMutableRawPointer?)
+}
+
+/// `rocksdb` and `leveldb`: one adapter over either library. Durability maps onto the write
+/// option `sync` (always: every write syncs its log record; interval: no sync, and the log is
+/// synced every interval; none: no sync). Compression is off, as in our engines.
+final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Store, @unchecked Sendable {
+    var engineName: String { Binding.name }
+    private var database: Binding.Database?
+    private let readOptions: Binding.ReadOptions
+    private let writeOptions: Binding.WriteOptions
+
+    init(directory: String, options: StoreOptions) throws {
+        readOptions = Binding.makeReadOptions()
+        writeOptions = Binding.makeWriteOptions(sync: options.durability == .always)
+        try super.init(name: Binding.name, directory: directory, options: options)
+        // The library keeps its files (and its own LOCK) in a subdirectory of the store directory.
+        let path = self.directory.path(of: "data")
+        try StorageDirectory.createPath(path, fileSystem: options.fileSystem)
+        let libraryOptions = Binding.makeOptions()
+        defer { Binding.destroyOptions(libraryOptions) }
+        database = try call("open") { Binding.open(libraryOptions, path, $0) }
+        startIntervalSync(options) { [weak self] in
+            guard let self, let database = self.database else { return }
+            _ = try? self.call("sync") { Binding.sync(database, $0) }
+        }
+    }
+
+    deinit {
+        if isOpen { try? close() }
+        Binding.destroyReadOptions(readOptions)
+        Binding.destroyWriteOptions(writeOptions)
+    }
+
+    /// Runs a library call that reports failure through an error string.
+    private func call<T>(_ name: String, _ body: (Binding.ErrorSlot) -> T) throws -> T {
+        var message: UnsafeMutablePointer<CChar>?
+        let result = body(&message)
+        if let message {
+            defer { Binding.free(message) }
+            throw libraryError(name, -1, String(cString: message))
+        }
+        return result
+    }
+
+    private func handle() throws -> Binding.Database {
+        try checkOpen()
+        return database!
+    }
+
+    func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
+        try lock.withLock {
+            let database = try handle()
+            try checkKey(key)
+            var length = 0
+            let found = try key.withUnsafeBytes { key in
+                try call("get") { Binding.get(database, readOptions, key, &length, $0) }
+            }
+            guard let found else { return false }
+            defer { Binding.free(found) }
+            value.removeAll(keepingCapacity: true)
+            value.append(contentsOf: UnsafeRawBufferPointer(start: found, count: length))
+            return true
+        }
+    }
+
+    func put(_ key: [UInt8], _ value: [UInt8]) throws {
+        try lock.withLock {
+            let database = try handle()
+            try checkWrite(key, value)
+            try key.withUnsafeBytes { key in
+                try value.withUnsafeBytes { value in
+                    try call("put") { Binding.put(database, writeOptions, key, value, $0) }
+                }
+            }
+            metrics.addUserBytes(key.count + value.count)
+        }
+    }
+
+    func delete(_ key: [UInt8]) throws {
+        try lock.withLock {
+            let database = try handle()
+            try checkKey(key)
+            try key.withUnsafeBytes { key in try call("delete") { Binding.delete(database, writeOptions, key, $0) } }
+            metrics.addUserBytes(key.count)
+        }
+    }
+
+    func apply(_ batch: WriteBatch) throws {
+        try lock.withLock {
+            let database = try handle()
+            try checkBatch(batch)
+            let libraryBatch = Binding.makeBatch()
+            defer { Binding.destroyBatch(libraryBatch) }
+            for operation in batch.operations {
+                switch operation {
+                case let .put(key, value):
+                    key.withUnsafeBytes { key in value.withUnsafeBytes { value in Binding.batchPut(libraryBatch, key, value) } }
+                case let .delete(key):
+                    key.withUnsafeBytes { Binding.batchDelete(libraryBatch, $0) }
+                }
+            }
+            try call("write") { Binding.write(database, writeOptions, libraryBatch, $0) }
+            metrics.addUserBytes(batch.userBytes)
+        }
+    }
+
+    @discardableResult
+    func scan(from start: [UInt8], limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try lock.withLock {
+            let database = try handle()
+            guard limit > 0 else { return 0 }
+            let iterator = Binding.makeIterator(database, readOptions)
+            defer { Binding.destroyIterator(iterator) }
+            start.withUnsafeBytes { Binding.seek(iterator, $0) }
+            var visited = 0
+            while visited < limit && Binding.isValid(iterator) {
+                try body(Binding.key(iterator), Binding.value(iterator))
+                visited += 1
+                Binding.next(iterator)
+            }
+            try call("iterate") { Binding.iteratorError(iterator, $0) }
+            return visited
+        }
+    }
+
+    func sync() throws {
+        try lock.withLock {
+            let database = try handle()
+            try call("sync") { Binding.sync(database, $0) }
+        }
+    }
+
+    func compact() throws {
+        try lock.withLock {
+            let database = try handle()
+            metrics.measure("compaction", blockingWriters: true) {
+                Binding.compactAll(database)
+                return ((), 0, 0, "compact_range over all keys")
+            }
+        }
+    }
+
+    func close() throws {
+        stopIntervalSync()
+        try lock.withLock {
+            let database = try handle()
+            isOpen = false
+            _ = try? call("sync") { Binding.sync(database, $0) }
+            Binding.close(database)
+            self.database = nil
+            releaseDirectory()
+        }
+    }
+
+    func statistics() throws -> StoreStatistics {
+        try lock.withLock {
+            _ = try handle()
+            return try directoryStatistics()
+        }
+    }
+}
+#endif

@@ -1,0 +1,79 @@
+#if ReferenceEngines
+import CRocksDB
+import StoreCore
+
+/// RocksDB's C API (Debian's librocksdb) for `LSMLibraryStore`.
+enum RocksDBBinding: LSMLibraryBinding {
+    static var name: String { "rocksdb" }
+
+    static func makeOptions() -> OpaquePointer {
+        let options = rocksdb_options_create()!
+        rocksdb_options_set_create_if_missing(options, 1)
+        rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
+        return options
+    }
+    static func destroyOptions(_ options: OpaquePointer) { rocksdb_options_destroy(options) }
+    static func destroyReadOptions(_ options: OpaquePointer) { rocksdb_readoptions_destroy(options) }
+    static func destroyWriteOptions(_ options: OpaquePointer) { rocksdb_writeoptions_destroy(options) }
+    static func destroyBatch(_ batch: OpaquePointer) { rocksdb_writebatch_destroy(batch) }
+    static func destroyIterator(_ iterator: OpaquePointer) { rocksdb_iter_destroy(iterator) }
+    static func makeReadOptions() -> OpaquePointer { rocksdb_readoptions_create() }
+    static func makeWriteOptions(sync: Bool) -> OpaquePointer {
+        let options = rocksdb_writeoptions_create()!
+        rocksdb_writeoptions_set_sync(options, sync ? 1 : 0)
+        return options
+    }
+    static func open(_ options: OpaquePointer, _ path: String, _ error: ErrorSlot) -> OpaquePointer? { rocksdb_open(options, path, error) }
+    static func close(_ database: OpaquePointer) { rocksdb_close(database) }
+    static func put(_ database: OpaquePointer, _ options: OpaquePointer, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ error: ErrorSlot) {
+        rocksdb_put(database, options, pointer(key), key.count, pointer(value), value.count, error)
+    }
+    static func delete(_ database: OpaquePointer, _ options: OpaquePointer, _ key: UnsafeRawBufferPointer, _ error: ErrorSlot) {
+        rocksdb_delete(database, options, pointer(key), key.count, error)
+    }
+    static func get(_ database: OpaquePointer, _ options: OpaquePointer, _ key: UnsafeRawBufferPointer, _ length: UnsafeMutablePointer<Int>, _ error: ErrorSlot) -> UnsafeMutablePointer<CChar>? {
+        rocksdb_get(database, options, pointer(key), key.count, length, error)
+    }
+    static func makeBatch() -> OpaquePointer { rocksdb_writebatch_create() }
+    static func batchPut(_ batch: OpaquePointer, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        rocksdb_writebatch_put(batch, pointer(key), key.count, pointer(value), value.count)
+    }
+    static func batchDelete(_ batch: OpaquePointer, _ key: UnsafeRawBufferPointer) { rocksdb_writebatch_delete(batch, pointer(key), key.count) }
+    static func write(_ database: OpaquePointer, _ options: OpaquePointer, _ batch: OpaquePointer, _ error: ErrorSlot) { rocksdb_write(database, options, batch, error) }
+    static func makeIterator(_ database: OpaquePointer, _ options: OpaquePointer) -> OpaquePointer { rocksdb_create_iterator(database, options) }
+    static func seek(_ iterator: OpaquePointer, _ key: UnsafeRawBufferPointer) { rocksdb_iter_seek(iterator, pointer(key), key.count) }
+    static func isValid(_ iterator: OpaquePointer) -> Bool { rocksdb_iter_valid(iterator) != 0 }
+    static func next(_ iterator: OpaquePointer) { rocksdb_iter_next(iterator) }
+    static func key(_ iterator: OpaquePointer) -> UnsafeRawBufferPointer {
+        var length = 0
+        let bytes = rocksdb_iter_key(iterator, &length)
+        return UnsafeRawBufferPointer(start: bytes, count: length)
+    }
+    static func value(_ iterator: OpaquePointer) -> UnsafeRawBufferPointer {
+        var length = 0
+        let bytes = rocksdb_iter_value(iterator, &length)
+        return UnsafeRawBufferPointer(start: bytes, count: length)
+    }
+    static func iteratorError(_ iterator: OpaquePointer, _ error: ErrorSlot) { rocksdb_iter_get_error(iterator, error) }
+    static func compactAll(_ database: OpaquePointer) { rocksdb_compact_range(database, nil, 0, nil, 0) }
+    static func sync(_ database: OpaquePointer, _ error: ErrorSlot) { rocksdb_flush_wal(database, 1, error) }
+    static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { rocksdb_property_value(database, name) }
+    static func free(_ pointer: UnsafeMutableRawPointer?) { rocksdb_free(pointer) }
+
+    /// A key or value's bytes as the C API takes them (a valid pointer even when empty).
+    static func pointer(_ bytes: UnsafeRawBufferPointer) -> UnsafePointer<CChar> {
+        (bytes.baseAddress ?? UnsafeRawPointer(emptyByte)).assumingMemoryBound(to: CChar.self)
+    }
+}
+
+/// Where an empty key or value points: the C APIs take a pointer even for zero bytes.
+nonisolated(unsafe) let emptyByte = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
+
+enum RocksDBStore {
+    static let descriptor = EngineDescriptor(
+        name: "rocksdb", strategy: "LSM tree (RocksDB)",
+        summary: "reference: librocksdb C API, leveled compaction, no compression",
+        isPersistent: true, isReference: true
+    ) { directory, options in try LSMLibraryStore<RocksDBBinding>(directory: directory, options: options) }
+}
+#endif
