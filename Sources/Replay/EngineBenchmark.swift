@@ -91,6 +91,7 @@ public struct EngineBenchmark {
         let metricsBefore = store.metrics.snapshot()
         let eventsBefore = store.metrics.events().count
         let osBefore = OSCounters.bytesWritten()
+        let passedBefore = OSCounters.bytesPassedToWrite()
         let runStart = MonotonicClock.now()
         var replay = MeasuredReplay()
         replay.pace = plan.pace
@@ -104,6 +105,7 @@ public struct EngineBenchmark {
         let measurement = try replay.run(&replayer, from: &reader, count: plan.totalRecords - plan.loadRecords)
         try store.waitForMaintenance()
         let osAfter = OSCounters.bytesWritten()
+        let passedAfter = OSCounters.bytesPassedToWrite()
         let metrics = store.metrics.snapshot()
         let allEvents = store.metrics.events()
         let allocator = ProcessMemory.allocator()
@@ -133,8 +135,10 @@ public struct EngineBenchmark {
         let pausedMs = blocking.reduce(0, +)
         let userBytes = metrics.userBytesWritten - metricsBefore.userBytesWritten
         let osBytes = osBefore.flatMap { before in osAfter.map { $0 - before } }
-        // A reference engine's library writes its files itself: only the kernel's count sees it.
-        let fileBytes = engine.isReference ? (osBytes ?? 0) : metrics.fileBytesWritten - metricsBefore.fileBytesWritten
+        // A reference engine's library writes its files itself: only the kernel sees it, and its
+        // count of bytes passed to write calls is the counterpart of our engines' counter.
+        let passed = passedBefore.flatMap { before in passedAfter.map { $0 - before } }
+        let fileBytes = engine.isReference ? (passed ?? 0) : metrics.fileBytesWritten - metricsBefore.fileBytesWritten
         var byOp: [String: Results.OpStats] = [:]
         var all = makeHistogram()
         for kind in MeasuredKind.allCases where measurement.histograms[kind.rawValue].totalCount > 0 {
