@@ -1,4 +1,5 @@
 #if ReferenceEngines
+import Foundation
 import StoreCore
 
 /// The C API LevelDB and RocksDB share in shape: the calls one adapter needs, bound once per
@@ -42,6 +43,9 @@ protocol LSMLibraryBinding {
     /// Makes every write so far durable.
     static func sync(_ database: Database, _ error: ErrorSlot)
     static func property(_ database: Database, _ name: String) -> UnsafeMutablePointer<CChar>?
+    /// Property names for the estimated key count and live data size (`nil`: not available).
+    static var keyCountProperty: String? { get }
+    static var liveBytesProperty: String? { get }
     static func free(_ pointer: UnsafeMutableRawPointer?)
 }
 
@@ -199,9 +203,19 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
 
     func statistics() throws -> StoreStatistics {
         try lock.withLock {
-            _ = try handle()
-            return try directoryStatistics()
+            let database = try handle()
+            var statistics = try directoryStatistics()
+            statistics.keyCount = property(database, Binding.keyCountProperty)
+            statistics.liveBytes = property(database, Binding.liveBytesProperty)
+            return statistics
         }
+    }
+
+    /// A numeric library property, when the library has it.
+    private func property(_ database: Binding.Database, _ name: String?) -> Int? {
+        guard let name, let text = Binding.property(database, name) else { return nil }
+        defer { Binding.free(text) }
+        return Int(String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 #endif

@@ -215,8 +215,20 @@ final class SQLiteStore: ReferenceStoreBase, Store, @unchecked Sendable {
     func statistics() throws -> StoreStatistics {
         try lock.withLock {
             try checkOpen()
-            return try directoryStatistics()
+            var statistics = try directoryStatistics()
+            // Pages in use and on the freelist: SQLite's own view of live and dead space.
+            if let pages = try pragma("page_count"), let free = try pragma("freelist_count"), let size = try pragma("page_size") {
+                statistics.liveBytes = (pages - free) * size
+                statistics.deadBytes = free * size
+            }
+            return statistics
         }
+    }
+
+    private func pragma(_ name: String) throws -> Int? {
+        let statement = try prepare("PRAGMA \(name)")
+        defer { sqlite3_finalize(statement) }
+        return sqlite3_step(statement) == SQLITE_ROW ? Int(sqlite3_column_int64(statement, 0)) : nil
     }
 }
 #endif

@@ -110,6 +110,7 @@ public struct EngineBenchmark {
         let allEvents = store.metrics.events()
         let allocator = ProcessMemory.allocator()
         let usage = try storage.usage()
+        let reported = try store.statistics()
         var liveBytes = 0
         try store.scan(from: [], limit: Int.max) { key, value in liveBytes += key.count + value.count }
         try store.close()
@@ -147,7 +148,7 @@ public struct EngineBenchmark {
         }
         if all.totalCount > 0 { byOp["all"] = Self.stats(all, seconds: measurement.elapsedSeconds) }
         let series = measurement.timeseries
-        return Results.Run(
+        var run = Results.Run(
             engine: engine.name, repetition: repetition, ops: measurement.operations,
             elapsedS: measurement.elapsedSeconds,
             opsPerS: Double(measurement.operations) / max(measurement.elapsedSeconds, 1e-9),
@@ -172,6 +173,8 @@ public struct EngineBenchmark {
             timeseries: Results.Timeseries(
                 intervalS: plan.sampleInterval, t: series.t, opsPerS: series.opsPerSecond, p99Us: series.p99Microseconds,
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
+        run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
+        return run
     }
 
     /// Kills a child replaying the workload at seeded points and checks each recovery.

@@ -104,6 +104,9 @@ public struct Results: Codable, Sendable, Equatable {
         public var memory: Memory
         public var harness: Harness
         public var timeseries: Timeseries
+        /// What the engine reports about itself at the end of the run phase (its own key count,
+        /// live and dead bytes, where it knows them).
+        public var engineStatistics: EngineStatistics?
 
         public init(engine: String, repetition: Int, ops: Int, elapsedS: Double, opsPerS: Double,
                     byOp: [String: OpStats], duringMaintenance: OpStats?, load: Phase, disk: Disk, io: IO,
@@ -125,6 +128,17 @@ public struct Results: Codable, Sendable, Equatable {
             self.memory = memory
             self.harness = harness
             self.timeseries = timeseries
+        }
+    }
+
+    public struct EngineStatistics: Codable, Sendable, Equatable {
+        public var keyCount: Int?
+        public var liveBytes: Int?
+        public var deadBytes: Int?
+        public init(keyCount: Int?, liveBytes: Int?, deadBytes: Int?) {
+            self.keyCount = keyCount
+            self.liveBytes = liveBytes
+            self.deadBytes = deadBytes
         }
     }
 
