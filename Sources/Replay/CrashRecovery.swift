@@ -1,22 +1,51 @@
 import Foundation
 import StoreCore
+import Synchronization
 import Workload
 
 /// The child side of a crash test: replays a trace at full speed and, after every write commit
 /// the store has acknowledged, writes the trace position reached (8 bytes, little-endian) to a
 /// pipe, so the parent knows exactly which commits were acknowledged when it kills the process.
+/// The top bit of an acknowledgement is set when the store was doing maintenance work just then.
 public enum CrashChild {
-    public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, acknowledgeTo descriptor: Int32) throws {
+    public static let maintenanceFlag: UInt64 = 1 << 63
+
+    /// - Parameter start: trace position to continue from (the store already holds the records
+    ///   before it).
+    public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, start: Int = 0, acknowledgeTo descriptor: Int32) throws {
         var reader = try TraceReader(path: tracePath)
-        var replayer = Replayer(store: store, synthesizer: synthesizer)
         var operation = WorkloadOperation(.get)
+        for _ in 0..<start where try !reader.next(into: &operation) { break }
+        var replayer = Replayer(store: store, synthesizer: synthesizer, startingAt: start)
+        // Maintenance that runs inside a write (a stop-the-world compaction) sends no
+        // acknowledgement while it runs: a watcher reports its start, repeating the last
+        // acknowledged position with the flag set, so the parent can kill in the middle of it.
+        let acknowledged = Atomic<Int>(start)
+        let metrics = store.metrics
+        var wasRunning = false
+        let watcher = MaintenanceThread(period: 1) {
+            let running = metrics.isMaintenanceRunning
+            if running && !wasRunning { acknowledge(acknowledged.load(ordering: .acquiring), maintenance: true, to: descriptor) }
+            wasRunning = running
+        }
+        defer { watcher.stop() }
         while try reader.next(into: &operation) {
             guard case let .completed(_, isWrite, _, _) = try replayer.execute(operation, start: 0, mark: 0), isWrite else { continue }
-            var position = UInt64(replayer.position).littleEndian
-            let written = withUnsafeBytes(of: &position) { write(descriptor, $0.baseAddress, 8) }
-            guard written == 8 else { throw StoreError.io(call: "write", errno: errno, path: "acknowledgement pipe") }
+            acknowledged.store(replayer.position, ordering: .releasing)
+            guard acknowledge(replayer.position, maintenance: metrics.isMaintenanceRunning, to: descriptor) else {
+                throw StoreError.io(call: "write", errno: errno, path: "acknowledgement pipe")
+            }
         }
+        watcher.stop()
         try store.close()
+    }
+
+    /// Writes one acknowledgement (8 bytes: a pipe write this small is atomic, so two threads may
+    /// send them).
+    @discardableResult
+    static func acknowledge(_ position: Int, maintenance: Bool, to descriptor: Int32) -> Bool {
+        var value = (UInt64(position) | (maintenance ? maintenanceFlag : 0)).littleEndian
+        return withUnsafeBytes(of: &value) { write(descriptor, $0.baseAddress, 8) } == 8
     }
 }
 
@@ -52,20 +81,44 @@ public struct CrashCheck {
         self.synthesizer = synthesizer
     }
 
-    /// Runs the child until it acknowledges trace position `killAt` (or later), kills it, reopens
-    /// the store with `open` and verifies it.
-    public func run(killAt: Int, open: () throws -> any Store) throws -> Outcome {
+    /// When the parent kills the child.
+    public enum KillRule: Sendable {
+        /// Once it has acknowledged this trace position (or a later one).
+        case afterAcknowledging(Int)
+        /// At the first acknowledgement from `from` on that arrives while the store is doing
+        /// maintenance; at `deadline` when none has by then.
+        case duringMaintenance(from: Int, deadline: Int)
+        /// This many microseconds after it starts, acknowledged or not (it may still be opening
+        /// and recovering the store).
+        case afterDelay(microseconds: UInt32)
+    }
+
+    /// What happened to one child.
+    public struct ChildOutcome: Sendable {
+        /// Trace position of the last acknowledgement, if any arrived.
+        public var acknowledged: Int?
+        public var killed: Bool
+        /// The kill came right after an acknowledgement sent during maintenance.
+        public var duringMaintenance: Bool
+    }
+
+    /// Starts `executable arguments…`, reads its acknowledgements and kills it by `rule`.
+    public static func runChild(executable: String, arguments: [String], rule: KillRule) throws -> ChildOutcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = childArguments
+        process.arguments = arguments
         let acknowledgements = Pipe()
         let errors = Pipe()
         process.standardOutput = acknowledgements
         process.standardError = errors
         try process.run()
+        var outcome = ChildOutcome(acknowledged: nil, killed: false, duringMaintenance: false)
+        if case let .afterDelay(microseconds) = rule {
+            usleep(microseconds)
+            kill(process.processIdentifier, SIGKILL)
+            outcome.killed = true
+        }
         let descriptor = acknowledgements.fileHandleForReading.fileDescriptor
-        var acknowledged = 0
-        var killed = false
         var buffer = [UInt8](repeating: 0, count: 8 * 4096)
         var partial: [UInt8] = []
         while true {
@@ -74,29 +127,51 @@ public struct CrashCheck {
             guard count > 0 else { break }
             partial += buffer[0..<count]
             let whole = partial.count / 8 * 8
-            if whole > 0 {
-                acknowledged = partial.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: whole - 8, as: UInt64.self))) }
-                partial.removeFirst(whole)
+            guard whole > 0 else { continue }
+            var sawMaintenance = false
+            for offset in stride(from: 0, to: whole, by: 8) {
+                let value = partial.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+                // The maintenance watcher may send a position read just before a newer one was
+                // acknowledged: keep the highest.
+                outcome.acknowledged = max(outcome.acknowledged ?? 0, Int(value & ~CrashChild.maintenanceFlag))
+                sawMaintenance = value & CrashChild.maintenanceFlag != 0
+                if !outcome.killed, let position = outcome.acknowledged {
+                    let due: Bool
+                    switch rule {
+                    case let .afterAcknowledging(target): due = position >= target
+                    case let .duringMaintenance(from, deadline): due = (position >= from && sawMaintenance) || position >= deadline
+                    case .afterDelay: due = false
+                    }
+                    if due {
+                        kill(process.processIdentifier, SIGKILL)
+                        outcome.killed = true
+                        outcome.duringMaintenance = sawMaintenance
+                        break
+                    }
+                }
             }
-            if !killed && acknowledged >= killAt {
-                kill(process.processIdentifier, SIGKILL)
-                killed = true
-            }
+            partial.removeFirst(whole)
         }
         process.waitUntilExit()
-        let failedOnItsOwn = !killed && process.terminationStatus != 0
-        if failedOnItsOwn {
+        if !outcome.killed && process.terminationStatus != 0 {
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw StoreError.invalidArgument("the crash-test child failed (exit \(process.terminationStatus)): \(message)")
         }
+        return outcome
+    }
 
+    /// Runs the child until it acknowledges trace position `killAt` (or later), kills it, reopens
+    /// the store with `open` and verifies it.
+    public func run(killAt: Int, open: () throws -> any Store) throws -> Outcome {
+        let child = try Self.runChild(executable: executable, arguments: childArguments, rule: .afterAcknowledging(killAt))
+        let acknowledged = child.acknowledged ?? 0
         let start = MonotonicClock.now()
         let store = try open()
         let openSeconds = MonotonicClock.seconds(since: start)
         defer { try? store.close() }
         let verdict = try verify(store, acknowledged: acknowledged)
         return Outcome(
-            acknowledged: acknowledged, killed: killed, openSeconds: openSeconds, lostCommits: verdict.lostCommits,
+            acknowledged: acknowledged, killed: child.killed, openSeconds: openSeconds, lostCommits: verdict.lostCommits,
             partialBatch: verdict.partialBatch, inFlightApplied: verdict.inFlightApplied)
     }
 
@@ -105,6 +180,8 @@ public struct CrashCheck {
         public var lostCommits: Int
         public var partialBatch: Bool
         public var inFlightApplied: Bool?
+        /// Trace position just after the commit that was in flight.
+        public var inFlightEnd: Int = 0
     }
 
     /// Compares `store` with the state after the first `acknowledged` trace records, allowing the
@@ -168,6 +245,6 @@ public struct CrashCheck {
         }
         return Verdict(
             lostCommits: lost, partialBatch: appliedEvidence && notAppliedEvidence,
-            inFlightApplied: appliedEvidence ? true : (notAppliedEvidence ? false : nil))
+            inFlightApplied: appliedEvidence ? true : (notAppliedEvidence ? false : nil), inFlightEnd: position)
     }
 }

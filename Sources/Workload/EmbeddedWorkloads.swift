@@ -16,6 +16,22 @@ public enum EmbeddedWorkloads {
         deleteproportion=0.2
         requestdistribution=uniform
         """#,
+        "crash": #"""
+        # crash: what `storebench crash` replays — overwrites, deletes, read-modify-writes and atomic
+        # batches over a small key space, so every cycle has batches in flight and compaction running.
+        recordcount=2000
+        operationcount=400000
+        fieldcount=1
+        fieldlength=200
+        keysize=24
+        readproportion=0.10
+        updateproportion=0.40
+        insertproportion=0.05
+        deleteproportion=0.20
+        readmodifywriteproportion=0.25
+        batchsize=4
+        requestdistribution=zipfian
+        """#,
         "dbbench-deleterandom": #"""
         # db_bench's deleterandom: the same key numbers and meanings as RocksDB's db_bench (keys are the number as
         # 8 bytes big-endian, zero-padded to keysize). Benchmarks that need data get a fillseq load phase.

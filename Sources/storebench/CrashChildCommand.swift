@@ -19,6 +19,7 @@ struct CrashChildCommand: ParsableCommand {
     @Option var seed: UInt64
     @Option var compressibility: Double
     @Option var degrade: String?
+    @Option var startAt = 0
     @OptionGroup var store: StoreOptionGroup
 
     func run() throws {
@@ -28,6 +29,6 @@ struct CrashChildCommand: ParsableCommand {
         let opened = try descriptor.open(dir, options)
         try CrashChild.run(
             store: opened, tracePath: trace,
-            synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), acknowledgeTo: 1)
+            synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), start: startAt, acknowledgeTo: 1)
     }
 }

@@ -13,7 +13,7 @@ struct Storebench: ParsableCommand {
         version: ToolVersion.current,
         subcommands: [
             EnginesCommand.self, RunCommand.self, ReportCommand.self, CompareCommand.self, BaselineCommand.self,
-            DBBenchCommand.self, WorkloadCommand.self,
+            CrashCommand.self, DBBenchCommand.self, WorkloadCommand.self,
             VerifyCommand.self, MicrobenchCommand.self, CrashChildCommand.self,
         ]
     )

@@ -45,8 +45,11 @@ struct CrashVerdictTests {
             return try check.verify(store, acknowledged: 3)  // a and b acknowledged; the batch in flight
         }
         let acknowledged = [("a", value("a", 0)), ("b", value("b", 1))]
-        #expect(try verdict(acknowledged) == .init(lostCommits: 0, partialBatch: false, inFlightApplied: false))
-        #expect(try verdict([("b", value("b", 1)), ("c", value("c", 4))]) == .init(lostCommits: 0, partialBatch: false, inFlightApplied: true))
+        let clean = try verdict(acknowledged)
+        #expect(clean.lostCommits == 0 && !clean.partialBatch && clean.inFlightApplied == false)
+        #expect(clean.inFlightEnd == 7, "the in-flight batch ends after its commit at position 6")
+        let applied = try verdict([("b", value("b", 1)), ("c", value("c", 4))])
+        #expect(applied.lostCommits == 0 && !applied.partialBatch && applied.inFlightApplied == true)
         #expect(try verdict([("a", value("a", 0))]).lostCommits == 1, "b was acknowledged and is gone")
         #expect(try verdict([("a", value("a", 0)), ("b", value("a", 1))]).lostCommits == 1, "b holds the wrong bytes")
         #expect(try verdict(acknowledged + [("c", value("c", 4))]).partialBatch, "c written but a not deleted")

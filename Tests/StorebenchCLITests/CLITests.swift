@@ -281,3 +281,22 @@ struct RegressionCLITests {
         #expect(comparison.contains("file_bytes_written") && comparison.contains("no regression"), "\(comparison)")
     }
 }
+
+@Suite("storebench crash")
+struct CrashCommandTests {
+    @Test("50 kill -9 cycles per engine: nothing acknowledged lost, no partial batch, every open succeeds")
+    func killCycles() throws {
+        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "50", "--seed", "3", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        let reports = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        #expect(reports.map { $0["engine"] as? String } == EngineRegistry.ours.filter(\.isPersistent).map(\.name))
+        for report in reports {
+            let name = report["engine"] as? String ?? "?"
+            #expect(report["kills"] as? Int ?? 0 >= 45, "\(name): \(report)")
+            #expect(report["recovered"] as? Int == 50, "\(name)")
+            #expect(report["lost_commits"] as? Int == 0 && report["partial_batches"] as? Int == 0 && report["failed_opens"] as? Int == 0, "\(name): \(report)")
+            #expect(report["kills_during_maintenance"] as? Int ?? 0 >= 1, "\(name): some kills land during maintenance")
+            #expect(report["kills_before_first_acknowledgement"] as? Int ?? 0 >= 1, "\(name): some kills land during recovery")
+        }
+    }
+}

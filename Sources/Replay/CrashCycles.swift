@@ -1,0 +1,143 @@
+import Foundation
+import Report
+import StoreCore
+import Workload
+
+/// Repeated crash cycles on one store (`storebench crash`): each cycle starts a child that
+/// continues the trace from where the last verified state left off — recovering the store the
+/// previous kill left behind — and kills it with SIGKILL: after a random number of commits, at a
+/// moment the store is doing maintenance, or before its first acknowledgement (while it opens and
+/// recovers). The parent then reopens the store, times the open and checks it against the trace
+/// model: every acknowledged commit present, the one in flight whole or absent, nothing else.
+public struct CrashCycles {
+    public struct Configuration: Sendable {
+        public var iterations: Int
+        public var seed: UInt64
+        /// Share of kills aimed at maintenance work.
+        public var aimAtMaintenance: Double
+        /// Share of kills made before the child's first acknowledgement.
+        public var duringRecovery: Double
+        /// Largest number of trace records between two kills.
+        public var window: Int
+
+        public init(iterations: Int, seed: UInt64, aimAtMaintenance: Double = 0.25, duringRecovery: Double = 0.1, window: Int = 1000) {
+            self.iterations = iterations
+            self.seed = seed
+            self.aimAtMaintenance = aimAtMaintenance
+            self.duringRecovery = duringRecovery
+            self.window = window
+        }
+    }
+
+    /// What the cycles found for one engine.
+    public struct Report: Codable, Sendable, Equatable {
+        public var engine: String
+        public var iterations = 0
+        public var kills = 0
+        public var killsDuringMaintenance = 0
+        public var killsBeforeFirstAcknowledgement = 0
+        public var recovered = 0
+        public var lostCommits = 0
+        public var partialBatches = 0
+        public var failedOpens = 0
+        /// Times the child ran to the end of the trace (the store then starts again, empty).
+        public var completedTraces = 0
+        public var recoveryMs = Latency(p50: 0, p90: 0, p99: 0, p999: 0, max: 0)
+        /// The first problems, with the iteration and trace position.
+        public var problems: [String] = []
+
+        public typealias Latency = Results.Latency
+        public var passed: Bool { lostCommits == 0 && partialBatches == 0 && failedOpens == 0 }
+    }
+
+    public let configuration: Configuration
+    public let tracePath: String
+    public let totalRecords: Int
+    public let synthesizer: ValueSynthesizer
+    public let executable: String
+    /// The child's arguments for a directory and a start position.
+    public let childArguments: (_ directory: String, _ start: Int) -> [String]
+    public var progress: ((String) -> Void)?
+
+    public init(configuration: Configuration, tracePath: String, totalRecords: Int, synthesizer: ValueSynthesizer,
+                executable: String, childArguments: @escaping (String, Int) -> [String]) {
+        self.configuration = configuration
+        self.tracePath = tracePath
+        self.totalRecords = totalRecords
+        self.synthesizer = synthesizer
+        self.executable = executable
+        self.childArguments = childArguments
+    }
+
+    public func run(engine: EngineDescriptor, directory: String, options: StoreOptions) throws -> Report {
+        var report = Report(engine: engine.name)
+        var random = SeededRandom(seed: configuration.seed)
+        let check = CrashCheck(executable: executable, childArguments: [], tracePath: tracePath, synthesizer: synthesizer)
+        var position = 0
+        var opens: [Double] = []
+        try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+        defer { try? StorageDirectory.destroy(directory, fileSystem: options.fileSystem) }
+
+        for iteration in 1...configuration.iterations {
+            report.iterations = iteration
+            let draw = Double(random.next() >> 11) * 0x1.0p-53
+            let rule: CrashCheck.KillRule
+            if draw < configuration.duringRecovery {
+                rule = .afterDelay(microseconds: UInt32(random.below(20_000)))
+            } else if draw < configuration.duringRecovery + configuration.aimAtMaintenance {
+                let from = position + 1 + random.below(max(1, configuration.window / 4))
+                rule = .duringMaintenance(from: from, deadline: from + 20 * configuration.window)
+            } else {
+                rule = .afterAcknowledging(position + 1 + random.below(configuration.window))
+            }
+            progress?("\(engine.name): cycle \(iteration)/\(configuration.iterations) from trace position \(position)")
+            let child = try CrashCheck.runChild(executable: executable, arguments: childArguments(directory, position), rule: rule)
+            if child.killed {
+                report.kills += 1
+                if child.duringMaintenance { report.killsDuringMaintenance += 1 }
+                if child.acknowledged == nil { report.killsBeforeFirstAcknowledgement += 1 }
+            }
+            let acknowledged = max(child.acknowledged ?? position, position)
+
+            let start = MonotonicClock.now()
+            let store: any Store
+            do {
+                store = try engine.open(directory, options)
+            } catch {
+                report.failedOpens += 1
+                if report.problems.count < 10 { report.problems.append("cycle \(iteration): open failed after a kill at position \(acknowledged): \(error)") }
+                try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+                position = 0
+                continue
+            }
+            opens.append(MonotonicClock.seconds(since: start) * 1000)
+            let verdict: CrashCheck.Verdict
+            do {
+                verdict = try check.verify(store, acknowledged: acknowledged)
+            } catch {
+                try? store.close()
+                throw error
+            }
+            try store.close()
+            report.recovered += 1
+            report.lostCommits += verdict.lostCommits
+            report.partialBatches += verdict.partialBatch ? 1 : 0
+            if (verdict.lostCommits > 0 || verdict.partialBatch) && report.problems.count < 10 {
+                report.problems.append("cycle \(iteration): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged position \(acknowledged)")
+            }
+            // Continue from the verified state: after the commit in flight when it turned out durable.
+            position = verdict.inFlightApplied == true ? verdict.inFlightEnd : acknowledged
+            if !child.killed || position >= totalRecords {
+                report.completedTraces += 1
+                try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+                position = 0
+            }
+        }
+        opens.sort()
+        func percentile(_ fraction: Double) -> Double {
+            opens.isEmpty ? 0 : opens[min(opens.count - 1, Int(Double(opens.count) * fraction))]
+        }
+        report.recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: opens.last ?? 0)
+        return report
+    }
+}

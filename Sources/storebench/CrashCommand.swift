@@ -1,0 +1,123 @@
+import ArgumentParser
+import Engines
+import Foundation
+import Replay
+import Report
+import StoreCore
+import Workload
+
+struct CrashCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crash",
+        abstract: "Kill -9 cycles: crash each engine over and over and check every recovery against the acknowledged commits.",
+        discussion: """
+            Per engine, one store lives through --iterations cycles. Each cycle a child process continues \
+            the workload from the last verified state (so it first recovers what the previous kill left) \
+            and reports every acknowledged commit over a pipe; the parent kills it with SIGKILL — after a \
+            random number of commits, while the store is doing maintenance (--aim-maintenance of the \
+            cycles), or before its first acknowledgement, during recovery (--during-recovery) — then \
+            reopens the store and checks it: every acknowledged commit present, the batch in flight \
+            whole or absent, nothing that was never written. Exit code 1 if any commit was lost, any \
+            batch partial or any open failed.
+            """
+    )
+
+    @Option(help: "Engines: a comma-separated list of names, `all` (ours) or `ref`.")
+    var engines = "all"
+
+    @Option(help: "Crash cycles per engine.")
+    var iterations = 50
+
+    @Option(help: "Seed of the workload, the values and the kill points.")
+    var seed: UInt64 = 1
+
+    @Option(help: "The workload: a shipped spec name, a YCSB properties file or a trace.")
+    var workload = "crash"
+
+    @Option(help: "Share of cycles killed while the store does maintenance.")
+    var aimMaintenance = 0.25
+
+    @Option(help: "Share of cycles killed before the child's first acknowledgement (during recovery).")
+    var duringRecovery = 0.1
+
+    @Option(help: "Output: table or json.")
+    var format = "table"
+
+    @OptionGroup var store: StoreOptionGroup
+
+    func validate() throws {
+        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        guard (0...1).contains(aimMaintenance), (0...1).contains(duringRecovery), aimMaintenance + duringRecovery <= 1 else {
+            throw ValidationError("--aim-maintenance and --during-recovery are shares that add up to at most 1")
+        }
+    }
+
+    func run() throws {
+        var options = try store.storeOptions()
+        if !CommandLine.arguments.contains("--durability") { options.durability = .always }
+        let selected = try EngineRegistry.engines(matching: engines).filter(\.isPersistent)
+        guard !selected.isEmpty else { throw ValidationError("no persistent engine in `\(engines)`") }
+        let scratch = try BenchmarkRunner.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+        // The workload, materialized once.
+        let tracePath: String
+        let header: TraceHeader
+        if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
+            tracePath = workload
+            header = try TraceReader(path: workload).header
+        } else {
+            let spec = try WorkloadSpec.load(workload)
+            for warning in spec.warnings { printWarning(warning) }
+            var (generated, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
+            tracePath = scratch + "/crash.trace"
+            _ = try WorkloadCommand.write(&source, header: generated, to: tracePath, format: .trace)
+            header = generated
+        }
+        guard let total = try TraceReader.recordCount(path: tracePath) else { throw ValidationError("\(tracePath) is cut off") }
+        let synthesizer = ValueSynthesizer(seed: header.seed ?? seed)
+        let showProgress = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
+        var reports: [CrashCycles.Report] = []
+        for engine in selected {
+            let settings = store.settings
+            let durability = options.durability
+            let valueSeed = header.seed ?? seed
+            var cycles = CrashCycles(
+                configuration: .init(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery),
+                tracePath: tracePath, totalRecords: total, synthesizer: synthesizer, executable: CommandLine.executablePath
+            ) { directory, start in
+                ["crash-child", "--engine", engine.name, "--dir", directory, "--trace", tracePath, "--durability", durability.rawValue,
+                 "--seed", String(valueSeed), "--compressibility", "0.5", "--start-at", String(start)] + settings.flatMap { ["--set", $0] }
+            }
+            if showProgress {
+                cycles.progress = { message in
+                    var standardError = StandardError()
+                    print("\r\u{1B}[K" + message, terminator: "", to: &standardError)
+                }
+            }
+            reports.append(try cycles.run(engine: engine, directory: scratch + "/\(engine.name)", options: options))
+            if showProgress { print("\r\u{1B}[K", terminator: "") }
+        }
+        if format == "json" {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+        } else {
+            print("storebench crash: \(iterations) cycles per engine, workload \(workload) (\(total) trace records), durability \(options.durability.rawValue), seed \(seed)\n")
+            var table = TextTable(headers: ["engine", "cycles", "kills", "in maintenance", "before 1st ack", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
+            for report in reports {
+                table.append([
+                    report.engine, String(report.iterations), String(report.kills), String(report.killsDuringMaintenance),
+                    String(report.killsBeforeFirstAcknowledgement), String(report.recovered), String(report.lostCommits),
+                    String(report.partialBatches), String(report.failedOpens),
+                    NumberFormat.fixed(report.recoveryMs.p50, places: 1) + " ms", NumberFormat.fixed(report.recoveryMs.p99, places: 1) + " ms",
+                    NumberFormat.fixed(report.recoveryMs.max, places: 1) + " ms",
+                ])
+            }
+            print(table.render(), terminator: "")
+            for report in reports { for problem in report.problems { print("\(report.engine): \(problem)") } }
+        }
+        if reports.contains(where: { !$0.passed }) { throw ExitCode(1) }
+    }
+}
