@@ -1,0 +1,70 @@
+import StoreCore
+import Synchronization
+
+/// A file system that fails one chosen system call once: the `nth` call named `call` (`pwrite`,
+/// `fdatasync`, `fsync`, `rename`, `unlink`) returns `errno` without doing anything; every other
+/// call goes through. It checks that a store reports the error, loses nothing acknowledged, and
+/// opens afterwards.
+public final class FaultyFileSystem: FileSystem {
+    private let real = PosixFileSystem()
+    public let call: String
+    public let nth: Int
+    public let errno: Int32
+    private let seen = Mutex(0)
+
+    public init(failing call: String, nth: Int, errno: Int32) {
+        self.call = call
+        self.nth = nth
+        self.errno = errno
+    }
+
+    /// Whether the failure has happened.
+    public var fired: Bool { seen.withLock { $0 >= nth } }
+
+    private func maybeFail(_ name: String) throws(SystemCallError) {
+        guard name == call else { return }
+        let count = seen.withLock { count -> Int in
+            count += 1
+            return count
+        }
+        if count == nth { throw SystemCallError(name, errno) }
+    }
+
+    public func open(_ path: String, mode: FileOpenMode) throws(SystemCallError) -> Int32 { try real.open(path, mode: mode) }
+    public func close(_ fd: Int32) { real.close(fd) }
+    public func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
+        try real.pread(fd, into: buffer, at: offset)
+    }
+    public func pwrite(_ fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
+        try maybeFail("pwrite")
+        return try real.pwrite(fd, from: buffer, at: offset)
+    }
+    public func fsync(_ fd: Int32) throws(SystemCallError) {
+        try maybeFail("fsync")
+        try real.fsync(fd)
+    }
+    public func fdatasync(_ fd: Int32) throws(SystemCallError) {
+        try maybeFail("fdatasync")
+        try real.fdatasync(fd)
+    }
+    public func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) { try real.ftruncate(fd, to: length) }
+    public func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try real.fstat(fd) }
+    public func stat(_ path: String) throws(SystemCallError) -> FileStatus? { try real.stat(path) }
+    public func lockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool { try real.lockExclusive(fd) }
+    public func rename(_ from: String, to: String) throws(SystemCallError) {
+        try maybeFail("rename")
+        try real.rename(from, to: to)
+    }
+    public func unlink(_ path: String) throws(SystemCallError) {
+        try maybeFail("unlink")
+        try real.unlink(path)
+    }
+    public func mkdir(_ path: String) throws(SystemCallError) { try real.mkdir(path) }
+    public func rmdir(_ path: String) throws(SystemCallError) { try real.rmdir(path) }
+    public func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try real.listDirectory(path) }
+    public func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try real.dropCachedPages(fd) }
+    public func syncDirectory(_ path: String) throws(SystemCallError) {
+        try maybeFail("fsync")
+        try real.syncDirectory(path)
+    }
+}

@@ -1,0 +1,138 @@
+import Engines
+import Foundation
+import MemoryStore
+import StoreCore
+import StoreTestSupport
+import Testing
+
+/// Engines whose every file operation goes through storebench's durable file layer.
+let layeredEngines = EngineRegistry.ours.filter(\.isPersistent).map(\.name)
+
+/// A seeded stream of puts, deletes and batches, with settings that make engines compact often.
+struct FaultWorkload {
+    var random: SeededRandom
+    static let settings: [String: [String: String]] = [
+        "log": ["segment_size": "16KiB", "compaction_min_dead": "8KiB"],
+    ]
+
+    mutating func next() -> WriteBatch {
+        var batch = WriteBatch()
+        for _ in 0..<(random.below(4) == 0 ? 1 + random.below(4) : 1) {
+            let key = bytes("key-\(random.below(300))")
+            if random.below(5) == 0 { batch.delete(key) } else { batch.put(key, random.bytes(20 + random.below(200))) }
+        }
+        return batch
+    }
+}
+
+func contents(_ store: any Store) throws -> [[UInt8]: [UInt8]] {
+    var result: [[UInt8]: [UInt8]] = [:]
+    try store.scan(from: [], limit: Int.max) { key, value in result[Array(key)] = Array(value) }
+    return result
+}
+
+@Suite("Fault injection")
+struct FaultTests {
+    @Test("an I/O error at the Nth write, sync, rename or unlink: reported, nothing acknowledged lost, the store opens",
+          arguments: layeredEngines, ["pwrite", "fdatasync", "fsync", "rename", "unlink"])
+    func ioErrors(engine name: String, call: String) throws {
+        let engine = try EngineRegistry.engine(named: name)
+        var fired = 0
+        for nth in stride(from: 1, through: 60, by: 7) {
+            for code in [EIO, ENOSPC] {
+                let scratch = try ScratchDirectory("fault-\(name)-\(call)")
+                let path = scratch.child("store")
+                let faulty = FaultyFileSystem(failing: call, nth: nth, errno: code)
+                let settings = FaultWorkload.settings[name] ?? [:]
+                let acknowledged = MemoryStore()
+                var attempted = acknowledged
+                var workload = FaultWorkload(random: SeededRandom(seed: UInt64(nth)))
+                var failedBatch: WriteBatch?
+                do {
+                    let store = try engine.open(path, StoreOptions(durability: .always, fileSystem: faulty, settings: settings))
+                    for _ in 0..<400 {
+                        let batch = workload.next()
+                        do {
+                            try store.apply(batch)
+                            try acknowledged.apply(batch)
+                        } catch let error as StoreError {
+                            if case .io = error {} else if case .library = error {} else { Issue.record("\(name): unexpected \(error)") }
+                            failedBatch = batch
+                            break
+                        }
+                    }
+                    try? store.close()
+                } catch let error as StoreError {
+                    guard case .io = error else { throw error }  // the fault hit the open itself
+                }
+                if faulty.fired { fired += 1 }
+                let reopened = try engine.open(path, StoreOptions(durability: .always, settings: settings))
+                defer { try? reopened.close() }
+                let got = try contents(reopened)
+                let want = try contents(acknowledged)
+                if got != want, let failedBatch {
+                    attempted = MemoryStore()
+                    try attempted.apply(WriteBatch(try acknowledged.scan(from: [], limit: .max).map { .put(key: $0.key, value: $0.value) }))
+                    try attempted.apply(failedBatch)
+                    #expect(got == (try contents(attempted)), "\(name), \(call) #\(nth) errno \(code): neither the acknowledged state nor it plus the failed commit")
+                } else {
+                    #expect(got == want, "\(name), \(call) #\(nth) errno \(code): acknowledged commits lost")
+                }
+            }
+        }
+        #expect(fired > 0, "the fault was reached at least once")
+    }
+
+    @Test("byte flips in every kind of file are detected with their file, or proven harmless", arguments: layeredEngines)
+    func corruption(engine name: String) throws {
+        let engine = try EngineRegistry.engine(named: name)
+        let settings = FaultWorkload.settings[name] ?? [:]
+        let scratch = try ScratchDirectory("flip-\(name)")
+        let pristine = scratch.child("pristine")
+        let oracle = MemoryStore()
+        do {
+            let store = try engine.open(pristine, StoreOptions(durability: .none, settings: settings))
+            var workload = FaultWorkload(random: SeededRandom(seed: 99))
+            for _ in 0..<1500 {
+                let batch = workload.next()
+                try store.apply(batch)
+                try oracle.apply(batch)
+            }
+            try store.close()
+        }
+        let expected = try contents(oracle)
+        let files = try FileManager.default.contentsOfDirectory(atPath: pristine).filter { $0 != "LOCK" }.sorted()
+        let kinds = Dictionary(grouping: files) { $0.split(separator: ".").count > 1 ? String($0.split(separator: ".").last!) : $0 }
+        #expect(kinds.count >= 2, "several kinds of file: \(files)")
+        var random = SeededRandom(seed: 5)
+        var detected = 0
+        var harmless = 0
+        for (kind, members) in kinds.sorted(by: { $0.key < $1.key }) {
+            for trial in 0..<25 {
+                let file = members[random.below(members.count)]
+                let copy = scratch.child("copy-\(kind)-\(trial)")
+                try FileManager.default.copyItem(atPath: pristine, toPath: copy)
+                var data = try Data(contentsOf: URL(fileURLWithPath: copy + "/" + file))
+                guard !data.isEmpty else { continue }
+                let offset = random.below(data.count)
+                data[offset] ^= UInt8(1 << random.below(8))
+                try data.write(to: URL(fileURLWithPath: copy + "/" + file))
+                do {
+                    let store = try engine.open(copy, StoreOptions(durability: .none, settings: settings))
+                    defer { try? store.close() }
+                    let got = try contents(store)
+                    // Opened and read everything without an error: the flip must have changed
+                    // nothing a reader sees (dead space, or a redundant copy such as a hint).
+                    #expect(got == expected, "\(name): flip in \(file) at \(offset) returned wrong data")
+                    harmless += 1
+                } catch let error as StoreError {
+                    let message = String(describing: error)
+                    #expect(message.contains(copy), "\(name): the error names the file: \(message)")
+                    detected += 1
+                }
+                try? FileManager.default.removeItem(atPath: copy)
+            }
+        }
+        #expect(detected > 0, "\(name): some flips are detected (\(detected) detected, \(harmless) harmless)")
+    }
+}
