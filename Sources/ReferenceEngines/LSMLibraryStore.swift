@@ -1,5 +1,4 @@
 #if ReferenceEngines
-import Foundation
 import StoreCore
 
 /// The C API LevelDB and RocksDB share in shape: the calls one adapter needs, bound once per
@@ -43,9 +42,6 @@ protocol LSMLibraryBinding {
     /// Makes every write so far durable.
     static func sync(_ database: Database, _ error: ErrorSlot)
     static func property(_ database: Database, _ name: String) -> UnsafeMutablePointer<CChar>?
-    /// Property names for the estimated key count and live data size (`nil`: not available).
-    static var keyCountProperty: String? { get }
-    static var liveBytesProperty: String? { get }
     static func free(_ pointer: UnsafeMutableRawPointer?)
 }
 
@@ -201,21 +197,13 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
         }
     }
 
+    /// Bytes on disk only: the libraries' key counts and live sizes are estimates, and a store's
+    /// statistics are exact or absent.
     func statistics() throws -> StoreStatistics {
         try lock.withLock {
-            let database = try handle()
-            var statistics = try directoryStatistics()
-            statistics.keyCount = property(database, Binding.keyCountProperty)
-            statistics.liveBytes = property(database, Binding.liveBytesProperty)
-            return statistics
+            _ = try handle()
+            return try directoryStatistics()
         }
-    }
-
-    /// A numeric library property, when the library has it.
-    private func property(_ database: Binding.Database, _ name: String?) -> Int? {
-        guard let name, let text = Binding.property(database, name) else { return nil }
-        defer { Binding.free(text) }
-        return Int(String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 #endif

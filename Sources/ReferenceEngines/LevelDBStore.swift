@@ -5,8 +5,6 @@ import StoreCore
 /// LevelDB's C API (Debian's libleveldb) for `LSMLibraryStore`.
 enum LevelDBBinding: LSMLibraryBinding {
     static var name: String { "leveldb" }
-    static var keyCountProperty: String? { nil }
-    static var liveBytesProperty: String? { nil }
 
     static func makeOptions() -> OpaquePointer {
         let options = leveldb_options_create()!

@@ -5,8 +5,6 @@ import StoreCore
 /// RocksDB's C API (Debian's librocksdb) for `LSMLibraryStore`.
 enum RocksDBBinding: LSMLibraryBinding {
     static var name: String { "rocksdb" }
-    static var keyCountProperty: String? { "rocksdb.estimate-num-keys" }
-    static var liveBytesProperty: String? { "rocksdb.estimate-live-data-size" }
 
     static func makeOptions() -> OpaquePointer {
         let options = rocksdb_options_create()!

@@ -142,11 +142,12 @@ public struct CrashCheck {
                     case let .duringMaintenance(from, deadline): due = (position >= from && sawMaintenance) || position >= deadline
                     case .afterDelay: due = false
                     }
+                    // Every acknowledgement already read counts, the ones after the kill too: the
+                    // child sent them before it died.
                     if due {
                         kill(process.processIdentifier, SIGKILL)
                         outcome.killed = true
                         outcome.duringMaintenance = sawMaintenance
-                        break
                     }
                 }
             }

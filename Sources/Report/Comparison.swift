@@ -12,7 +12,8 @@ import Foundation
 /// - **deterministic** (file bytes written, fsyncs, bytes on disk, maintenance events): for a
 ///   fixed seed they do not depend on machine speed, so they are compared strictly against the
 ///   bytes threshold — CI can catch a regression even where timings are noise.
-/// - **memory** (jemalloc allocated bytes, peak RSS): against the memory threshold.
+/// - **memory** (jemalloc allocated bytes, peak RSS): against the memory threshold, and like timing
+///   only when the repetitions separate (allocation and RSS vary from run to run).
 /// - **durability** (lost commits): any increase is a regression.
 public struct Comparison: Sendable {
     public enum MetricClass: String, Sendable, CaseIterable, Codable {
@@ -140,7 +141,8 @@ public struct Comparison: Sendable {
             return row
         }
         let direction: Verdict = worse ? .regression : .improvement
-        guard metric.metricClass == .timing else {
+        // Timing and memory vary from run to run; only deterministic metrics are judged alone.
+        guard metric.metricClass == .timing || metric.metricClass == .memory else {
             row.verdict = direction
             row.reason = "\(metric.metricClass.rawValue): past ±\(percent(threshold))"
             return row
