@@ -60,20 +60,7 @@ struct CrashCommand: ParsableCommand {
         let scratch = try BenchmarkRunner.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
-        // The workload, materialized once.
-        let tracePath: String
-        let header: TraceHeader
-        if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
-            tracePath = workload
-            header = try TraceReader(path: workload).header
-        } else {
-            let spec = try WorkloadSpec.load(workload)
-            for warning in spec.warnings { printWarning(warning) }
-            var (generated, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
-            tracePath = scratch + "/crash.trace"
-            _ = try WorkloadCommand.write(&source, header: generated, to: tracePath, format: .trace)
-            header = generated
-        }
+        let (tracePath, header, _) = try WorkloadCommand.materialize(workload, seed: seed, scratch: scratch)
         guard let total = try TraceReader.recordCount(path: tracePath) else { throw ValidationError("\(tracePath) is cut off") }
         let synthesizer = ValueSynthesizer(seed: header.seed ?? seed)
         let showProgress = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil

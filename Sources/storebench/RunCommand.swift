@@ -175,28 +175,17 @@ struct RunCommand: ParsableCommand {
         return kept
     }
 
-    /// Materializes `workload` as a trace in `scratch` (generated from a spec) or uses it as it is
-    /// (a trace file).
+    /// The workload as a trace, with `--records`, `--ops` and `--value-size` applied to specs.
     func prepare(_ workload: String, scratch: String) throws -> (path: String, header: TraceHeader, name: String) {
-        if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
-            let reader = try TraceReader(path: workload)
-            let name = URL(fileURLWithPath: workload).deletingPathExtension().lastPathComponent
-            return (workload, reader.header, name)
-        }
-        var spec = try WorkloadSpec.load(workload)
-        for warning in spec.warnings { printWarning(warning) }
-        if let records { spec.set("recordcount", String(records)); spec.set("num", String(records)) }
-        if let ops { spec.set("operationcount", String(ops)) }
+        var overrides: [String: String] = [:]
+        if let records { overrides["recordcount"] = String(records); overrides["num"] = String(records) }
+        if let ops { overrides["operationcount"] = String(ops) }
         if let valueSize {
-            spec.set("fieldcount", "1")
-            spec.set("fieldlength", String(valueSize))
-            spec.set("valuesize", String(valueSize))
+            overrides["fieldcount"] = "1"
+            overrides["fieldlength"] = String(valueSize)
+            overrides["valuesize"] = String(valueSize)
         }
-        var (header, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
-        let name = URL(fileURLWithPath: spec.name).deletingPathExtension().lastPathComponent
-        let path = scratch + "/\(name).trace"
-        _ = try WorkloadCommand.write(&source, header: header, to: path, format: .trace)
-        return (path, header, name)
+        return try WorkloadCommand.materialize(workload, seed: seed, overrides: overrides, scratch: scratch)
     }
 }
 
