@@ -1,13 +1,14 @@
 import Foundation
 import Report
 import StoreCore
+import Workload
 
 /// Writes a run's results.json, timeseries.csv and report.html into a new directory
 /// `<parent>/<UTC time>-<workload>/`, each file atomically through the durable file layer.
 enum ResultsWriter {
     static func write(_ results: Results, under parent: String, name: String) throws -> String {
         let fileSystem = PosixFileSystem()
-        let stamp = timestamp()
+        let stamp = ISO8601Time.compact()
         var path = parent + "/\(stamp)-\(name)"
         var suffix = 2
         while FileManager.default.fileExists(atPath: path) {
@@ -20,13 +21,5 @@ enum ResultsWriter {
         try directory.writeAtomically("timeseries.csv", contents: Array(SummaryTable.timeseriesCSV(results).utf8))
         try directory.writeAtomically("report.html", contents: Array(HTMLReport.render(results).utf8))
         return path
-    }
-
-    static func timestamp() -> String {
-        var seconds = time(nil)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))"
     }
 }
