@@ -1,4 +1,5 @@
 import AppendLog
+import ChunkStore
 import MemoryStore
 import ReferenceEngines
 import StoreCore
@@ -9,6 +10,7 @@ public enum EngineRegistry {
     public static let ours: [EngineDescriptor] = [
         MemoryStore.descriptor,
         AppendLogStore.descriptor,
+        ChunkStore.descriptor,
     ]
 
     /// Reference engines built in (trait `ReferenceEngines`).

@@ -18,6 +18,9 @@ public final class FaultyFileSystem: FileSystem {
         self.errno = errno
     }
 
+    /// Calls named `call` seen so far (with `nth: .max`, how often an engine makes the call).
+    public var calls: Int { seen.withLock { $0 } }
+
     /// Whether the failure has happened.
     public var fired: Bool { seen.withLock { $0 >= nth } }
 

@@ -34,6 +34,7 @@ struct VerifyCommand: ParsableCommand {
             keyBytes += key.count
             valueBytes += value.count
         }
+        let structure = try (store as? StructureVerifying)?.verifyStructure() ?? []
         let statistics = try store.statistics()
         try store.close()
         print("""
@@ -41,7 +42,8 @@ struct VerifyCommand: ParsableCommand {
             opened in:   \(NumberFormat.fixed(openSeconds * 1000, places: 1)) ms
             entries:     \(entries) (keys \(ByteSize.format(keyBytes)), values \(ByteSize.format(valueBytes)))
             files:       \(statistics.fileCount), \(ByteSize.format(statistics.diskBytes)) on disk
-            status:      ok
             """)
+        for line in structure { print(line) }
+        print("status:      ok")
     }
 }

@@ -1,0 +1,71 @@
+/// Verified chunks kept in memory, keyed by physical chunk. A physical chunk never changes while
+/// it is live (copy-on-write), so an entry stays valid until the chunk is freed and reused; the
+/// chunk file drops it then. Eviction is CLOCK (second chance) over a fixed arena, so a lookup
+/// allocates nothing.
+final class ChunkCache {
+    let chunkSize: Int
+    let capacity: Int
+    private let arena: UnsafeMutableRawPointer
+    private var owners: [UInt32]        // physical held by each slot (0 = empty)
+    private var referenced: [Bool]
+    private var slots: [UInt32: Int32] = [:]
+    private var hand = 0
+    private(set) var hits = 0
+    private(set) var misses = 0
+
+    init(chunkSize: Int, bytes: Int) {
+        self.chunkSize = chunkSize
+        capacity = max(16, bytes / chunkSize)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: capacity * chunkSize, alignment: 64)
+        owners = [UInt32](repeating: 0, count: capacity)
+        referenced = [Bool](repeating: false, count: capacity)
+        slots.reserveCapacity(capacity)
+    }
+
+    deinit { arena.deallocate() }
+
+    /// The cached bytes of `physical`; valid until the next `insert`.
+    @inline(__always)
+    func lookup(_ physical: UInt32) -> UnsafeMutableRawPointer? {
+        guard let slot = slots[physical] else {
+            misses &+= 1
+            return nil
+        }
+        hits &+= 1
+        referenced[Int(slot)] = true
+        return arena + Int(slot) * chunkSize
+    }
+
+    /// A slot for `physical`, evicting another chunk if needed; the caller fills it.
+    func insert(_ physical: UInt32) -> UnsafeMutableRawPointer {
+        if let slot = slots[physical] { return arena + Int(slot) * chunkSize }
+        while true {
+            let slot = hand
+            hand = hand + 1 == capacity ? 0 : hand + 1
+            if referenced[slot] {
+                referenced[slot] = false
+                continue
+            }
+            if owners[slot] != 0 { slots[owners[slot]] = nil }
+            owners[slot] = physical
+            referenced[slot] = true
+            slots[physical] = Int32(slot)
+            return arena + slot * chunkSize
+        }
+    }
+
+    /// Forgets `physical` (it was freed, or is about to be overwritten).
+    func remove(_ physical: UInt32) {
+        guard let slot = slots.removeValue(forKey: physical) else { return }
+        owners[Int(slot)] = 0
+        referenced[Int(slot)] = false
+    }
+
+    func removeAll() {
+        slots.removeAll(keepingCapacity: true)
+        for index in 0..<capacity {
+            owners[index] = 0
+            referenced[index] = false
+        }
+    }
+}

@@ -1,0 +1,275 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import StoreCore
+
+/// Transactions: `begin`, then `read`/`modify`/`reserve`/`free`, then `commit` (all or nothing,
+/// also across a crash) or `rollback`.
+extension ChunkFile {
+    public func begin() throws(StoreError) {
+        precondition(!inTransaction, "a chunk file runs one transaction at a time")
+        if let failure {
+            throw .io(call: "earlier write", errno: 5, path: "\(file.path) (store stopped after: \(failure); reopen it)")
+        }
+        inTransaction = true
+        transactionMeta = meta
+        transactionVirtualCount = levels[0].count
+    }
+
+    /// A writable copy of chunk `virtual` that the commit will write (if its bytes changed).
+    /// The pointer stays valid until the transaction ends.
+    public func modify(_ virtual: UInt32) throws(StoreError) -> UnsafeMutableRawPointer {
+        precondition(inTransaction)
+        if let copy = working[virtual] { return copy }
+        let original = try load(reference(of: virtual), virtual: virtual)
+        let copy = takeBuffer()
+        copy.copyMemory(from: original, byteCount: chunkSize)
+        working[virtual] = copy
+        return copy
+    }
+
+    /// A new chunk, zero-filled, with its virtual id.
+    public func reserve() -> (virtual: UInt32, bytes: UnsafeMutableRawPointer) {
+        precondition(inTransaction)
+        let virtual: UInt32
+        if let reused = freeVirtuals.popLast() {
+            virtual = reused
+            reservedFromFree.append(reused)
+        } else {
+            virtual = UInt32(levels[0].count)
+            levels[0].append(0)
+        }
+        let bytes = takeBuffer()
+        bytes.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
+        working[virtual] = bytes
+        return (virtual, bytes)
+    }
+
+    /// Releases chunk `virtual`; its physical chunk is reused once a later commit is durable.
+    public func free(_ virtual: UInt32) {
+        precondition(inTransaction)
+        if let copy = working.removeValue(forKey: virtual) { returnBuffer(copy) }
+        freedVirtuals.append(virtual)
+    }
+
+    /// The user's root and counters, stored in the meta of the commit.
+    public var root: UInt32 {
+        get { inTransaction ? transactionMeta.userRoot : meta.userRoot }
+        set {
+            precondition(inTransaction)
+            transactionMeta.userRoot = newValue
+        }
+    }
+
+    public var counters: (UInt64, UInt64) {
+        get { inTransaction ? transactionMeta.userCounters : meta.userCounters }
+        set {
+            precondition(inTransaction)
+            transactionMeta.userCounters = newValue
+        }
+    }
+
+    /// Forgets every change of the open transaction.
+    public func rollback() {
+        precondition(inTransaction)
+        for copy in working.values { returnBuffer(copy) }
+        working.removeAll(keepingCapacity: true)
+        freedVirtuals.removeAll(keepingCapacity: true)
+        if levels[0].count > transactionVirtualCount {
+            levels[0].removeLast(levels[0].count - transactionVirtualCount)
+        }
+        freeVirtuals.append(contentsOf: reservedFromFree.reversed())
+        reservedFromFree.removeAll(keepingCapacity: true)
+        forceRewrite = false
+        inTransaction = false
+    }
+
+    /// Makes the transaction's changes current: changed chunks → free physical chunks, then the
+    /// table chunks that map them, then (after an fsync when `syncOnCommit`) the meta slot
+    /// `txid % 2`, fsynced too. A failure leaves the file at the previous commit and stops the
+    /// chunk file until it is reopened.
+    /// - Returns: whether anything was written (a transaction that changed no bytes writes nothing).
+    @discardableResult
+    public func commit(forceSync: Bool = false) throws(StoreError) -> Bool {
+        precondition(inTransaction)
+        do {
+            return try commitChanges(forceSync: forceSync)
+        } catch {
+            // Memory (table, free lists) may be ahead of the file now: stop until reopened.
+            failure = error
+            throw error
+        }
+    }
+
+    private func commitChanges(forceSync: Bool) throws(StoreError) -> Bool {
+        defer {
+            for (_, buffer) in writes { returnBuffer(buffer) }
+            writes.removeAll(keepingCapacity: true)
+            working.removeAll(keepingCapacity: true)
+            freedVirtuals.removeAll(keepingCapacity: true)
+            reservedFromFree.removeAll(keepingCapacity: true)
+            forceRewrite = false
+            inTransaction = false
+        }
+        var dirtyTable = [[Int]](repeating: [], count: levels.count)
+        // 1. Data chunks whose bytes changed, in virtual-id order.
+        for (virtual, buffer) in working.sorted(by: { $0.key < $1.key }) {
+            let old = ChunkReference(packed: levels[0][Int(virtual)])
+            if old.isMapped && !forceRewrite {
+                let original = try load(old, virtual: virtual)
+                if memcmp(original, buffer, chunkSize) == 0 {
+                    chunksSkippedUnchanged += 1
+                    returnBuffer(buffer)
+                    continue
+                }
+            }
+            let physical = allocate()
+            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
+            levels[0][Int(virtual)] = ChunkReference(physical: physical, checksum: checksum).packed
+            dirtyTable[0].append(Int(virtual) / entriesPerChunk)
+            if old.isMapped { freeChunks.release(old.physical) }
+            writes.append((physical, buffer))
+        }
+        for virtual in freedVirtuals {
+            let old = ChunkReference(packed: levels[0][Int(virtual)])
+            if old.isMapped { freeChunks.release(old.physical) }
+            levels[0][Int(virtual)] = 0
+            dirtyTable[0].append(Int(virtual) / entriesPerChunk)
+            // The id may be handed out again at once: older commits map it through their own table.
+            freeVirtuals.append(virtual)
+        }
+        if forceRewrite { markTableChunksForRelocation(&dirtyTable) }
+        let changed = !writes.isEmpty || !freedVirtuals.isEmpty || transactionMeta.userRoot != meta.userRoot
+            || transactionMeta.userCounters != meta.userCounters || levels[0].count != Int(meta.virtualCount)
+            || transactionMeta.chunkCount != meta.chunkCount
+        guard changed else { return false }
+        var next = transactionMeta
+        // 2. Table chunks, level by level; each rewritten chunk dirties its parent entry.
+        var previousRoot = meta.tableRoot
+        growTableLevels(&dirtyTable, previousRoot: &previousRoot)
+        for level in 0..<levels.count {
+            let indices = Set(dirtyTable[level]).sorted()
+            for index in indices {
+                let buffer = takeBuffer()
+                buffer.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
+                let first = index * entriesPerChunk
+                let end = min(first + entriesPerChunk, levels[level].count)
+                for slot in first..<end {
+                    buffer.storeBytes(of: levels[level][slot].littleEndian, toByteOffset: (slot - first) * 8, as: UInt64.self)
+                }
+                let physical = allocate()
+                let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
+                let fresh = ChunkReference(physical: physical, checksum: checksum)
+                writes.append((physical, buffer))
+                if level == levels.count - 1 {
+                    if previousRoot.isMapped { freeChunks.release(previousRoot.physical) }
+                    next.tableRoot = fresh
+                } else {
+                    let old = ChunkReference(packed: levels[level + 1][index])
+                    if old.isMapped { freeChunks.release(old.physical) }
+                    levels[level + 1][index] = fresh.packed
+                    dirtyTable[level + 1].append(index / entriesPerChunk)
+                }
+            }
+        }
+        next.txid = meta.txid + 1
+        next.tableDepth = UInt32(levels.count)
+        next.virtualCount = UInt32(levels[0].count)
+        next.chunkCount = max(next.chunkCount, highestAllocated + 1)
+        try writeChunks()
+        let durable = syncOnCommit || forceSync
+        if durable { try file.syncData() }
+        try file.write(next.encoded(), at: Int64(next.txid % 2) * Int64(chunkSize))
+        if durable { try file.syncData() }
+        if durable || reuseWithoutSync { freeChunks.promotePending() }
+        meta = next
+        commits += 1
+        return true
+    }
+
+    /// Makes every commit so far durable, so chunks they released can be reused.
+    public func sync() throws(StoreError) {
+        precondition(!inTransaction)
+        do { try file.syncData() } catch {
+            failure = error
+            throw error
+        }
+        freeChunks.promotePending()
+    }
+
+    // MARK: Helpers
+
+    /// Adds table levels until the top one fits in one chunk, and lengthens each level to cover
+    /// the one below. A new top level's first entry is the old root.
+    private func growTableLevels(_ dirtyTable: inout [[Int]], previousRoot: inout ChunkReference) {
+        var level = 0
+        while true {
+            let needed = (levels[level].count + entriesPerChunk - 1) / entriesPerChunk
+            if level == levels.count - 1 {
+                guard needed > 1 else { return }
+                var top = [UInt64](repeating: 0, count: needed)
+                top[0] = previousRoot.isMapped ? previousRoot.packed : 0
+                levels.append(top)
+                dirtyTable.append([])
+                // The old root is now chunk 0 of its level, replaced (if at all) through its new
+                // parent; the new root has no earlier copy to release.
+                previousRoot = ChunkReference(physical: 0, checksum: 0)
+            } else if levels[level + 1].count < needed {
+                levels[level + 1].append(contentsOf: repeatElement(0, count: needed - levels[level + 1].count))
+            }
+            level += 1
+        }
+    }
+
+    /// Relocation: every table chunk at or past `relocationLimit` is rewritten too.
+    private func markTableChunksForRelocation(_ dirtyTable: inout [[Int]]) {
+        for level in 1..<max(1, levels.count) {
+            for (index, packed) in levels[level].enumerated() where UInt64(ChunkReference(packed: packed).physical) >= relocationLimit {
+                dirtyTable[level - 1].append(index)
+            }
+        }
+        if UInt64(meta.tableRoot.physical) >= relocationLimit {
+            dirtyTable[levels.count - 1].append(0)
+        }
+    }
+
+    func allocate() -> UInt32 {
+        if let free = freeChunks.takeLowest() {
+            highestAllocated = max(highestAllocated, UInt64(free))
+            return free
+        }
+        let physical = max(meta.chunkCount, highestAllocated + 1)
+        highestAllocated = physical
+        return UInt32(physical)
+    }
+
+    /// Writes the commit's chunks in physical order, one pwrite per run of adjacent chunks, and
+    /// puts them in the cache (the next reads of what was just written are hits).
+    private func writeChunks() throws(StoreError) {
+        writes.sort { $0.physical < $1.physical }
+        var start = 0
+        while start < writes.count {
+            var end = start + 1
+            while end < writes.count, end - start < stagingChunks, writes[end].physical == writes[end - 1].physical + 1 {
+                end += 1
+            }
+            for index in start..<end {
+                let (physical, bytes) = writes[index]
+                (staging + (index - start) * chunkSize).copyMemory(from: bytes, byteCount: chunkSize)
+                cache.insert(physical).copyMemory(from: bytes, byteCount: chunkSize)
+            }
+            try file.write(UnsafeRawBufferPointer(start: staging, count: (end - start) * chunkSize),
+                           at: Int64(writes[start].physical) * Int64(chunkSize))
+            chunksWritten += end - start
+            start = end
+        }
+    }
+
+    func takeBuffer() -> UnsafeMutableRawPointer {
+        pool.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
+    }
+
+    func returnBuffer(_ buffer: UnsafeMutableRawPointer) {
+        if pool.count < 4096 { pool.append(buffer) } else { buffer.deallocate() }
+    }
+}

@@ -1,0 +1,312 @@
+import StoreCore
+
+/// The chunk layer: one file of fixed-size chunks with copy-on-write transactions over *virtual*
+/// chunk ids. Users (the B+tree) address chunks by virtual id; the translation table maps each
+/// to the physical chunk holding its current bytes and their CRC32C. A commit writes changed
+/// chunks to free physical chunks — never over a live one — then the changed table chunks, then
+/// one of the two meta chunks, so a crash at any point leaves the previous commit intact.
+///
+/// The whole translation table is kept in memory (8 bytes per virtual chunk, 0.2% of the data at
+/// 4 KiB chunks); the free lists are rebuilt from it on open (see FORMAT.md).
+///
+/// Not thread-safe: the owner serialises calls.
+public final class ChunkFile {
+    public static let fileName = "chunks.cow"
+
+    public let chunkSize: Int
+    let file: DurableFile
+    let directory: StorageDirectory
+    /// fsync data and meta on every commit (durability `always`).
+    let syncOnCommit: Bool
+    /// Durability `none`: released chunks are reused by the next commit without waiting for a
+    /// sync. A killed process loses nothing (the page cache keeps every write in order), but a
+    /// power loss may leave the newest meta naming chunks that never reached the disk.
+    let reuseWithoutSync: Bool
+    /// The last committed meta.
+    public internal(set) var meta: ChunkMeta
+    /// `levels[0]`: virtual id → packed `ChunkReference`; `levels[k]`: references of the chunks
+    /// of level `k - 1`. The last level fits in one chunk, the root, named by the meta.
+    var levels: [[UInt64]]
+    let entriesPerChunk: Int
+    var freeChunks: FreeChunks
+    var freeVirtuals: [UInt32]
+    let cache: ChunkCache
+    /// Set when a failed write or sync left memory and file out of step; only reopening clears it.
+    public internal(set) var failure: StoreError?
+
+    // Transaction state.
+    public internal(set) var inTransaction = false
+    var working: [UInt32: UnsafeMutableRawPointer] = [:]
+    var freedVirtuals: [UInt32] = []
+    var reservedFromFree: [UInt32] = []
+    var transactionVirtualCount = 0
+    /// The meta the open transaction will commit (root and counters set by the user).
+    var transactionMeta: ChunkMeta
+    /// Write every working chunk even when its bytes did not change (relocation).
+    var forceRewrite = false
+    var pool: [UnsafeMutableRawPointer] = []
+    /// Highest physical chunk handed out so far (the file's chunk count minus one at least).
+    var highestAllocated: UInt64 = 1
+    /// Relocation: chunks at or past this physical number are moved toward the front.
+    var relocationLimit: UInt64 = .max
+    var writes: [(physical: UInt32, bytes: UnsafeMutableRawPointer)] = []
+    var staging: UnsafeMutableRawPointer
+    var stagingChunks = 64
+
+    /// Counters for statistics and tests.
+    public internal(set) var chunksWritten = 0
+    public internal(set) var chunksSkippedUnchanged = 0
+    public internal(set) var commits = 0
+    /// Table chunks read by the last open (its cost: see FORMAT.md).
+    public internal(set) var tableChunksReadOnOpen = 0
+
+    /// Opens `fileName` in `directory`, creating an empty chunk file when there is none.
+    /// - Parameters:
+    ///   - requestedChunkSize: for a new file; for an existing one it must match if given.
+    public init(
+        directory: StorageDirectory, requestedChunkSize: Int?, cacheBytes: Int, syncOnCommit: Bool,
+        reuseWithoutSync: Bool = false
+    ) throws(StoreError) {
+        self.directory = directory
+        self.syncOnCommit = syncOnCommit
+        self.reuseWithoutSync = reuseWithoutSync
+        if try !directory.exists(Self.fileName) {
+            try Self.create(in: directory, chunkSize: requestedChunkSize ?? ChunkGeometry.defaultChunkSize)
+        }
+        file = try directory.open(Self.fileName, writable: true)
+        let found = try Self.readCurrentMeta(file)
+        if let requestedChunkSize, requestedChunkSize != found.chunkSize {
+            throw .invalidArgument("cow setting `chunk_size`: the store at \(directory.path) was created with \(found.chunkSize)-byte chunks, not \(requestedChunkSize)")
+        }
+        meta = found
+        transactionMeta = found
+        chunkSize = found.chunkSize
+        entriesPerChunk = ChunkGeometry.entriesPerChunk(chunkSize)
+        cache = ChunkCache(chunkSize: chunkSize, bytes: cacheBytes)
+        staging = UnsafeMutableRawPointer.allocate(byteCount: stagingChunks * found.chunkSize, alignment: 4096)
+        levels = []
+        freeChunks = FreeChunks()
+        freeVirtuals = []
+        try loadTable()
+        highestAllocated = meta.chunkCount - 1
+    }
+
+    deinit {
+        for buffer in pool { buffer.deallocate() }
+        for buffer in working.values { buffer.deallocate() }
+        staging.deallocate()
+        file.close()
+    }
+
+    public func close() {
+        file.close()
+    }
+
+    /// Writes a new chunk file atomically (temp + fsync + rename + directory fsync): meta slot 0
+    /// holds commit 0 with an empty table, slot 1 is zero.
+    static func create(in directory: StorageDirectory, chunkSize: Int) throws(StoreError) {
+        guard ChunkGeometry.isValidChunkSize(chunkSize) else {
+            throw .invalidArgument("cow setting `chunk_size`: \(chunkSize) is not a power of two from \(ChunkGeometry.minimumChunkSize) to \(ChunkGeometry.maximumChunkSize)")
+        }
+        var contents = [UInt8](repeating: 0, count: 2 * chunkSize)
+        let meta = ChunkMeta(chunkSize: chunkSize).encoded()
+        contents.replaceSubrange(0..<meta.count, with: meta)
+        try directory.writeAtomically(fileName, contents: contents)
+    }
+
+    /// Reads both meta slots and returns the valid one with the highest txid. Slot 1 sits one
+    /// chunk in, and the chunk size is in the meta, so when slot 0 is unreadable every legal
+    /// chunk size is tried for slot 1 (a meta only counts where its own chunk size puts it).
+    static func readCurrentMeta(_ file: DurableFile) throws(StoreError) -> ChunkMeta {
+        var candidates: [ChunkMeta] = []
+        var problems: [String] = []
+        var buffer = [UInt8](repeating: 0, count: ChunkMeta.encodedSize)
+        func decode(at offset: Int) throws(StoreError) -> ChunkMeta.Decoded {
+            buffer = try file.read(count: ChunkMeta.encodedSize, at: Int64(offset))
+            return buffer.withUnsafeBytes { ChunkMeta.decode($0) }
+        }
+        switch try decode(at: 0) {
+        case let .valid(meta): candidates.append(meta)
+        case .empty: problems.append("slot 0 at offset 0 is empty")
+        case let .invalid(reason): problems.append("slot 0 at offset 0: \(reason)")
+        }
+        var sizes = candidates.map(\.chunkSize)
+        if sizes.isEmpty {
+            var size = ChunkGeometry.minimumChunkSize
+            while size <= ChunkGeometry.maximumChunkSize {
+                sizes.append(size)
+                size <<= 1
+            }
+        }
+        for size in sizes {
+            switch try decode(at: size) {
+            case let .valid(meta) where meta.chunkSize == size: candidates.append(meta)
+            case let .invalid(reason) where candidates.count == 1: problems.append("slot 1 at offset \(size): \(reason)")
+            default: break
+            }
+        }
+        guard let best = candidates.max(by: { $0.txid < $1.txid }) else {
+            throw .corrupted(file: file.path, offset: 0, reason: "no valid meta chunk (\(problems.joined(separator: "; ")))")
+        }
+        return best
+    }
+
+    /// Loads the translation table from the current meta's root, verifying every table chunk,
+    /// and rebuilds the free physical chunks and free virtual ids by reachability.
+    private func loadTable() throws(StoreError) {
+        let perChunk = entriesPerChunk
+        var counts = [Int(meta.virtualCount)]
+        while counts.count < Int(meta.tableDepth) {
+            counts.append((counts.last! + perChunk - 1) / perChunk)
+        }
+        guard counts.last! <= perChunk, meta.virtualCount >= 1 else {
+            throw .corrupted(file: file.path, offset: Int64(meta.txid % 2) * Int64(chunkSize),
+                             reason: "meta's table depth \(meta.tableDepth) cannot hold \(meta.virtualCount) virtual chunks")
+        }
+        levels = counts.map { [UInt64](repeating: 0, count: $0) }
+        let chunkCount = meta.chunkCount
+        var used = [Bool](repeating: false, count: Int(chunkCount))
+        used[0] = true
+        used[1] = true
+        func claim(_ reference: ChunkReference, what: String) throws(StoreError) {
+            guard UInt64(reference.physical) < chunkCount, !used[Int(reference.physical)] else {
+                throw .corrupted(file: file.path, offset: Int64(reference.physical) * Int64(chunkSize),
+                                 reason: "\(what) points at physical chunk \(reference.physical), which is past the end (\(chunkCount)) or used twice")
+            }
+            used[Int(reference.physical)] = true
+        }
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { scratch.deallocate() }
+        // Top-down: a chunk of level k holds the entries of level k (references to level k-1's
+        // chunks, or to data chunks at level 0).
+        var chunkRefs: [(level: Int, index: Int, reference: ChunkReference)] = []
+        if meta.tableRoot.isMapped {
+            chunkRefs.append((levels.count - 1, 0, meta.tableRoot))
+        }
+        tableChunksReadOnOpen = 0
+        while let (level, index, reference) = chunkRefs.popLast() {
+            try claim(reference, what: "table level \(level) chunk \(index)")
+            try readVerified(reference, into: scratch, what: "translation table level \(level) chunk \(index)")
+            tableChunksReadOnOpen += 1
+            let first = index * perChunk
+            let end = min(first + perChunk, levels[level].count)
+            for slot in first..<end {
+                let packed = scratch.loadUnaligned(fromByteOffset: (slot - first) * 8, as: UInt64.self)
+                levels[level][slot] = UInt64(littleEndian: packed)
+                let entry = ChunkReference(packed: levels[level][slot])
+                guard entry.isMapped else { continue }
+                if level > 0 {
+                    chunkRefs.append((level - 1, slot, entry))
+                } else {
+                    try claim(entry, what: "virtual chunk \(slot)")
+                }
+            }
+        }
+        var free: [UInt32] = []
+        for physical in 2..<Int(chunkCount) where !used[physical] { free.append(UInt32(physical)) }
+        freeChunks = FreeChunks(free)
+        freeVirtuals = []
+        for virtual in stride(from: levels[0].count - 1, through: 1, by: -1) where levels[0][virtual] == 0 {
+            freeVirtuals.append(UInt32(virtual))
+        }
+        // Bytes past the chunk count belong to no commit (an interrupted one): cut them off.
+        let expected = Int64(chunkCount) * Int64(chunkSize)
+        if try file.size() > expected {
+            try file.truncate(to: expected)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Reads the chunk `reference` names into `buffer`, checking its CRC32C.
+    func readVerified(_ reference: ChunkReference, into buffer: UnsafeMutableRawPointer, what: @autoclosure () -> String) throws(StoreError) {
+        let offset = Int64(reference.physical) * Int64(chunkSize)
+        try file.readExactly(into: UnsafeMutableRawBufferPointer(start: buffer, count: chunkSize), at: offset)
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
+        guard actual == reference.checksum else {
+            throw .corrupted(file: file.path, offset: offset,
+                             reason: "checksum mismatch in \(what()) (physical chunk \(reference.physical))")
+        }
+    }
+
+    /// The committed bytes of `reference`, through the cache. Valid until the next read.
+    @inline(__always)
+    func load(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        if let cached = cache.lookup(reference.physical) { return UnsafeRawPointer(cached) }
+        let slot = cache.insert(reference.physical)
+        do {
+            try readVerified(reference, into: slot, what: "virtual chunk \(virtual)")
+        } catch {
+            cache.remove(reference.physical)
+            throw error
+        }
+        return UnsafeRawPointer(slot)
+    }
+
+    /// The committed reference of `virtual`.
+    @inline(__always)
+    func reference(of virtual: UInt32) throws(StoreError) -> ChunkReference {
+        guard Int(virtual) < levels[0].count, virtual != 0 else {
+            throw .corrupted(file: file.path, offset: -1, reason: "reference to virtual chunk \(virtual), past the table's \(levels[0].count) entries")
+        }
+        let reference = ChunkReference(packed: levels[0][Int(virtual)])
+        guard reference.isMapped else {
+            throw .corrupted(file: file.path, offset: -1, reason: "reference to virtual chunk \(virtual), which is not mapped (freed)")
+        }
+        return reference
+    }
+
+    /// The current bytes of chunk `virtual` (the transaction's copy if it changed it). The
+    /// pointer is valid until the next `read`, `modify` or `commit`.
+    @inline(__always)
+    public func read(_ virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        if inTransaction, let copy = working[virtual] { return UnsafeRawPointer(copy) }
+        return try load(reference(of: virtual), virtual: virtual)
+    }
+
+    /// Drops the cache and re-reads every table chunk from disk, checking its checksum and that
+    /// it matches the table in memory. Returns the number of table chunks.
+    public func verifyTable() throws(StoreError) -> Int {
+        cache.removeAll()
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { scratch.deallocate() }
+        var checked = 0
+        for level in stride(from: levels.count - 1, through: 0, by: -1) {
+            let chunkCount = (levels[level].count + entriesPerChunk - 1) / entriesPerChunk
+            for index in 0..<chunkCount {
+                let reference = level == levels.count - 1 ? meta.tableRoot : ChunkReference(packed: levels[level + 1][index])
+                guard reference.isMapped else { continue }
+                try readVerified(reference, into: scratch, what: "translation table level \(level) chunk \(index)")
+                let first = index * entriesPerChunk
+                for slot in first..<min(first + entriesPerChunk, levels[level].count) {
+                    let stored = UInt64(littleEndian: scratch.loadUnaligned(fromByteOffset: (slot - first) * 8, as: UInt64.self))
+                    guard stored == levels[level][slot] else {
+                        throw .corrupted(file: file.path, offset: Int64(reference.physical) * Int64(chunkSize) + Int64((slot - first) * 8),
+                                         reason: "table entry \(slot) of level \(level) differs from the table in memory")
+                    }
+                }
+                checked += 1
+            }
+        }
+        return checked
+    }
+
+    /// Byte offset in the file of the committed copy of chunk `virtual` (for tests and tools).
+    public func fileOffset(of virtual: UInt32) throws(StoreError) -> Int64 {
+        Int64(try reference(of: virtual).physical) * Int64(chunkSize)
+    }
+
+    // MARK: Statistics
+
+    /// Physical chunks in the file, the metas included.
+    public var chunkCount: Int { Int(meta.chunkCount) }
+    /// Free physical chunks (reusable now) plus those waiting for a durable commit.
+    public var freeChunkCount: Int { freeChunks.count + freeChunks.pendingCount }
+    public var mappedVirtualCount: Int { levels[0].count - 1 - freeVirtuals.count }
+    /// Chunks of the translation table itself.
+    public var tableChunkCount: Int {
+        levels.reduce(0) { $0 + ($1.count + entriesPerChunk - 1) / entriesPerChunk }
+    }
+    public var cacheHits: Int { cache.hits }
+    public var cacheMisses: Int { cache.misses }
+}
