@@ -31,7 +31,9 @@ let package = Package(
             providers: [.apt(["libjemalloc-dev", "pkg-config"])]
         ),
         // Store protocol, options, errors, metrics, the durable file layer, checksums, coding.
-        .target(name: "StoreCore", swiftSettings: performance),
+        .target(name: "StoreCore", dependencies: ["CHardwareCRC"], swiftSettings: performance),
+        // The CPU's CRC-32C instruction, chosen at run time.
+        .target(name: "CHardwareCRC"),
         .target(name: "ProcessMemory", dependencies: ["CJemalloc"]),
         .target(name: "MemoryStore", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),

@@ -1,11 +1,11 @@
 /// Verified chunks kept in memory, keyed by physical chunk. A physical chunk never changes while
 /// it is live (copy-on-write), so an entry stays valid until the chunk is freed and reused; the
-/// chunk file drops it then. Eviction is CLOCK (second chance) over a fixed arena, so a lookup
-/// allocates nothing.
+/// chunk file drops it then. Eviction is CLOCK (second chance) over a fixed set of buffers, so
+/// a lookup allocates nothing, and a chunk just written is swapped in without a copy (`adopt`).
 final class ChunkCache {
     let chunkSize: Int
     let capacity: Int
-    private let arena: UnsafeMutableRawPointer
+    private var buffers: [UnsafeMutableRawPointer]
     private var owners: [UInt32]        // physical held by each slot (0 = empty)
     private var referenced: [Bool]
     private var slots: [UInt32: Int32] = [:]
@@ -16,13 +16,13 @@ final class ChunkCache {
     init(chunkSize: Int, bytes: Int) {
         self.chunkSize = chunkSize
         capacity = max(16, bytes / chunkSize)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: capacity * chunkSize, alignment: 64)
+        buffers = (0..<capacity).map { _ in UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64) }
         owners = [UInt32](repeating: 0, count: capacity)
         referenced = [Bool](repeating: false, count: capacity)
         slots.reserveCapacity(capacity)
     }
 
-    deinit { arena.deallocate() }
+    deinit { for buffer in buffers { buffer.deallocate() } }
 
     /// The cached bytes of `physical`; valid until the next `insert`.
     @inline(__always)
@@ -33,12 +33,25 @@ final class ChunkCache {
         }
         hits &+= 1
         referenced[Int(slot)] = true
-        return arena + Int(slot) * chunkSize
+        return buffers[Int(slot)]
     }
 
     /// A slot for `physical`, evicting another chunk if needed; the caller fills it.
     func insert(_ physical: UInt32) -> UnsafeMutableRawPointer {
-        if let slot = slots[physical] { return arena + Int(slot) * chunkSize }
+        buffers[slot(for: physical)]
+    }
+
+    /// Caches `buffer` (the new bytes of `physical`) by swapping it into a slot; returns the
+    /// buffer it displaced, which the caller now owns.
+    func adopt(_ physical: UInt32, _ buffer: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let slot = slot(for: physical)
+        let displaced = buffers[slot]
+        buffers[slot] = buffer
+        return displaced
+    }
+
+    private func slot(for physical: UInt32) -> Int {
+        if let slot = slots[physical] { return Int(slot) }
         while true {
             let slot = hand
             hand = hand + 1 == capacity ? 0 : hand + 1
@@ -50,7 +63,7 @@ final class ChunkCache {
             owners[slot] = physical
             referenced[slot] = true
             slots[physical] = Int32(slot)
-            return arena + slot * chunkSize
+            return slot
         }
     }
 

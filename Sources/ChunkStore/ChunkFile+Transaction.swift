@@ -127,7 +127,10 @@ extension ChunkFile {
             let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
             levels[0][Int(virtual)] = ChunkReference(physical: physical, checksum: checksum).packed
             dirtyTable[0].append(Int(virtual) / entriesPerChunk)
-            if old.isMapped { freeChunks.release(old.physical) }
+            if old.isMapped {
+                freeChunks.release(old.physical)
+                cache.remove(old.physical)  // dead now: leave its slot to live chunks
+            }
             writes.append((physical, buffer))
         }
         for virtual in freedVirtuals {
@@ -253,13 +256,19 @@ extension ChunkFile {
             while end < writes.count, end - start < stagingChunks, writes[end].physical == writes[end - 1].physical + 1 {
                 end += 1
             }
-            for index in start..<end {
-                let (physical, bytes) = writes[index]
-                (staging + (index - start) * chunkSize).copyMemory(from: bytes, byteCount: chunkSize)
-                cache.insert(physical).copyMemory(from: bytes, byteCount: chunkSize)
+            let offset = Int64(writes[start].physical) * Int64(chunkSize)
+            if end - start == 1 {
+                try file.write(UnsafeRawBufferPointer(start: writes[start].bytes, count: chunkSize), at: offset)
+            } else {
+                for index in start..<end {
+                    (staging + (index - start) * chunkSize).copyMemory(from: writes[index].bytes, byteCount: chunkSize)
+                }
+                try file.write(UnsafeRawBufferPointer(start: staging, count: (end - start) * chunkSize), at: offset)
             }
-            try file.write(UnsafeRawBufferPointer(start: staging, count: (end - start) * chunkSize),
-                           at: Int64(writes[start].physical) * Int64(chunkSize))
+            // The written buffer becomes the cached copy; the one it displaces goes back to the pool.
+            for index in start..<end {
+                writes[index].bytes = cache.adopt(writes[index].physical, writes[index].bytes)
+            }
             chunksWritten += end - start
             start = end
         }

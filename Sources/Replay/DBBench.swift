@@ -71,10 +71,13 @@ public struct DBBench {
         public var valueSize: Int
         /// Entries each `seekrandom` reads after its seek.
         public var seekNexts: Int
+        /// Puts per commit in the fill phases (one `WriteBatch` each when above 1).
+        public var batchSize: Int
         public var seed: UInt64
 
-        public init(num: Int, keySize: Int = 16, valueSize: Int = 100, seekNexts: Int = 10, seed: UInt64 = 1) {
+        public init(num: Int, keySize: Int = 16, valueSize: Int = 100, seekNexts: Int = 10, batchSize: Int = 1, seed: UInt64 = 1) {
             self.num = num
+            self.batchSize = max(1, batchSize)
             self.keySize = keySize
             self.valueSize = valueSize
             self.seekNexts = seekNexts
@@ -159,6 +162,7 @@ public struct DBBench {
             var found: Int?
             switch phase {
             case .fillseq, .fillrandom, .overwrite:
+                var batch = WriteBatch()
                 for index in 0..<num {
                     let number = phase == .fillseq ? index : random.below(num)
                     DBBenchKey.write(number, into: &key)
@@ -166,9 +170,17 @@ public struct DBBench {
                     let from = valueStart(number, version)
                     value.removeAll(keepingCapacity: true)
                     value.append(contentsOf: pool[from..<(from + configuration.valueSize)])
-                    // In-memory indexes keep the key array: hand over a fresh copy, not our buffer.
-                    try store.put(Array(key), value)
                     versions[number] = version
+                    // In-memory indexes keep the key array: hand over a fresh copy, not our buffer.
+                    if configuration.batchSize == 1 {
+                        try store.put(Array(key), value)
+                        continue
+                    }
+                    batch.put(Array(key), value)
+                    if batch.count == configuration.batchSize || index == num - 1 {
+                        try store.apply(batch)
+                        batch.removeAll()
+                    }
                 }
             case .readrandom:
                 var hits = 0

@@ -34,6 +34,9 @@ struct DBBenchCommand: ParsableCommand {
     @Option(help: "Value size in bytes.")
     var valueSize = 100
 
+    @Option(help: "Puts per commit in the fill phases (db_bench's --batch_size): each group is one WriteBatch.")
+    var batchSize = 1
+
     @Option(help: "Seed for keys, values and operation order.")
     var seed: UInt64 = 1
 
@@ -51,6 +54,7 @@ struct DBBenchCommand: ParsableCommand {
     func validate() throws {
         guard num > 0 else { throw ValidationError("--num must be positive") }
         guard keySize >= 8 else { throw ValidationError("--key-size must be at least 8") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
     }
 
     func run() throws {
@@ -58,9 +62,9 @@ struct DBBenchCommand: ParsableCommand {
         let phases = try benchmarks.split(separator: ",").map { try DBBench.Phase(parsing: String($0)) }
         let runner = BenchmarkRunner(
             engines: try EngineRegistry.engines(matching: engines),
-            configuration: .init(num: num, keySize: keySize, valueSize: valueSize, seed: seed),
+            configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed),
             phases: phases, options: options, parentDirectory: dir)
-        print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, durability \(options.durability.rawValue), seed \(seed)\n")
+        print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), seed \(seed)\n")
         let outcomes = try runner.run()
         print(BenchmarkRunner.phaseTable(outcomes).render())
         print(BenchmarkRunner.summaryTable(outcomes).render())
@@ -72,7 +76,8 @@ struct DBBenchCommand: ParsableCommand {
             return
         }
         let reference = try RocksDBBench(path: dbBench).run(
-            benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, sync: options.durability == .always)
+            benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
+            sync: options.durability == .always)
         var table = TextTable(headers: ["benchmark", "engine", "ops/s", "rocksdb ops/s", "ratio"])
         for (engine, outcome) in outcomes {
             for result in outcome.results {
@@ -91,7 +96,7 @@ struct RocksDBBench {
     static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "seekrandom", "deleterandom", "compact"]
     let path: String
 
-    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, sync: Bool) throws -> [String: Double] {
+    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, batchSize: Int, sync: Bool) throws -> [String: Double] {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ValidationError("\(path) not found: install Debian's rocksdb-tools (apt-get install rocksdb-tools) or pass --db-bench PATH")
         }
@@ -102,7 +107,7 @@ struct RocksDBBench {
         process.arguments = [
             "--benchmarks=\(benchmarks.joined(separator: ","))", "--num=\(num)", "--key_size=\(keySize)",
             "--value_size=\(valueSize)", "--compression_type=none", "--threads=1", "--db=\(directory)/db",
-            "--sync=\(sync ? 1 : 0)", "--seek_nexts=10",
+            "--sync=\(sync ? 1 : 0)", "--seek_nexts=10", "--batch_size=\(batchSize)",
         ]
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -30,7 +30,9 @@ struct CRC32CTests {
             for length in 0..<(pool.count - start) where length < 80 || length % 37 == 0 {
                 let slice = Array(pool[start..<(start + length)])
                 let fast = pool.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
-                #expect(fast == Self.reference(slice), "start \(start) length \(length)")
+                let table = pool.withUnsafeBytes { CRC32C.softwareChecksum(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)]), continuing: 0) }
+                #expect(fast == Self.reference(slice), "start \(start) length \(length) (hardware: \(CRC32C.usesHardware))")
+                #expect(table == Self.reference(slice), "table-driven, start \(start) length \(length)")
             }
         }
     }
