@@ -54,6 +54,7 @@ extension ChunkFile {
                 throw error
             }
             freeChunks.removeAll(atOrAbove: newCount)
+            fileChunks = newCount
         }
         return RelocationReport(chunksBefore: before, chunksAfter: Int(meta.chunkCount), movedChunks: moved)
     }

@@ -249,6 +249,7 @@ extension ChunkFile {
     /// Writes the commit's chunks in physical order, one pwrite per run of adjacent chunks, and
     /// puts them in the cache (the next reads of what was just written are hits).
     private func writeChunks() throws(StoreError) {
+        if syncOnCommit && highestAllocated + 1 > fileChunks { try extendAhead() }
         writes.sort { $0.physical < $1.physical }
         var start = 0
         while start < writes.count {
@@ -272,6 +273,18 @@ extension ChunkFile {
             chunksWritten += end - start
             start = end
         }
+    }
+
+    /// Durability `always`: grows the file by zero-filled chunks ahead of need (1/16 of its size,
+    /// 32 to 4096 chunks), so that commits overwrite allocated blocks and their fdatasync need not
+    /// also commit a size change and a block allocation to the file system's journal — on ext4
+    /// that halves the cost of a sync.
+    private func extendAhead() throws(StoreError) {
+        let step = min(4096, max(32, fileChunks / 16))
+        let target = max(highestAllocated + 1, fileChunks + step)
+        let zeros = [UInt8](repeating: 0, count: Int(target - fileChunks) * chunkSize)
+        try file.write(zeros, at: Int64(fileChunks) * Int64(chunkSize))
+        fileChunks = target
     }
 
     func takeBuffer() -> UnsafeMutableRawPointer {

@@ -47,6 +47,8 @@ public final class ChunkFile {
     var pool: [UnsafeMutableRawPointer] = []
     /// Highest physical chunk handed out so far (the file's chunk count minus one at least).
     var highestAllocated: UInt64 = 1
+    /// Chunks the file holds (≥ the meta's chunk count when grown ahead; see `extendAhead`).
+    var fileChunks: UInt64 = 2
     /// Relocation: chunks at or past this physical number are moved toward the front.
     var relocationLimit: UInt64 = .max
     var writes: [(physical: UInt32, bytes: UnsafeMutableRawPointer)] = []
@@ -89,6 +91,7 @@ public final class ChunkFile {
         freeVirtuals = []
         try loadTable()
         highestAllocated = meta.chunkCount - 1
+        fileChunks = meta.chunkCount
     }
 
     deinit {

@@ -8,15 +8,15 @@ import Workload
 struct MicrobenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "microbench",
-        abstract: "Measure the building blocks: CRC32C, varint coding, the in-memory ordered map, trace files.",
+        abstract: "Measure the building blocks: CRC32C, varint coding, the in-memory ordered map, trace files, the device's fsync rate.",
         discussion: "Build with `swift build -c release` for meaningful figures."
     )
 
     enum Target: String, ExpressibleByArgument, CaseIterable {
-        case crc32c, varint, keymap, trace, all
+        case crc32c, varint, keymap, trace, fsync, all
     }
 
-    @Argument(help: "What to measure: crc32c, varint, keymap, trace or all.")
+    @Argument(help: "What to measure: crc32c, varint, keymap, trace, fsync or all.")
     var target: Target = .all
 
     @Option(help: "Seconds to spend on each measurement.")
@@ -53,7 +53,36 @@ struct MicrobenchCommand: ParsableCommand {
             table.append(["trace read", NumberFormat.fixed(read / 1e6, places: 2), "M records/s"])
             table.append(["trace size", NumberFormat.fixed(Double(bytes) / 5e6, places: 1), "bytes/record"])
         }
+        if target == .fsync || target == .all {
+            let (overwrite, append) = try fsyncRates()
+            table.append(["fsync rate: 4 KiB overwrite + fdatasync", NumberFormat.grouped(overwrite), "syncs/s"])
+            table.append(["fsync rate: 4 KiB append + fdatasync", NumberFormat.grouped(append), "syncs/s"])
+        }
         print(table.render(), terminator: "")
+    }
+
+    /// How many `write 4 KiB + fdatasync` rounds the device behind the temporary directory
+    /// takes per second, overwriting one block and appending: the ceiling for commits that
+    /// each need a sync (what `--durability always` engines are measured against).
+    private func fsyncRates() throws -> (overwrite: Double, append: Double) {
+        let path = try BenchmarkRunner.makeTemporaryDirectory()
+        defer { try? StorageDirectory.destroy(path, fileSystem: PosixFileSystem()) }
+        let directory = StorageDirectory(path: path, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
+        let file = try directory.create("fsync.bench")
+        defer { file.close() }
+        let block = [UInt8](repeating: 0x5A, count: 4096)
+        var rates: [Double] = []
+        for appending in [false, true] {
+            var rounds = 0
+            let start = MonotonicClock.now()
+            while MonotonicClock.seconds(since: start) < seconds {
+                try file.write(block, at: appending ? Int64(rounds) * 4096 : 0)
+                try file.syncData()
+                rounds += 1
+            }
+            rates.append(Double(rounds) / MonotonicClock.seconds(since: start))
+        }
+        return (rates[0], rates[1])
     }
 
     /// Writes a db_bench fillrandom trace and reads it back; records per second both ways.
