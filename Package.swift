@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "MemoryStore", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),
         .target(name: "ChunkStore", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),
+        .target(name: "LSMTree", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),
         // Every engine, looked up by name.
         // Reference engines: Debian's C libraries behind the same Store protocol (trait ReferenceEngines).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -55,7 +56,7 @@ let package = Package(
             ],
             exclude: ["DURABILITY.md"]
         ),
-        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog", "ChunkStore", "ReferenceEngines"]),
+        .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog", "ChunkStore", "LSMTree", "ReferenceEngines"]),
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(
             name: "Replay",
@@ -79,6 +80,7 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "ProcessMemory"]),
         .testTarget(name: "ChunkStoreTests", dependencies: ["ChunkStore", "StoreTestSupport"]),
+        .testTarget(name: "LSMTreeTests", dependencies: ["LSMTree", "StoreTestSupport"]),
         // Runs the conformance suite against every registered engine; the executable is a
         // dependency so the lock test can open a store from a second process.
         .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport"]),

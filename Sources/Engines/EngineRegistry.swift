@@ -1,5 +1,6 @@
 import AppendLog
 import ChunkStore
+import LSMTree
 import MemoryStore
 import ReferenceEngines
 import StoreCore
@@ -11,6 +12,7 @@ public enum EngineRegistry {
         MemoryStore.descriptor,
         AppendLogStore.descriptor,
         ChunkStore.descriptor,
+        LSMStore.descriptor,
     ]
 
     /// Reference engines built in (trait `ReferenceEngines`).

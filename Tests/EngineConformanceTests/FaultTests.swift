@@ -135,7 +135,7 @@ struct FaultTests {
                     let got = try contents(store)
                     // Opened and read everything without an error: the flip must have changed
                     // nothing a reader sees (dead space, or a redundant copy such as a hint).
-                    #expect(got == expected, "\(name): flip in \(file) at \(offset) returned wrong data")
+                    #expect(got == expected, "\(name): flip in \(file) at \(offset) returned wrong data (\(got.count) of \(expected.count) entries)")
                     harmless += 1
                 } catch let error as StoreError {
                     let message = String(describing: error)

@@ -1,0 +1,152 @@
+import StoreCore
+
+/// Open: CURRENT → MANIFEST → the SSTs and the highest sequence they hold completely; then only
+/// WAL commits above that sequence are replayed into the memtable.
+extension LSMStore {
+    static let currentName = "CURRENT"
+
+    static func manifestName(_ number: UInt64) -> String {
+        let digits = String(number)
+        return "MANIFEST-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    }
+
+    static func number(of name: String, suffix: String) -> UInt64? {
+        guard name.hasSuffix(suffix) else { return nil }
+        return UInt64(name.dropLast(suffix.count))
+    }
+
+    func recover() throws {
+        try storage.removeTemporaryFiles()
+        let names = try storage.list()
+        guard names.contains(Self.currentName) else {
+            // SSTs only exist once CURRENT does (a flush records them in the MANIFEST it names).
+            let tables = names.filter { $0.hasSuffix(".sst") }
+            guard tables.isEmpty else {
+                throw StoreError.corrupted(file: storage.path(of: Self.currentName), offset: 0,
+                                           reason: "missing, but the directory holds \(tables.count) SST files")
+            }
+            // A new store, or a creation interrupted before CURRENT existed (nothing was
+            // acknowledged yet): start from nothing.
+            try storage.remove(names.filter { Self.number(of: $0, suffix: ".log") != nil || $0.hasPrefix("MANIFEST-") })
+            nextFileNumber = 1
+            try startNewManifest()
+            try startNewWAL()
+            return
+        }
+        // CURRENT names the MANIFEST.
+        let currentPath = storage.path(of: Self.currentName)
+        let current = String(decoding: try storage.readAll(Self.currentName), as: UTF8.self)
+        guard current.hasSuffix("\n"), let number = Self.number(of: String(current.dropFirst("MANIFEST-".count).dropLast()), suffix: ""),
+              current.hasPrefix("MANIFEST-") else {
+            throw StoreError.corrupted(file: currentPath, offset: 0, reason: "does not name a MANIFEST file")
+        }
+        let manifestName = String(current.dropLast())
+        guard names.contains(manifestName) else {
+            throw StoreError.corrupted(file: currentPath, offset: 0, reason: "names \(manifestName), which does not exist")
+        }
+        manifestNumber = number
+        let manifestPath = storage.path(of: manifestName)
+        let log = try LogReader.read(try storage.readAll(manifestName), path: manifestPath)
+        guard !log.records.isEmpty else {
+            throw StoreError.corrupted(file: manifestPath, offset: 0, reason: "holds no version record")
+        }
+        for (offset, record) in log.records {
+            let edit = try VersionEdit.decode(record, path: manifestPath, offset: offset)
+            version.apply(edit)
+            if let value = edit.lastSequence { persistedSequence = max(persistedSequence, value) }
+            if let value = edit.nextFileNumber { nextFileNumber = max(nextFileNumber, value) }
+            if let value = edit.logNumber { logNumber = max(logNumber, value) }
+        }
+        lastSequence = persistedSequence
+        recoveryReport.persistedSequence = persistedSequence
+        for file in version.allFiles {
+            let name = SSTFormat.fileName(file.number)
+            guard names.contains(name) else {
+                throw StoreError.corrupted(file: storage.path(of: name), offset: 0, reason: "SST named by \(manifestName) is missing")
+            }
+            let reader = try SSTReader(number: file.number, file: try storage.open(name))
+            guard reader.size == file.size else {
+                throw StoreError.corrupted(file: reader.path, offset: Int64(reader.size),
+                                           reason: "is \(reader.size) bytes, the MANIFEST says \(file.size)")
+            }
+            readers[file.number] = reader
+            nextFileNumber = max(nextFileNumber, file.number + 1)
+        }
+        recoveryReport.sstFiles = readers.count
+        // Replay WAL commits newer than what the SSTs hold, oldest WAL first.
+        let logs = names.compactMap { Self.number(of: $0, suffix: ".log") }.sorted()
+        for number in logs where number >= logNumber {
+            nextFileNumber = max(nextFileNumber, number + 1)
+            try replay(wal: number)
+        }
+        // Start clean: a fresh MANIFEST with the whole version, a fresh WAL; then remove what no
+        // longer belongs (older MANIFESTs, WALs below the log number, SSTs no version names).
+        try startNewManifest()
+        try startNewWAL()
+        var obsolete: [String] = []
+        let live = Set(version.allFiles.map(\.number))
+        for name in names {
+            if name.hasPrefix("MANIFEST-") && name != Self.manifestName(manifestNumber) { obsolete.append(name) }
+            if let number = Self.number(of: name, suffix: ".log"), number < logNumber { obsolete.append(name) }
+            if let number = Self.number(of: name, suffix: ".sst"), !live.contains(number) { obsolete.append(name) }
+        }
+        try storage.remove(obsolete)
+    }
+
+    /// Applies the commits of WAL `number` whose sequence is above the SSTs' complete sequence;
+    /// cuts a torn tail off.
+    private func replay(wal number: UInt64) throws {
+        let name = Self.walName(number)
+        let path = storage.path(of: name)
+        let bytes = try storage.readAll(name)
+        let log = try LogReader.read(bytes, path: path)
+        recoveryReport.walFiles += 1
+        for (offset, record) in log.records {
+            var operations: [(key: [UInt8], value: [UInt8]?)] = []
+            let sequence = try CommitRecord.decode(record, path: path, offset: offset) { key, value in
+                operations.append((Array(key), value.map { Array($0) }))
+            }
+            guard sequence > persistedSequence else {
+                recoveryReport.skippedCommits += 1
+                continue
+            }
+            for (key, value) in operations {
+                key.withUnsafeBytes { key in
+                    if let value { value.withUnsafeBytes { memtable.put(key, $0) } } else { memtable.delete(key) }
+                }
+            }
+            memtable.noteCommit(sequence)
+            lastSequence = max(lastSequence, sequence)
+            recoveryReport.replayedCommits += 1
+        }
+        if log.tornBytes > 0 {
+            let file = try storage.open(name, writable: true)
+            defer { file.close() }
+            try file.truncate(to: Int64(log.validEnd))
+            try file.sync()
+            recoveryReport.truncatedBytes += log.tornBytes
+        }
+    }
+
+    /// Writes a new MANIFEST holding the whole current version, points CURRENT at it.
+    func startNewManifest() throws {
+        let number = nextFileNumber
+        nextFileNumber += 1
+        let file = try storage.create(Self.manifestName(number))
+        let writer = LogWriter(file: file, offset: 0)
+        try writer.append(version.snapshot(lastSequence: persistedSequence, nextFileNumber: nextFileNumber, logNumber: logNumber).encoded())
+        try writer.sync()
+        try storage.writeAtomically(Self.currentName, contents: Array((Self.manifestName(number) + "\n").utf8))
+        manifest?.file.close()
+        manifest = writer
+        manifestNumber = number
+    }
+
+    private func startNewWAL() throws {
+        let number = nextFileNumber
+        nextFileNumber += 1
+        wal = LogWriter(file: try storage.create(Self.walName(number)), offset: 0)
+        walNumber = number
+        if logNumber == 0 { logNumber = number }
+    }
+}
