@@ -417,3 +417,22 @@ public final class LSMStore: Store, @unchecked Sendable {
         lock.withLock { version.levels.map { ($0.count, $0.reduce(0) { $0 + $1.size }) } }
     }
 }
+
+extension LSMStore: CrashSimulating {
+    /// Stops the background threads and releases files and the lock without flushing the
+    /// memtable or syncing: the next open must recover from the WAL.
+    public func simulateCrash() {
+        background?.stop()
+        background = nil
+        lock.withLock {
+            guard isOpen else { return }
+            isOpen = false
+            wal?.file.close()
+            manifest?.file.close()
+            for reader in readers.values { reader.file.close() }
+            readers.removeAll()
+            lockedDirectory.release()
+            lock.broadcast()
+        }
+    }
+}

@@ -19,10 +19,17 @@ public struct DBBench {
         /// and the memory the reopened store holds (through jemalloc). `cold`: first drop the
         /// store's files from the page cache, as after a restart.
         case reopen(settings: [String: String], cold: Bool)
+        /// `overwrite:n=COUNT`: COUNT random overwrites (a phase of its own size, e.g. to leave a
+        /// known amount of unflushed WAL before `reopen-crash`).
+        case overwriteCount(Int)
+        /// Abandon the store as a killed process would (no flush, no sync, no close: what was
+        /// written stays in the page cache) and reopen it; measures crash recovery. Engines that
+        /// cannot simulate this (`CrashSimulating`) are reopened after a normal close.
+        case reopenAfterCrash
 
         public static let names = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq",
                                    "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]",
-                                   "reopen-cold[:name=value,...]"]
+                                   "reopen-cold[:name=value,...]", "overwrite:n=COUNT", "reopen-crash"]
 
         /// Parses `fillrandom` or `reopen:use_hints=false,segment_size=1MiB`.
         public init(parsing text: String) throws(StoreError) {
@@ -30,7 +37,13 @@ public struct DBBench {
             switch parts.first ?? "" {
             case "fillseq": self = .fillseq
             case "fillrandom": self = .fillrandom
+            case "overwrite" where parts.count > 1:
+                guard parts[1].hasPrefix("n="), let count = Int(parts[1].dropFirst(2)), count > 0 else {
+                    throw .invalidArgument("`\(text)`: expected overwrite:n=COUNT")
+                }
+                self = .overwriteCount(count)
             case "overwrite": self = .overwrite
+            case "reopen-crash": self = .reopenAfterCrash
             case "readrandom": self = .readrandom
             case "readseq": self = .readseq
             case "seekrandom": self = .seekrandom
@@ -59,6 +72,8 @@ public struct DBBench {
             case .seekrandom: "seekrandom"
             case .deleterandom: "deleterandom"
             case .compact: "compact"
+            case let .overwriteCount(count): "overwrite:n=\(count)"
+            case .reopenAfterCrash: "reopen-crash"
             case let .reopen(settings, cold):
                 (cold ? "reopen-cold" : "reopen") + (settings.isEmpty ? "" : ":") + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             }
@@ -161,9 +176,10 @@ public struct DBBench {
             var operations = num
             var found: Int?
             switch phase {
-            case .fillseq, .fillrandom, .overwrite:
+            case .fillseq, .fillrandom, .overwrite, .overwriteCount:
                 var batch = WriteBatch()
-                for index in 0..<num {
+                if case let .overwriteCount(count) = phase { operations = count }
+                for index in 0..<operations {
                     let number = phase == .fillseq ? index : random.below(num)
                     DBBenchKey.write(number, into: &key)
                     let version = versions[number] == 255 ? 1 : versions[number] + 1
@@ -177,7 +193,7 @@ public struct DBBench {
                         continue
                     }
                     batch.put(Array(key), value)
-                    if batch.count == configuration.batchSize || index == num - 1 {
+                    if batch.count == configuration.batchSize || index == operations - 1 {
                         try store.apply(batch)
                         batch.removeAll()
                     }
@@ -241,6 +257,28 @@ public struct DBBench {
             case .compact:
                 operations = 1
                 try store.compact()
+            case .reopenAfterCrash:
+                guard let crashable = store as? CrashSimulating else {
+                    throw StoreError.unsupported("`\(engine)` cannot simulate a crash in-process (reopen-crash)")
+                }
+                metrics = metrics + store.metrics.snapshot()
+                events += store.metrics.events()
+                crashable.simulateCrash()
+                let reopenStart = MonotonicClock.now()
+                store = try open([:])
+                results.append(Result(phase: phase.description, operations: 1, seconds: MonotonicClock.seconds(since: reopenStart)))
+                continue
+            case .reopenAfterCrash:
+                guard let crashable = store as? CrashSimulating else {
+                    throw StoreError.unsupported("`\(engine)` cannot simulate a crash in-process (reopen-crash)")
+                }
+                metrics = metrics + store.metrics.snapshot()
+                events += store.metrics.events()
+                crashable.simulateCrash()
+                let reopenStart = MonotonicClock.now()
+                store = try open([:])
+                results.append(Result(phase: phase.description, operations: 1, seconds: MonotonicClock.seconds(since: reopenStart)))
+                continue
             case let .reopen(settings, cold):
                 // Closing is work too (a final sync, hints): count it before reading the counters.
                 try store.close()

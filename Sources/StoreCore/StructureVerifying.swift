@@ -5,3 +5,10 @@ public protocol StructureVerifying {
     /// - Throws: `StoreError.corrupted` naming the file and offset of the first problem.
     func verifyStructure() throws -> [String]
 }
+
+/// An engine that can stop as a killed process would — background threads halted, nothing
+/// flushed or synced, files and the lock released — so crash recovery can be timed in-process.
+/// Whatever was written stays in the page cache, exactly as after `kill -9`.
+public protocol CrashSimulating {
+    func simulateCrash()
+}

@@ -46,6 +46,10 @@ struct DBBenchCommand: ParsableCommand {
     @Flag(help: "Also run RocksDB's db_bench with the same parameters and report ratios.")
     var compareRocksdb = false
 
+    @Option(name: .customLong("rocksdb-arg"), parsing: .unconditionalSingleValue,
+            help: "An extra db_bench argument (repeatable), e.g. --rocksdb-arg=--write_buffer_size=4194304.")
+    var rocksdbArguments: [String] = []
+
     @Option(help: "Path of RocksDB's db_bench.")
     var dbBench = "/usr/bin/db_bench"
 
@@ -75,19 +79,32 @@ struct DBBenchCommand: ParsableCommand {
             print("no benchmark here has a db_bench counterpart")
             return
         }
-        let reference = try RocksDBBench(path: dbBench).run(
+        let reference = try RocksDBBench(path: dbBench, extraArguments: rocksdbArguments).run(
             benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
             sync: options.durability == .always)
         var table = TextTable(headers: ["benchmark", "engine", "ops/s", "rocksdb ops/s", "ratio"])
         for (engine, outcome) in outcomes {
             for result in outcome.results {
-                guard let rocks = reference[result.phase] else { continue }
+                guard let rocks = reference.rates[result.phase] else { continue }
                 table.append([result.phase, engine, NumberFormat.grouped(result.opsPerSecond),
                               NumberFormat.grouped(rocks), NumberFormat.fixed(result.opsPerSecond / rocks, places: 2) + "×"])
             }
         }
-        print("Beside RocksDB db_bench (\(dbBench), run just after, same machine):\n")
+        print("Beside RocksDB db_bench (\(dbBench)\(rocksdbArguments.isEmpty ? "" : " " + rocksdbArguments.joined(separator: " ")), run just after, same machine):\n")
         print(table.render())
+        if let rocksAmp = reference.writeAmplification {
+            var amps = TextTable(headers: ["engine", "write amp", "how"])
+            for (engine, outcome) in outcomes {
+                amps.append([engine, outcome.metrics.writeAmplification.map { NumberFormat.fixed($0, places: 2) } ?? "-",
+                             "file bytes written / user bytes (WAL, flushes, compactions)"])
+            }
+            amps.append(["rocksdb", NumberFormat.fixed(rocksAmp, places: 2), "(WAL + flush + compaction bytes) / ingest, from its stats"])
+            if let levelAmp = reference.levelWriteAmplification {
+                amps.append(["rocksdb", NumberFormat.fixed(levelAmp, places: 2), "W-Amp of its compaction-stats Sum line (flush and compaction only)"])
+            }
+            print("\nWrite amplification:\n")
+            print(amps.render())
+        }
     }
 }
 
@@ -95,8 +112,17 @@ struct DBBenchCommand: ParsableCommand {
 struct RocksDBBench {
     static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "seekrandom", "deleterandom", "compact"]
     let path: String
+    var extraArguments: [String] = []
 
-    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, batchSize: Int, sync: Bool) throws -> [String: Double] {
+    struct Outcome {
+        var rates: [String: Double] = [:]
+        /// (WAL + flush + compaction bytes written) / bytes ingested, from db_bench's `stats`.
+        var writeAmplification: Double?
+        /// The W-Amp column of the compaction-stats `Sum` line.
+        var levelWriteAmplification: Double?
+    }
+
+    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, batchSize: Int, sync: Bool) throws -> Outcome {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ValidationError("\(path) not found: install Debian's rocksdb-tools (apt-get install rocksdb-tools) or pass --db-bench PATH")
         }
@@ -105,10 +131,10 @@ struct RocksDBBench {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = [
-            "--benchmarks=\(benchmarks.joined(separator: ","))", "--num=\(num)", "--key_size=\(keySize)",
+            "--benchmarks=\((benchmarks + ["stats"]).joined(separator: ","))", "--num=\(num)", "--key_size=\(keySize)",
             "--value_size=\(valueSize)", "--compression_type=none", "--threads=1", "--db=\(directory)/db",
             "--sync=\(sync ? 1 : 0)", "--seek_nexts=10", "--batch_size=\(batchSize)",
-        ]
+        ] + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -119,13 +145,29 @@ struct RocksDBBench {
             throw ValidationError("db_bench failed (exit \(process.terminationStatus)):\n\(output)")
         }
         // Lines look like: `fillrandom   :       2.345 micros/op 426439 ops/sec 2.345 seconds ...`
-        var rates: [String: Double] = [:]
+        var outcome = Outcome()
+        var walGB: Double?
+        var compactionGB: Double?
+        var ingestGB: Double?
         for line in output.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // `Cumulative compaction: 0.08 GB write, …` (flushes included), `Cumulative WAL: …
+            // written: 0.12 GB, …`, `Cumulative writes: … ingest: 0.12 GB, …`.
+            func number(after word: String) -> Double? {
+                guard let index = fields.firstIndex(of: Substring(word)), index + 1 < fields.count else { return nil }
+                return Double(fields[index + 1])
+            }
+            if line.hasPrefix("Cumulative compaction:") { compactionGB = Double(fields[2]) }
+            if line.hasPrefix("Cumulative WAL:") { walGB = number(after: "written:") }
+            if line.hasPrefix("Cumulative writes:") { ingestGB = number(after: "ingest:") }
+            if fields.first == "Sum", fields.count > 11 { outcome.levelWriteAmplification = Double(fields[11]) }
             guard fields.count >= 6, fields[1] == ":", fields[3] == "micros/op", fields[5] == "ops/sec",
                   let rate = Double(fields[4]) else { continue }
-            rates[String(fields[0])] = rate
+            outcome.rates[String(fields[0])] = rate
         }
-        return rates
+        if let walGB, let compactionGB, let ingestGB, ingestGB > 0 {
+            outcome.writeAmplification = (walGB + compactionGB) / ingestGB
+        }
+        return outcome
     }
 }
