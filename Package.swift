@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "storebench",
             dependencies: [
-                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory", "Workload",
+                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory", "Workload", "LSMTree",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -28,14 +28,26 @@ public struct StoreOptions: Sendable {
         degradation = nil
     }
 
-    /// Engine settings, checked against what `engine` understands.
+    /// Engine settings, checked against what `engine` understands. A name scoped to an engine,
+    /// `lsm.write_buffer_size`, applies to that engine only (and wins over the unscoped name), so
+    /// one command line can tune several engines.
     public func engineSettings(for engine: String, known: Set<String>) throws(StoreError) -> EngineSettings {
-        let unknown = settings.keys.filter { !known.contains($0) }.sorted()
+        var values: [String: String] = [:]
+        var scoped: [String: String] = [:]
+        for (name, value) in settings {
+            if let dot = name.firstIndex(of: ".") {
+                if name[..<dot] == engine { scoped[String(name[name.index(after: dot)...])] = value }
+            } else {
+                values[name] = value
+            }
+        }
+        values.merge(scoped) { _, scoped in scoped }
+        let unknown = values.keys.filter { !known.contains($0) }.sorted()
         if let first = unknown.first {
             let accepted = known.isEmpty ? "none" : known.sorted().joined(separator: ", ")
             throw .invalidArgument("engine `\(engine)` has no setting `\(first)` (it accepts: \(accepted))")
         }
-        return EngineSettings(engine: engine, values: settings)
+        return EngineSettings(engine: engine, values: values)
     }
 }
 

@@ -9,7 +9,7 @@ struct StoreOptionGroup: ParsableArguments {
     var durability: Durability = .none
 
     @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Engine setting NAME=VALUE (repeatable), e.g. --set segment_size=64MiB.", valueName: "name=value"))
+            help: ArgumentHelp("Engine setting NAME=VALUE (repeatable), e.g. --set segment_size=64MiB; ENGINE.NAME=VALUE applies to one engine only, e.g. --set lsm.write_buffer_size=1MiB.", valueName: "name=value"))
     var settings: [String] = []
 
     func storeOptions() throws -> StoreOptions {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LSMTree
 import Engines
 import Foundation
 import Replay
@@ -52,6 +53,9 @@ struct CrashCommand: ParsableCommand {
         }
     }
 
+    /// `lsm` settings the crash command uses unless the command line sets any `lsm.` setting.
+    static let lsmCrashSettings = ["lsm.write_buffer_size=64KiB", "lsm.level1_size=256KiB", "lsm.target_file_size=64KiB"]
+
     func run() throws {
         var options = try store.storeOptions()
         if !CommandLine.arguments.contains("--durability") { options.durability = .always }
@@ -66,7 +70,10 @@ struct CrashCommand: ParsableCommand {
         let showProgress = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
         var reports: [CrashCycles.Report] = []
         for engine in selected {
-            let settings = store.settings
+            // Unless told otherwise, small buffers make `lsm` flush and compact within a cycle.
+            let defaults = engine.name == LSMStore.engineName && !store.settings.contains(where: { $0.hasPrefix("lsm.") })
+                ? Self.lsmCrashSettings : []
+            let settings = defaults + store.settings
             let durability = options.durability
             let valueSeed = header.seed ?? seed
             var cycles = CrashCycles(
