@@ -13,6 +13,8 @@ struct FaultWorkload {
     var random: SeededRandom
     static let settings: [String: [String: String]] = [
         "log": ["segment_size": "16KiB", "compaction_min_dead": "8KiB"],
+        "cow": ["chunk_size": "512"],
+        "lsm": ["write_buffer_size": "16KiB", "level1_size": "64KiB", "target_file_size": "16KiB", "block_size": "1KiB"],
     ]
 
     mutating func next() -> WriteBatch {
