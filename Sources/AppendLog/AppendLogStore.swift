@@ -15,7 +15,8 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         name: engineName,
         strategy: "append-only log + in-memory index",
         summary: "Bitcask-style segments with CRC'd records, ordered keydir, hint files, ratio/hive compaction",
-        isPersistent: true
+        isPersistent: true,
+        hasBackgroundMaintenance: true
     ) { directory, options in
         try AppendLogStore(directory: directory, options: options)
     }

@@ -21,7 +21,8 @@ public final class LSMStore: Store, @unchecked Sendable {
         name: engineName,
         strategy: "LSM tree: WAL, memtable, leveled SSTs",
         summary: "WAL in 32 KiB blocks, memtable, SSTs with bloom filters and block cache, leveled compaction, write stalls",
-        isPersistent: true
+        isPersistent: true,
+        hasBackgroundMaintenance: true
     ) { directory, options in
         try LSMStore(directory: directory, options: options)
     }

@@ -15,12 +15,15 @@ public struct EngineDescriptor: Sendable {
     /// A reference engine (a library storebench does not implement): its own I/O is not counted
     /// by the durable file layer, so file bytes come from the kernel's counters.
     public let isReference: Bool
+    /// Whether the engine runs maintenance on its own while writes go on (compactions, flushes),
+    /// which the crash command aims some kills at. `cow` compacts only when asked.
+    public let hasBackgroundMaintenance: Bool
     /// Opens (creating or recovering) the store in `directory`.
     public let open: @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
 
     public init(
         name: String, strategy: String, summary: String, isPersistent: Bool,
-        maxKeySize: Int = StoreLimits.maxKeySize, isReference: Bool = false,
+        maxKeySize: Int = StoreLimits.maxKeySize, isReference: Bool = false, hasBackgroundMaintenance: Bool = false,
         open: @escaping @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
     ) {
         self.name = name
@@ -29,6 +32,7 @@ public struct EngineDescriptor: Sendable {
         self.isPersistent = isPersistent
         self.maxKeySize = maxKeySize
         self.isReference = isReference
+        self.hasBackgroundMaintenance = hasBackgroundMaintenance
         self.open = open
     }
 }

@@ -208,11 +208,17 @@ struct RunVerificationTests {
             #expect(run.byOp.filter { $0.key != "all" }.values.map(\.count).reduce(0, +) == run.ops)
             #expect(abs(run.opsPerS - Double(run.ops) / run.elapsedS) < 1e-6 * run.opsPerS)
             guard run.engine != "memory" else { continue }
-            // The kernel counts a page when it is first dirtied, so appends agree closely; the rest
-            // is page rounding and small rewrites (hints, identity files).
+            // The kernel counts a page when it is first dirtied, so an engine that only appends
+            // (`log`, `lsm`) agrees closely; the rest is page rounding and small rewrites (hints,
+            // identity files). `cow` rewrites chunks in place, and a page dirtied again before
+            // writeback is not counted again: the kernel sees at most what the engine wrote.
             let os = try #require(run.io.osBytesWritten)
             let file = Double(run.io.fileBytesWritten)
-            #expect(abs(Double(os) - file) / file < 0.05, "\(run.engine): engine \(run.io.fileBytesWritten) B, kernel \(os) B")
+            if run.engine == "cow" {
+                #expect(Double(os) <= file * 1.05, "\(run.engine): engine \(run.io.fileBytesWritten) B, kernel \(os) B")
+            } else {
+                #expect(abs(Double(os) - file) / file < 0.05, "\(run.engine): engine \(run.io.fileBytesWritten) B, kernel \(os) B")
+            }
             #expect(run.disk.spaceAmp.map { $0 > 0.5 } == true)
         }
     }
@@ -295,7 +301,9 @@ struct CrashCommandTests {
             #expect(report["kills"] as? Int ?? 0 >= 45, "\(name): \(report)")
             #expect(report["recovered"] as? Int == 50, "\(name)")
             #expect(report["lost_commits"] as? Int == 0 && report["partial_batches"] as? Int == 0 && report["failed_opens"] as? Int == 0, "\(name): \(report)")
-            #expect(report["kills_during_maintenance"] as? Int ?? 0 >= 1, "\(name): some kills land during maintenance")
+            if (try? EngineRegistry.engine(named: name))?.hasBackgroundMaintenance == true {
+                #expect(report["kills_during_maintenance"] as? Int ?? 0 >= 1, "\(name): some kills land during maintenance")
+            }
             #expect(report["kills_before_first_acknowledgement"] as? Int ?? 0 >= 1, "\(name): some kills land during recovery")
         }
     }
