@@ -10,16 +10,18 @@ final class ChunkCache {
     private var referenced: [Bool]
     private var slots: [UInt32: Int32] = [:]
     private var hand = 0
+    /// Slots emptied by `remove`, used before growing or evicting.
+    private var emptySlots: [Int] = []
     private(set) var hits = 0
     private(set) var misses = 0
 
     init(chunkSize: Int, bytes: Int) {
         self.chunkSize = chunkSize
         capacity = max(16, bytes / chunkSize)
-        buffers = (0..<capacity).map { _ in UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64) }
-        owners = [UInt32](repeating: 0, count: capacity)
-        referenced = [Bool](repeating: false, count: capacity)
-        slots.reserveCapacity(capacity)
+        // Slots are allocated as the cache fills, so a small store does not hold the whole budget.
+        buffers = []
+        owners = []
+        referenced = []
     }
 
     deinit { for buffer in buffers { buffer.deallocate() } }
@@ -52,9 +54,22 @@ final class ChunkCache {
 
     private func slot(for physical: UInt32) -> Int {
         if let slot = slots[physical] { return Int(slot) }
+        if let slot = emptySlots.popLast() {
+            owners[slot] = physical
+            referenced[slot] = true
+            slots[physical] = Int32(slot)
+            return slot
+        }
+        if buffers.count < capacity {
+            buffers.append(UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64))
+            owners.append(physical)
+            referenced.append(true)
+            slots[physical] = Int32(buffers.count - 1)
+            return buffers.count - 1
+        }
         while true {
             let slot = hand
-            hand = hand + 1 == capacity ? 0 : hand + 1
+            hand = hand + 1 == buffers.count ? 0 : hand + 1
             if referenced[slot] {
                 referenced[slot] = false
                 continue
@@ -72,13 +87,15 @@ final class ChunkCache {
         guard let slot = slots.removeValue(forKey: physical) else { return }
         owners[Int(slot)] = 0
         referenced[Int(slot)] = false
+        emptySlots.append(Int(slot))
     }
 
     func removeAll() {
         slots.removeAll(keepingCapacity: true)
-        for index in 0..<capacity {
+        for index in 0..<buffers.count {
             owners[index] = 0
             referenced[index] = false
         }
+        emptySlots = Array(0..<buffers.count)
     }
 }
