@@ -268,17 +268,6 @@ public struct DBBench {
                 store = try open([:])
                 results.append(Result(phase: phase.description, operations: 1, seconds: MonotonicClock.seconds(since: reopenStart)))
                 continue
-            case .reopenAfterCrash:
-                guard let crashable = store as? CrashSimulating else {
-                    throw StoreError.unsupported("`\(engine)` cannot simulate a crash in-process (reopen-crash)")
-                }
-                metrics = metrics + store.metrics.snapshot()
-                events += store.metrics.events()
-                crashable.simulateCrash()
-                let reopenStart = MonotonicClock.now()
-                store = try open([:])
-                results.append(Result(phase: phase.description, operations: 1, seconds: MonotonicClock.seconds(since: reopenStart)))
-                continue
             case let .reopen(settings, cold):
                 // Closing is work too (a final sync, hints): count it before reading the counters.
                 try store.close()

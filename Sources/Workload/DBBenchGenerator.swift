@@ -19,7 +19,7 @@ public enum DBBenchKey {
     /// The number in a key made by `make`.
     @inline(__always)
     public static func number(_ key: UnsafeRawBufferPointer) -> Int {
-        Int(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))
+        Int(truncatingIfNeeded: UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) & 0x7FFF_FFFF_FFFF_FFFF)
     }
 }
 

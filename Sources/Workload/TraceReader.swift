@@ -130,7 +130,7 @@ public struct TraceReader: OperationSource {
         crc = window.withBytes(checksummed, Int(offset - checksummed)) { CRC32C.checksum($0, continuing: crc) }
         checksummed = offset
         let (recorded, storedCRC, magic) = window.withBytes(offset, TraceFormat.trailerSize) { raw in
-            (Int(raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self).littleEndian),
+            (Int(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self).littleEndian),
              raw.loadUnaligned(fromByteOffset: 9, as: UInt32.self).littleEndian,
              Array(raw[13..<21]))
         }
@@ -153,7 +153,7 @@ extension TraceReader {
         guard size >= Int64(TraceFormat.trailerSize) else { return nil }
         let trailer = try file.read(count: TraceFormat.trailerSize, at: size - Int64(TraceFormat.trailerSize))
         guard trailer[0] == TraceFormat.endTag, Array(trailer[13...]) == TraceFormat.trailerMagic else { return nil }
-        return trailer.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 1, as: UInt64.self))) }
+        return trailer.withUnsafeBytes { Int(truncatingIfNeeded: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 1, as: UInt64.self))) }
     }
 
     /// Whether the file at `path` starts like a storebench trace.
