@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "storebench",
             dependencies: [
-                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory", "Workload", "LSMTree",
+                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory", "Workload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

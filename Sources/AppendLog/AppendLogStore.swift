@@ -16,7 +16,8 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         strategy: "append-only log + in-memory index",
         summary: "Bitcask-style segments with CRC'd records, ordered keydir, hint files, ratio/hive compaction",
         isPersistent: true,
-        hasBackgroundMaintenance: true
+        hasBackgroundMaintenance: true,
+        stressSettings: ["segment_size": "16KiB", "compaction_min_dead": "8KiB"]
     ) { directory, options in
         try AppendLogStore(directory: directory, options: options)
     }

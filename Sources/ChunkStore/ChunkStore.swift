@@ -12,7 +12,8 @@ public final class ChunkStore: Store, @unchecked Sendable {
         strategy: "copy-on-write B+tree in chunks",
         summary: "4 KiB chunks, virtual→physical translation table, two metas, CRC'd chunks, freelist reuse",
         isPersistent: true,
-        maxKeySize: NodeLayout.keyLimit(ChunkGeometry.defaultChunkSize)
+        maxKeySize: NodeLayout.keyLimit(ChunkGeometry.defaultChunkSize),
+        stressSettings: ["chunk_size": "512"]
     ) { directory, options in
         try ChunkStore(directory: directory, options: options)
     }

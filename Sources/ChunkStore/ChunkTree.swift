@@ -17,6 +17,8 @@ final class ChunkTree {
     /// Chunk-sized scratch buffers (defragmenting, splitting, merging, scanning).
     private let scratch: UnsafeMutableRawPointer
     private let entryBuffer: UnsafeMutableRawPointer
+    /// The leaf a scan is reading, copied out of the cache.
+    private let scanPage: UnsafeMutableRawPointer
     private var pathNodes: [UInt32] = []
     private var pathIndexes: [Int] = []
 
@@ -27,6 +29,7 @@ final class ChunkTree {
         keyLimit = NodeLayout.keyLimit(chunkSize)
         scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         entryBuffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
+        scanPage = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         pathNodes.reserveCapacity(16)
         pathIndexes.reserveCapacity(16)
     }
@@ -34,6 +37,7 @@ final class ChunkTree {
     deinit {
         scratch.deallocate()
         entryBuffer.deallocate()
+        scanPage.deallocate()
     }
 
     var keyCount: Int { Int(chunks.counters.0) }
@@ -368,8 +372,7 @@ final class ChunkTree {
     ) throws -> Int {
         guard chunks.root != 0, limit > 0 else { return 0 }
         var leafId = try findLeaf(start, record: false)
-        let page = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
-        defer { page.deallocate() }
+        let page = scanPage
         page.copyMemory(from: try chunks.read(leafId), byteCount: chunkSize)
         var leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
         var index = leaf.lowerBound(start).index

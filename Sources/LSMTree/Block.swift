@@ -100,7 +100,6 @@ struct BlockCursor {
         self.block = block
         self.path = path
         self.blockOffset = blockOffset
-        key.reserveCapacity(64)
     }
 
     private func corrupt(_ at: Int, _ reason: String) -> StoreError {

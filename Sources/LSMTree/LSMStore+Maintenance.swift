@@ -29,12 +29,9 @@ extension LSMStore {
     /// Writes the immutable memtable to a new L0 SST and records it, with the sequence it holds
     /// completely and the WAL from which recovery must now start. Call holding `maintenanceLock`.
     func flushImmutable() throws {
-        let (table, logAfter, number) = lock.withLock { () -> (Memtable?, UInt64, UInt64) in
-            let number = nextFileNumber
-            nextFileNumber += 1
-            return (immutable, immutableLogNumber, number)
-        }
+        let (table, logAfter) = lock.withLock { (immutable, immutableLogNumber) }
         guard let table else { return }
+        let number = allocateFileNumber()
         try metrics.measure("flush", blockingWriters: false) {
             var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
             table.forEach(from: []) { key, value in
@@ -72,8 +69,9 @@ extension LSMStore {
                              maxSequence: maxSequence, entries: properties.entries), contents.count)
     }
 
-    /// Appends `edit` to the MANIFEST (synced), then applies it; SSTs it removes are deleted only
-    /// after that. Call holding `lock`.
+    /// Appends `edit` to the MANIFEST (synced), then applies it; SSTs it removes (and does not
+    /// add back elsewhere, as a move down a level does) are deleted only after that. Call holding
+    /// `lock`.
     func install(_ edit: VersionEdit) throws {
         do {
             try manifest.append(edit.encoded())
@@ -85,13 +83,23 @@ extension LSMStore {
         version.apply(edit)
         if let value = edit.lastSequence { persistedSequence = max(persistedSequence, value) }
         if let value = edit.logNumber { logNumber = max(logNumber, value) }
+        let kept = Set(edit.added.map(\.file.number))
         var retired: [String] = []
-        for (_, number) in edit.deleted {
+        for (_, number) in edit.deleted where !kept.contains(number) {
             readers.removeValue(forKey: number)?.file.close()
             cache.evict(file: number)
             retired.append(SSTFormat.fileName(number))
         }
         try storage.remove(retired)
+        lock.broadcast()
+    }
+
+    /// The next file number. Call without `lock`.
+    func allocateFileNumber() -> UInt64 {
+        lock.withLock {
+            nextFileNumber += 1
+            return nextFileNumber - 1
+        }
     }
 
     /// Removes WALs below the log number (their commits are all in SSTs now).
@@ -105,12 +113,15 @@ extension LSMStore {
     }
 
     struct Compaction {
-        var level: Int
-        var inputs: [FileMetadata]
+        /// Input files with their levels, newest first for any key: L0 by descending number,
+        /// then each level above the output level in key order.
+        var inputs: [(level: Int, file: FileMetadata)]
+        /// The files of the output level the inputs overlap (read as one sorted sequence).
         var next: [FileMetadata]
         var outputLevel: Int
         /// No deeper level holds these keys: tombstones can go.
         var dropTombstones: Bool
+        var kind: String
     }
 
     /// The most urgent compaction: L0 by file count, other levels by bytes over their target.
@@ -133,7 +144,7 @@ extension LSMStore {
         guard bestLevel >= 0 else { return nil }
         var inputs: [FileMetadata]
         if bestLevel == 0 {
-            inputs = version.levels[0]
+            inputs = version.levels[0].sorted { $0.number > $1.number }
         } else {
             let files = version.levels[bestLevel]
             let pointer = compactPointers[bestLevel]
@@ -147,27 +158,24 @@ extension LSMStore {
         let low = all.map(\.smallest).min(by: KeyOrder.less)!
         let high = all.map(\.largest).max(by: KeyOrder.less)!
         let deeper = ((bestLevel + 2)..<Self.levels).contains { !version.overlapping(level: $0, smallest: low, largest: high).isEmpty }
-        return Compaction(level: bestLevel, inputs: inputs, next: next, outputLevel: bestLevel + 1, dropTombstones: !deeper)
+        return Compaction(inputs: inputs.map { (bestLevel, $0) }, next: next, outputLevel: bestLevel + 1,
+                          dropTombstones: !deeper, kind: "L\(bestLevel)+L\(bestLevel + 1)")
     }
 
     /// Runs one compaction if one is due. Call holding `maintenanceLock`.
     func compactOnce() throws -> Bool {
         guard let compaction = lock.withLock({ pickCompaction() }) else { return false }
-        if compaction.level > 0 && compaction.next.isEmpty && compaction.inputs.count == 1 {
+        if let (level, file) = compaction.inputs.first, level > 0, compaction.inputs.count == 1, compaction.next.isEmpty {
             // Nothing to merge with below: move the file down without rewriting it.
-            let file = compaction.inputs[0]
             try metrics.measure("compaction", blockingWriters: false) {
                 try lock.withLock { () throws in
                     var edit = VersionEdit()
-                    edit.deleted = [(compaction.level, file.number)]
+                    edit.deleted = [(level, file.number)]
                     edit.added = [(compaction.outputLevel, file)]
-                    try manifest.append(edit.encoded())
-                    try manifest.sync()
-                    version.apply(edit)
-                    compactPointers[compaction.level] = file.largest
-                    lock.broadcast()
+                    try install(edit)
+                    compactPointers[level] = file.largest
                 }
-                return ((), 0, 0, "moved \(SSTFormat.fileName(file.number)) L\(compaction.level) → L\(compaction.outputLevel)")
+                return ((), 0, 0, "moved \(SSTFormat.fileName(file.number)) L\(level) → L\(compaction.outputLevel)")
             }
             return true
         }
@@ -176,29 +184,31 @@ extension LSMStore {
     }
 
     /// Merges the compaction's files into new SSTs of the output level, keeping only the newest
-    /// version of each key (and no tombstones where nothing deeper can hold the key).
+    /// version of each key (and no tombstones where nothing deeper can hold the key). Call
+    /// holding `maintenanceLock`; merging and writing run without `lock`.
     func merge(_ compaction: Compaction) throws {
         try metrics.measure("compaction", blockingWriters: false) {
-            let (sources, bytesRead) = try lock.withLock { () throws -> ([EntrySource], Int) in
+            let sources = try lock.withLock { () throws -> [EntrySource] in
                 var sources: [EntrySource] = []
-                // Newest first: L0 by descending number, then the level's files, then the next level.
-                let ordered = compaction.level == 0 ? compaction.inputs.sorted { $0.number > $1.number } : compaction.inputs
-                for file in ordered {
-                    guard let reader = readers[file.number] else { throw StoreError.corrupted(file: SSTFormat.fileName(file.number), offset: 0, reason: "input SST not open") }
+                for (_, file) in compaction.inputs {
+                    guard let reader = readers[file.number] else {
+                        throw StoreError.corrupted(file: storage.path(of: SSTFormat.fileName(file.number)), offset: 0, reason: "input SST not open")
+                    }
                     sources.append(.table(SSTIterator(reader: reader, cache: nil)))
                 }
                 if !compaction.next.isEmpty {
                     sources.append(.level(LevelIterator(files: compaction.next.compactMap { readers[$0.number] }, cache: nil)))
                 }
-                return (sources, (compaction.inputs + compaction.next).reduce(0) { $0 + $1.size })
+                return sources
             }
-            let maxSequence = (compaction.inputs + compaction.next).map(\.maxSequence).max() ?? 0
+            let all = compaction.inputs.map(\.file) + compaction.next
+            let maxSequence = all.map(\.maxSequence).max() ?? 0
             var merged = MergingIterator(sources)
             try merged.seekToFirst()
             var outputs: [FileMetadata] = []
             var written = 0
-            var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
             var dropped = 0
+            var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
             while merged.isValid {
                 let keep = merged.withValue { value -> Bool in
                     if value == nil && compaction.dropTombstones { return false }
@@ -207,31 +217,25 @@ extension LSMStore {
                 }
                 if !keep { dropped += 1 }
                 try merged.next()
-                if builder.estimatedSize >= settings.targetFileSize {
-                    let number = lock.withLock { () -> UInt64 in nextFileNumber += 1; return nextFileNumber - 1 }
-                    let (file, bytes) = try writeTable(&builder, number: number, maxSequence: maxSequence)
+                if !builder.isEmpty && (builder.estimatedSize >= settings.targetFileSize || !merged.isValid) {
+                    let (file, bytes) = try writeTable(&builder, number: allocateFileNumber(), maxSequence: maxSequence)
                     outputs.append(file)
                     written += bytes
                     builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
                 }
             }
-            if !builder.isEmpty {
-                let number = lock.withLock { () -> UInt64 in nextFileNumber += 1; return nextFileNumber - 1 }
-                let (file, bytes) = try writeTable(&builder, number: number, maxSequence: maxSequence)
-                outputs.append(file)
-                written += bytes
-            }
             try lock.withLock { () throws in
                 var edit = VersionEdit(nextFileNumber: nextFileNumber)
-                edit.deleted = compaction.inputs.map { (compaction.level, $0.number) } + compaction.next.map { (compaction.outputLevel, $0.number) }
+                edit.deleted = compaction.inputs.map { ($0.level, $0.file.number) } + compaction.next.map { (compaction.outputLevel, $0.number) }
                 edit.added = outputs.map { (compaction.outputLevel, $0) }
                 try install(edit)
-                if compaction.level > 0, let last = compaction.inputs.last { compactPointers[compaction.level] = last.largest }
-                lock.broadcast()
+                if let (level, last) = compaction.inputs.last, level > 0, compaction.inputs.count == 1 {
+                    compactPointers[level] = last.largest
+                }
             }
-            let detail = "L\(compaction.level)+L\(compaction.outputLevel): \(compaction.inputs.count)+\(compaction.next.count) files → \(outputs.count)"
+            let detail = "\(compaction.kind): \(compaction.inputs.count)+\(compaction.next.count) files → \(outputs.count) in L\(compaction.outputLevel)"
                 + (dropped > 0 ? ", \(dropped) tombstones dropped" : "")
-            return ((), bytesRead, written, detail)
+            return ((), all.reduce(0) { $0 + $1.size }, written, detail)
         }
     }
 
@@ -246,70 +250,16 @@ extension LSMStore {
             }
             if frozen { try flushImmutable() }
             let compaction = lock.withLock { () -> Compaction? in
+                guard version.fileCount > 0 else { return nil }
                 let deepest = (1..<Self.levels).last { !version.levels[$0].isEmpty } ?? 1
-                var inputs: [(Int, FileMetadata)] = []
-                for level in 0..<Self.levels { inputs += version.levels[level].map { (level, $0) } }
-                guard !inputs.isEmpty else { return nil }
-                // Expressed as "every level above the deepest" + "the deepest": newest first.
-                let upper = inputs.filter { $0.0 < deepest }.sorted { a, b in
-                    a.0 != b.0 ? a.0 < b.0 : (a.0 == 0 ? a.1.number > b.1.number : KeyOrder.less(a.1.smallest, b.1.smallest))
-                }
-                return Compaction(level: -1, inputs: upper.map(\.1), next: version.levels[deepest], outputLevel: deepest, dropTombstones: true)
+                // Every level above the deepest, newest first: L0 by descending number, then
+                // each level's disjoint files in key order.
+                var inputs = version.levels[0].sorted { $0.number > $1.number }.map { (0, $0) }
+                for level in 1..<deepest { inputs += version.levels[level].map { (level, $0) } }
+                return Compaction(inputs: inputs, next: version.levels[deepest], outputLevel: deepest,
+                                  dropTombstones: true, kind: "full")
             }
-            guard let compaction else { return }
-            try mergeAll(compaction)
-        }
-    }
-
-    /// `merge` for a full compaction, whose inputs come from several levels.
-    private func mergeAll(_ compaction: Compaction) throws {
-        let levelsOfInputs = lock.withLock { () -> [UInt64: Int] in
-            var map: [UInt64: Int] = [:]
-            for (level, files) in version.levels.enumerated() { for file in files { map[file.number] = level } }
-            return map
-        }
-        try metrics.measure("compaction", blockingWriters: false) {
-            var sources: [EntrySource] = []
-            try lock.withLock { () throws in
-                // Each input file is its own source; L0 files must stay newest first, and a
-                // level's files never overlap, so the order below (level, then number/key) is
-                // newest first for every key.
-                for file in compaction.inputs {
-                    guard let reader = readers[file.number] else { throw StoreError.corrupted(file: SSTFormat.fileName(file.number), offset: 0, reason: "input SST not open") }
-                    sources.append(.table(SSTIterator(reader: reader, cache: nil)))
-                }
-                if !compaction.next.isEmpty {
-                    sources.append(.level(LevelIterator(files: compaction.next.compactMap { readers[$0.number] }, cache: nil)))
-                }
-            }
-            let all = compaction.inputs + compaction.next
-            let maxSequence = all.map(\.maxSequence).max() ?? 0
-            var merged = MergingIterator(sources)
-            try merged.seekToFirst()
-            var outputs: [FileMetadata] = []
-            var written = 0
-            var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
-            while merged.isValid {
-                merged.withValue { value in
-                    if let value { merged.key.withUnsafeBytes { builder.add($0, value) } }
-                }
-                try merged.next()
-                if builder.estimatedSize >= settings.targetFileSize || (!merged.isValid && !builder.isEmpty) {
-                    let number = lock.withLock { () -> UInt64 in nextFileNumber += 1; return nextFileNumber - 1 }
-                    let (file, bytes) = try writeTable(&builder, number: number, maxSequence: maxSequence)
-                    outputs.append(file)
-                    written += bytes
-                    builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
-                }
-            }
-            try lock.withLock { () throws in
-                var edit = VersionEdit(nextFileNumber: nextFileNumber)
-                edit.deleted = all.map { (levelsOfInputs[$0.number] ?? 0, $0.number) }
-                edit.added = outputs.map { (compaction.outputLevel, $0) }
-                try install(edit)
-                lock.broadcast()
-            }
-            return ((), all.reduce(0) { $0 + $1.size }, written, "full: \(all.count) files → \(outputs.count) in L\(compaction.outputLevel)")
+            if let compaction { try merge(compaction) }
         }
     }
 

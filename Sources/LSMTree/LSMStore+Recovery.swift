@@ -5,10 +5,7 @@ import StoreCore
 extension LSMStore {
     static let currentName = "CURRENT"
 
-    static func manifestName(_ number: UInt64) -> String {
-        let digits = String(number)
-        return "MANIFEST-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-    }
+    static func manifestName(_ number: UInt64) -> String { FileNumber.name(number, prefix: "MANIFEST-") }
 
     static func number(of name: String, suffix: String) -> UInt64? {
         guard name.hasSuffix(suffix) else { return nil }

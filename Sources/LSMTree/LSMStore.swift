@@ -22,7 +22,8 @@ public final class LSMStore: Store, @unchecked Sendable {
         strategy: "LSM tree: WAL, memtable, leveled SSTs",
         summary: "WAL in 32 KiB blocks, memtable, SSTs with bloom filters and block cache, leveled compaction, write stalls",
         isPersistent: true,
-        hasBackgroundMaintenance: true
+        hasBackgroundMaintenance: true,
+        stressSettings: ["write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB"]
     ) { directory, options in
         try LSMStore(directory: directory, options: options)
     }
@@ -63,7 +64,8 @@ public final class LSMStore: Store, @unchecked Sendable {
     var background: MaintenanceThread?
     private var syncThread: MaintenanceThread?
     private var writeBuffer: [UInt8] = []
-    private var readBuffer: [UInt8] = []
+    /// Scratch key of SST block searches in `get`.
+    private var lookupKey: [UInt8] = []
 
     /// What open found and did.
     public struct RecoveryReport: Sendable, Equatable {
@@ -243,10 +245,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         memtable = Memtable()
     }
 
-    static func walName(_ number: UInt64) -> String {
-        let digits = String(number)
-        return String(repeating: "0", count: max(0, 6 - digits.count)) + digits + ".log"
-    }
+    static func walName(_ number: UInt64) -> String { FileNumber.name(number, suffix: ".log") }
 
     // MARK: Reads
 
@@ -301,7 +300,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         guard let reader = readers[number] else {
             throw StoreError.corrupted(file: storage.path(of: SSTFormat.fileName(number)), offset: 0, reason: "SST named by the MANIFEST is not open")
         }
-        switch try reader.get(key, hash: hash, cache: cache) {
+        switch try reader.get(key, hash: hash, cache: cache, keyBuffer: &lookupKey) {
         case .absent: return nil
         case .deleted: return false
         case let .value(block, range):
@@ -394,16 +393,21 @@ public final class LSMStore: Store, @unchecked Sendable {
             closeError = error
         }
         lock.withLock {
-            isOpen = false
             if failure == nil { try? wal?.sync() }
-            wal?.file.close()
-            manifest?.file.close()
-            for reader in readers.values { reader.file.close() }
-            readers.removeAll()
-            lockedDirectory.release()
-            lock.broadcast()
+            releaseFiles()
         }
         if let closeError { throw closeError }
+    }
+
+    /// Marks the store closed and lets go of its files and its lock. Call holding `lock`.
+    private func releaseFiles() {
+        isOpen = false
+        wal?.file.close()
+        manifest?.file.close()
+        for reader in readers.values { reader.file.close() }
+        readers.removeAll()
+        lockedDirectory.release()
+        lock.broadcast()
     }
 
     public func statistics() throws -> StoreStatistics {
@@ -426,14 +430,7 @@ extension LSMStore: CrashSimulating {
         background?.stop()
         background = nil
         lock.withLock {
-            guard isOpen else { return }
-            isOpen = false
-            wal?.file.close()
-            manifest?.file.close()
-            for reader in readers.values { reader.file.close() }
-            readers.removeAll()
-            lockedDirectory.release()
-            lock.broadcast()
+            if isOpen { releaseFiles() }
         }
     }
 }

@@ -42,8 +42,8 @@ final class LogWriter {
             let end = length == remaining
             let type: LogFormat.FragmentType = first ? (end ? .full : .first) : (end ? .last : .middle)
             let payload = UnsafeRawBufferPointer(rebasing: record[start..<(start + length)])
-            var crc = CRC32C.checksum([type.rawValue])
-            crc = CRC32C.checksum(payload, continuing: crc)
+            // Type byte then payload, without building an array per fragment.
+            let crc = withUnsafeBytes(of: type.rawValue) { CRC32C.checksum(payload, continuing: CRC32C.checksum($0)) }
             buffer.appendFixed32(CRC32C.mask(crc))
             buffer.appendFixed16(UInt16(length))
             buffer.append(type.rawValue)

@@ -7,9 +7,14 @@ enum SSTFormat {
     static let magic: UInt64 = 0x5342_4C53_4D53_5354  // "TSSMSLBS"
     static let restartInterval = 16
 
-    static func fileName(_ number: UInt64) -> String {
+    static func fileName(_ number: UInt64) -> String { FileNumber.name(number, suffix: ".sst") }
+}
+
+/// Every file of a store draws its number from one counter; names pad it to six digits.
+enum FileNumber {
+    static func name(_ number: UInt64, prefix: String = "", suffix: String = "") -> String {
         let digits = String(number)
-        return String(repeating: "0", count: max(0, 6 - digits.count)) + digits + ".sst"
+        return prefix + String(repeating: "0", count: max(0, 6 - digits.count)) + digits + suffix
     }
 }
 
@@ -234,12 +239,15 @@ final class SSTReader: @unchecked Sendable {
         case value(Block, Range<Int>)
     }
 
-    /// The entry for `key` in this SST.
-    func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache?) throws -> Lookup {
+    /// The entry for `key` in this SST. `keyBuffer` is scratch space the caller keeps, so a
+    /// lookup does not allocate one.
+    func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache?, keyBuffer: inout [UInt8]) throws -> Lookup {
         guard mayContain(hash: hash) else { return .absent }
         let index = blockIndex(for: key)
         guard index < handles.count else { return .absent }
         var cursor = BlockCursor(block: try block(index, cache: cache), path: path, blockOffset: blockOffset(index))
+        swap(&cursor.key, &keyBuffer)
+        defer { swap(&cursor.key, &keyBuffer) }
         guard try cursor.seek(key), KeyOrder.compare(cursor.key, key) == 0 else { return .absent }
         guard let range = cursor.valueRange else { return .deleted }
         return .value(cursor.block, range)

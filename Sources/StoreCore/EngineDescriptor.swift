@@ -18,12 +18,17 @@ public struct EngineDescriptor: Sendable {
     /// Whether the engine runs maintenance on its own while writes go on (compactions, flushes),
     /// which the crash command aims some kills at. `cow` compacts only when asked.
     public let hasBackgroundMaintenance: Bool
+    /// Settings under which the engine's maintenance (compactions, flushes, splits) happens often
+    /// on a workload of a few thousand keys: the crash command and the fault tests use them, so
+    /// kills and faults land in maintenance too.
+    public let stressSettings: [String: String]
     /// Opens (creating or recovering) the store in `directory`.
     public let open: @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
 
     public init(
         name: String, strategy: String, summary: String, isPersistent: Bool,
         maxKeySize: Int = StoreLimits.maxKeySize, isReference: Bool = false, hasBackgroundMaintenance: Bool = false,
+        stressSettings: [String: String] = [:],
         open: @escaping @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
     ) {
         self.name = name
@@ -33,6 +38,7 @@ public struct EngineDescriptor: Sendable {
         self.maxKeySize = maxKeySize
         self.isReference = isReference
         self.hasBackgroundMaintenance = hasBackgroundMaintenance
+        self.stressSettings = stressSettings
         self.open = open
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import LSMTree
 import Engines
 import Foundation
 import Replay
@@ -53,9 +52,6 @@ struct CrashCommand: ParsableCommand {
         }
     }
 
-    /// `lsm` settings the crash command uses unless the command line sets any `lsm.` setting.
-    static let lsmCrashSettings = ["lsm.write_buffer_size=64KiB", "lsm.level1_size=256KiB", "lsm.target_file_size=64KiB"]
-
     func run() throws {
         var options = try store.storeOptions()
         if !CommandLine.arguments.contains("--durability") { options.durability = .always }
@@ -70,9 +66,11 @@ struct CrashCommand: ParsableCommand {
         let showProgress = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
         var reports: [CrashCycles.Report] = []
         for engine in selected {
-            // Unless told otherwise, small buffers make `lsm` flush and compact within a cycle.
-            let defaults = engine.name == LSMStore.engineName && !store.settings.contains(where: { $0.hasPrefix("lsm.") })
-                ? Self.lsmCrashSettings : []
+            // The engine's stress settings make its maintenance happen within a cycle, unless the
+            // command line sets any setting of that engine.
+            let scope = engine.name + "."
+            let defaults = store.settings.contains(where: { $0.hasPrefix(scope) }) ? []
+                : engine.stressSettings.sorted { $0.key < $1.key }.map { scope + $0.key + "=" + $0.value }
             let settings = defaults + store.settings
             let durability = options.durability
             let valueSeed = header.seed ?? seed

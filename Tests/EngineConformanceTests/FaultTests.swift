@@ -11,11 +11,10 @@ let layeredEngines = EngineRegistry.ours.filter(\.isPersistent).map(\.name)
 /// A seeded stream of puts, deletes and batches, with settings that make engines compact often.
 struct FaultWorkload {
     var random: SeededRandom
-    static let settings: [String: [String: String]] = [
-        "log": ["segment_size": "16KiB", "compaction_min_dead": "8KiB"],
-        "cow": ["chunk_size": "512"],
-        "lsm": ["write_buffer_size": "16KiB", "level1_size": "64KiB", "target_file_size": "16KiB", "block_size": "1KiB"],
-    ]
+    /// Settings that make the engine compact (flush, split) often on this small workload.
+    static func settings(_ engine: String) -> [String: String] {
+        (try? EngineRegistry.engine(named: engine))?.stressSettings ?? [:]
+    }
 
     mutating func next() -> WriteBatch {
         var batch = WriteBatch()
@@ -45,7 +44,7 @@ struct FaultTests {
         do {
             let scratch = try ScratchDirectory("fault-count-\(name)-\(call)")
             defer { scratch.remove() }
-            let store = try engine.open(scratch.child("store"), StoreOptions(durability: .always, fileSystem: counter, settings: FaultWorkload.settings[name] ?? [:]))
+            let store = try engine.open(scratch.child("store"), StoreOptions(durability: .always, fileSystem: counter, settings: FaultWorkload.settings(name)))
             var workload = FaultWorkload(random: SeededRandom(seed: 1))
             for _ in 0..<400 { try store.apply(workload.next()) }
             try store.close()
@@ -57,7 +56,7 @@ struct FaultTests {
                 let scratch = try ScratchDirectory("fault-\(name)-\(call)")
                 let path = scratch.child("store")
                 let faulty = FaultyFileSystem(failing: call, nth: nth, errno: code)
-                let settings = FaultWorkload.settings[name] ?? [:]
+                let settings = FaultWorkload.settings(name)
                 let acknowledged = MemoryStore()
                 var attempted = acknowledged
                 var workload = FaultWorkload(random: SeededRandom(seed: UInt64(nth)))
@@ -100,7 +99,7 @@ struct FaultTests {
     @Test("byte flips in every kind of file are detected with their file, or proven harmless", arguments: layeredEngines)
     func corruption(engine name: String) throws {
         let engine = try EngineRegistry.engine(named: name)
-        let settings = FaultWorkload.settings[name] ?? [:]
+        let settings = FaultWorkload.settings(name)
         let scratch = try ScratchDirectory("flip-\(name)")
         let pristine = scratch.child("pristine")
         let oracle = MemoryStore()
@@ -158,7 +157,7 @@ struct OpenerFuzzTests {
     @Test("mutated store directories open or fail cleanly", arguments: layeredEngines)
     func fuzzOpen(engine name: String) throws {
         let engine = try EngineRegistry.engine(named: name)
-        let settings = FaultWorkload.settings[name] ?? [:]
+        let settings = FaultWorkload.settings(name)
         let scratch = try ScratchDirectory("fuzz-open-\(name)")
         let pristine = scratch.child("pristine")
         do {

@@ -14,7 +14,7 @@ struct PowerLossTests {
     @Test("only synced bytes and entries survive, and they hold every acknowledged commit", arguments: layeredEngines)
     func powerLoss(engine name: String) throws {
         let engine = try EngineRegistry.engine(named: name)
-        let settings = FaultWorkload.settings[name] ?? [:]
+        let settings = FaultWorkload.settings(name)
         var random = SeededRandom(seed: 0x90E5)
         var cuts = 0
         for trial in 0..<16 {
