@@ -76,6 +76,13 @@ extension LSMStore {
             nextFileNumber = max(nextFileNumber, number + 1)
             try replay(wal: number)
         }
+        // A file numbered past what the MANIFEST recorded can exist: a MANIFEST or WAL created
+        // by an open that was killed before CURRENT named it. New files must not collide with it.
+        for name in names {
+            let number = name.hasPrefix("MANIFEST-") ? Self.number(of: String(name.dropFirst("MANIFEST-".count)), suffix: "")
+                : Self.number(of: name, suffix: ".log") ?? Self.number(of: name, suffix: ".sst")
+            if let number { nextFileNumber = max(nextFileNumber, number + 1) }
+        }
         // Start clean: a fresh MANIFEST with the whole version, a fresh WAL; then remove what no
         // longer belongs (older MANIFESTs, WALs below the log number, SSTs no version names).
         try startNewManifest()
