@@ -60,10 +60,13 @@ let package = Package(
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(
             name: "Replay",
-            dependencies: ["StoreCore", "ProcessMemory", "Workload", "Report", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["StoreCore", "ProcessMemory", "Workload", "Report", "FaultInjection", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: performance
         ),
         .target(name: "Report", dependencies: ["StoreCore"]),
+        // File systems that inject faults under the durable file layer: power loss, I/O errors,
+        // crash points. Used by `storebench crash --faults` and by the tests.
+        .target(name: "FaultInjection", dependencies: ["StoreCore"]),
         .executableTarget(
             name: "storebench",
             dependencies: [
@@ -72,18 +75,18 @@ let package = Package(
             ]
         ),
         // The conformance suite and fixtures shared by the engine test targets.
-        .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore"]),
+        .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore", "FaultInjection"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
-        .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "ProcessMemory"]),
+        .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "FaultInjection", "ProcessMemory"]),
         .testTarget(name: "ChunkStoreTests", dependencies: ["ChunkStore", "StoreTestSupport"]),
         .testTarget(name: "LSMTreeTests", dependencies: ["LSMTree", "StoreTestSupport"]),
         // Runs the conformance suite against every registered engine; the executable is a
         // dependency so the lock test can open a store from a second process.
-        .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport"]),
+        .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport", "FaultInjection"]),
         .testTarget(
             name: "StorebenchCLITests",
             dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report", "Workload"]

@@ -30,7 +30,15 @@ extension AppendLogStore {
             }
             let index = files.count - 1
             let offset = files[index].size
+            let start = buffer.count
             buffer.append(contentsOf: record)
+            // A record copied out of a batch leaves its commit record behind: mark it
+            // self-committing (and checksum it again), so the output replays without its hint.
+            if buffer[start + 4] & LogRecord.selfCommitting == 0 {
+                buffer[start + 4] |= LogRecord.selfCommitting
+                let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 4)...])) }
+                buffer.setFixed32(CRC32C.mask(crc), at: start)
+            }
             files[index].size += record.count
             files[index].hint.insert(HintFile.Entry(isTombstone: isTombstone, offset: UInt32(offset), length: UInt32(record.count)), forKey: key)
             if isTombstone { files[index].tombstoneBytes += record.count }

@@ -381,6 +381,8 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                 }
                 // A clean close leaves everything on stable storage, whatever the durability.
                 if failure == nil, let active { try active.file.syncData() }
+                // A failure background work met and no write has reported yet is reported here.
+                if let failure { throw failure }
             }
         }
     }

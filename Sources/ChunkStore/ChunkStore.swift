@@ -179,6 +179,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
             }
             // A clean close leaves every commit on stable storage, whatever the durability.
             if chunks.failure == nil { try chunks.sync() }
+            if let failure = chunks.failure { throw failure }
         }
     }
 

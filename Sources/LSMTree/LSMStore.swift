@@ -392,11 +392,14 @@ public final class LSMStore: Store, @unchecked Sendable {
         } catch {
             closeError = error
         }
-        lock.withLock {
+        // A failure background work met and no write has reported yet is reported here.
+        let failed = lock.withLock { () -> StoreError? in
             if failure == nil { try? wal?.sync() }
             releaseFiles()
+            return failure
         }
         if let closeError { throw closeError }
+        if let failed { throw failed }
     }
 
     /// Marks the store closed and lets go of its files and its lock. Call holding `lock`.

@@ -13,6 +13,11 @@ struct StoreOptionGroup: ParsableArguments {
     var settings: [String] = []
 
     func storeOptions() throws -> StoreOptions {
+        StoreOptions(durability: durability, settings: try Self.parse(settings))
+    }
+
+    /// `NAME=VALUE` strings as a settings dictionary.
+    static func parse(_ settings: [String]) throws -> [String: String] {
         var parsed: [String: String] = [:]
         for setting in settings {
             let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
@@ -21,6 +26,6 @@ struct StoreOptionGroup: ParsableArguments {
             }
             parsed[parts[0]] = parts[1]
         }
-        return StoreOptions(durability: durability, settings: parsed)
+        return parsed
     }
 }

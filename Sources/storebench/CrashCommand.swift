@@ -19,6 +19,8 @@ struct CrashCommand: ParsableCommand {
             reopens the store and checks it: every acknowledged commit present, the batch in flight \
             whole or absent, nothing that was never written. Exit code 1 if any commit was lost, any \
             batch partial or any open failed.
+
+            --faults adds cycles whose fault is injected under the durable file layer, in process:             `power-loss` (every byte and directory entry no fsync covered is dropped, at a random             mutating call), `eio` and `enospc` (the Nth write, sync, truncate, rename or unlink fails).             Each is checked the same way; --iterations cycles of each.
             """
     )
 
@@ -40,19 +42,46 @@ struct CrashCommand: ParsableCommand {
     @Option(help: "Share of cycles killed before the child's first acknowledgement (during recovery).")
     var duringRecovery = 0.1
 
+    @Option(help: "Faults: a comma-separated list of kill, power-loss, eio, enospc, or `all`.")
+    var faults = "kill"
+
     @Option(help: "Output: table or json.")
     var format = "table"
 
     @OptionGroup var store: StoreOptionGroup
 
+    /// `--faults`: whether the kill cycles run, and which faults are injected.
+    private func parsedFaults() throws(ValidationError) -> (kills: Bool, injected: [FaultCycles.Fault]) {
+        if faults == "all" { return (true, FaultCycles.Fault.allCases) }
+        let names = faults.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let injected = names.filter { $0 != "kill" }
+        guard !names.isEmpty else { throw ValidationError("--faults names no fault") }
+        guard !injected.isEmpty else { return (true, []) }
+        do {
+            return (names.contains("kill"), try FaultCycles.Fault.list(injected.joined(separator: ",")))
+        } catch {
+            guard case let .invalidArgument(message) = error else { throw ValidationError("\(error)") }
+            throw ValidationError(message + ", kill")
+        }
+    }
+
     func validate() throws {
+        _ = try parsedFaults()
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
         guard (0...1).contains(aimMaintenance), (0...1).contains(duringRecovery), aimMaintenance + duringRecovery <= 1 else {
             throw ValidationError("--aim-maintenance and --during-recovery are shares that add up to at most 1")
         }
     }
 
+    /// The JSON output: one report per engine for the kill cycles, one per engine and fault for
+    /// the injected faults.
+    struct Output: Encodable {
+        var killCycles: [CrashCycles.Report]
+        var faultCycles: [FaultCycles.Report]
+    }
+
     func run() throws {
+        let (kills, faultList) = try parsedFaults()
         var options = try store.storeOptions()
         if !CommandLine.arguments.contains("--durability") { options.durability = .always }
         let selected = try EngineRegistry.engines(matching: engines).filter(\.isPersistent)
@@ -65,6 +94,7 @@ struct CrashCommand: ParsableCommand {
         let synthesizer = ValueSynthesizer(seed: header.seed ?? seed)
         let showProgress = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
         var reports: [CrashCycles.Report] = []
+        var faultReports: [FaultCycles.Report] = []
         for engine in selected {
             // The engine's stress settings make its maintenance happen within a cycle, unless the
             // command line sets any setting of that engine.
@@ -74,19 +104,24 @@ struct CrashCommand: ParsableCommand {
             let settings = defaults + store.settings
             let durability = options.durability
             let valueSeed = header.seed ?? seed
+            let configuration = CrashCycles.Configuration(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery)
+            if !faultList.isEmpty {
+                var engineOptions = options
+                engineOptions.settings = try StoreOptionGroup.parse(settings)
+                var cycles = FaultCycles(configuration: configuration, faults: faultList, tracePath: tracePath, totalRecords: total, synthesizer: synthesizer)
+                if showProgress { cycles.progress = Self.showProgress }
+                faultReports += try cycles.run(engine: engine, directory: scratch + "/\(engine.name)-faults", options: engineOptions)
+                if showProgress { print("\r\u{1B}[K", terminator: "") }
+            }
+            guard kills else { continue }
             var cycles = CrashCycles(
-                configuration: .init(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery),
+                configuration: configuration,
                 tracePath: tracePath, totalRecords: total, synthesizer: synthesizer, executable: CommandLine.executablePath
             ) { directory, start in
                 ["crash-child", "--engine", engine.name, "--dir", directory, "--trace", tracePath, "--durability", durability.rawValue,
                  "--seed", String(valueSeed), "--compressibility", "0.5", "--start-at", String(start)] + settings.flatMap { ["--set", $0] }
             }
-            if showProgress {
-                cycles.progress = { message in
-                    var standardError = StandardError()
-                    print("\r\u{1B}[K" + message, terminator: "", to: &standardError)
-                }
-            }
+            if showProgress { cycles.progress = Self.showProgress }
             reports.append(try cycles.run(engine: engine, directory: scratch + "/\(engine.name)", options: options))
             if showProgress { print("\r\u{1B}[K", terminator: "") }
         }
@@ -94,9 +129,24 @@ struct CrashCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+            print(String(decoding: try encoder.encode(Output(killCycles: reports, faultCycles: faultReports)), as: UTF8.self))
         } else {
-            print("storebench crash: \(iterations) cycles per engine, workload \(workload) (\(total) trace records), durability \(options.durability.rawValue), seed \(seed)\n")
+            print("storebench crash: \(iterations) cycles per engine and fault, workload \(workload) (\(total) trace records), durability \(options.durability.rawValue), seed \(seed)\n")
+            if kills { printKillTable(reports) }
+            if !faultReports.isEmpty {
+                if kills { print() }
+                printFaultTable(faultReports)
+            }
+        }
+        if reports.contains(where: { !$0.passed }) || faultReports.contains(where: { !$0.passed }) { throw ExitCode(1) }
+    }
+
+    private static func showProgress(_ message: String) {
+        var standardError = StandardError()
+        print("\r\u{1B}[K" + message, terminator: "", to: &standardError)
+    }
+
+    private func printKillTable(_ reports: [CrashCycles.Report]) {
             var table = TextTable(headers: ["engine", "cycles", "kills", "in maintenance", "before 1st ack", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
             for report in reports {
                 table.append([
@@ -109,7 +159,20 @@ struct CrashCommand: ParsableCommand {
             }
             print(table.render(), terminator: "")
             for report in reports { for problem in report.problems { print("\(report.engine): \(problem)") } }
+    }
+
+    private func printFaultTable(_ reports: [FaultCycles.Report]) {
+        var table = TextTable(headers: ["engine", "fault", "cycles", "injected", "in open", "reported", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
+        for report in reports {
+            table.append([
+                report.engine, report.fault.rawValue, String(report.cycles), String(report.injected), String(report.duringOpen),
+                String(report.reported), String(report.recovered), String(report.lostCommits), String(report.partialBatches),
+                String(report.failedOpens),
+                NumberFormat.fixed(report.recoveryMs.p50, places: 1) + " ms", NumberFormat.fixed(report.recoveryMs.p99, places: 1) + " ms",
+                NumberFormat.fixed(report.recoveryMs.max, places: 1) + " ms",
+            ])
         }
-        if reports.contains(where: { !$0.passed }) { throw ExitCode(1) }
+        print(table.render(), terminator: "")
+        for report in reports { for problem in report.problems { print("\(report.engine), \(report.fault.rawValue): \(problem)") } }
     }
 }

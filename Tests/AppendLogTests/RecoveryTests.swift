@@ -1,4 +1,5 @@
 import AppendLog
+import FaultInjection
 import Foundation
 import MemoryStore
 import StoreCore
@@ -182,6 +183,32 @@ struct RecoveryTests {
         #expect(store.recoveryReport.segmentsFromHints == 0)
         #expect(try contents(store) == expected)
         try store.close()
+    }
+
+    /// A record copied out of a batch loses its commit record to the compaction: the output
+    /// must still replay by scanning, as it does when a power loss takes its hint.
+    @Test("compaction output of batched records replays without its hint", arguments: ["full", "incremental"])
+    func batchedRecordsReplayWithoutHint(mode: String) throws {
+        let scratch = try ScratchDirectory("log-batch-compaction")
+        let path = scratch.child("store")
+        let store = try openLog(path, ["compaction_policy": "manual", "compaction_mode": mode, "segment_size": "8KiB", "merge_fragmentation": "0.2"])
+        var random = SeededRandom(seed: 31)
+        for _ in 0..<400 {
+            var batch = WriteBatch()
+            for _ in 0..<4 {
+                if random.below(5) == 0 { batch.delete(key(random.below(150))) } else { batch.put(key(random.below(150)), random.bytes(40)) }
+            }
+            try store.apply(batch)
+        }
+        try compactNow(store, mode: mode)
+        let expected = try contents(store)
+        try store.close()
+        for name in try FileManager.default.contentsOfDirectory(atPath: path) where name.hasSuffix(".hint") {
+            try FileManager.default.removeItem(atPath: path + "/" + name)
+        }
+        let reopened = try openLog(path, ["use_hints": "false"])
+        #expect(try contents(reopened) == expected)
+        try reopened.close()
     }
 
     @Test("a crash at every step of a compaction leaves a store that opens with all committed data", arguments: ["full", "incremental"])

@@ -1,4 +1,5 @@
 import Engines
+import FaultInjection
 import Foundation
 import MemoryStore
 import StoreCore
@@ -34,8 +35,8 @@ func contents(_ store: any Store) throws -> [[UInt8]: [UInt8]] {
 
 @Suite("Fault injection")
 struct FaultTests {
-    @Test("an I/O error at the Nth write, sync, rename or unlink: reported, nothing acknowledged lost, the store opens",
-          arguments: layeredEngines, ["pwrite", "fdatasync", "fsync", "rename", "unlink"])
+    @Test("an I/O error at the Nth write, sync, truncate, rename or unlink: reported, nothing acknowledged lost, the store opens",
+          arguments: layeredEngines, ["pwrite", "fdatasync", "fsync", "ftruncate", "rename", "unlink"])
     func ioErrors(engine name: String, call: String) throws {
         let engine = try EngineRegistry.engine(named: name)
         // Some engines never make some calls (`cow` rewrites one file in place and unlinks

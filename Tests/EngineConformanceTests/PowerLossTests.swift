@@ -1,4 +1,5 @@
 import Engines
+import FaultInjection
 import Foundation
 import MemoryStore
 import StoreCore

@@ -97,6 +97,64 @@ struct CLITests {
         #expect(message.contains("does not exist"), "\(message)")
     }
 
+    /// A store on a read-only file system (root, where mounting works) or in a directory without
+    /// write permission (any other user): every engine's open fails with the path and the system
+    /// error, and the files are left as they were.
+    @Test("verify of a store in a read-only directory names the path and fails, for every engine")
+    func readOnlyDirectory() throws {
+        let scratch = try ScratchDirectory("cli-read-only")
+        let root = scratch.child("fs")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot {
+            guard run("/bin/mount", ["-t", "tmpfs", "tmpfs", root]) else {
+                // A container without CAP_SYS_ADMIN: root ignores permissions, nothing to test.
+                withKnownIssue("mounting is not permitted here, and root ignores directory permissions") { throw SkipReason() }
+                return
+            }
+        }
+        defer {
+            if asRoot { _ = run("/bin/umount", [root]) } else { _ = chmod(root, 0o755) }
+        }
+        let engines = EngineRegistry.ours.filter(\.isPersistent)
+        var before: [String: [String]] = [:]
+        for engine in engines {
+            let path = root + "/" + engine.name
+            let store = try engine.open(path, StoreOptions(durability: .always))
+            for index in 0..<200 { try store.put(bytes("key-\(index)"), bytes("value-\(index)")) }
+            try store.close()
+            before[engine.name] = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        }
+        if asRoot {
+            #expect(run("/bin/mount", ["-o", "remount,ro", root]))
+        } else {
+            for engine in engines { _ = chmod(root + "/" + engine.name, 0o555) }
+        }
+        for engine in engines {
+            let path = root + "/" + engine.name
+            let (status, output) = try StorebenchProcess.run(["verify", path])
+            #expect(status == 1, "\(engine.name): \(output)")
+            #expect(output.contains(path) && (output.contains("Read-only file system") || output.contains("Permission denied")), "\(engine.name): \(output)")
+            #expect(!output.contains("Fatal error"), "\(engine.name): \(output)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: path).sorted() == before[engine.name], "\(engine.name): files unchanged")
+        }
+        // Creating a new store there fails the same way.
+        let (status, output) = try StorebenchProcess.run(["run", "--engines", "log", "--records", "100", "--ops", "100", "--dir", root + "/new", "--out", scratch.child("out")])
+        #expect(status != 0 && output.contains(root + "/new"), "\(output)")
+    }
+
+    struct SkipReason: Error {}
+
+    private func run(_ tool: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
     @Test("jemalloc is the allocator of processes that link ProcessMemory")
     func jemalloc() throws {
         #expect(ProcessMemory.jemallocIsProcessAllocator())
@@ -294,7 +352,9 @@ struct CrashCommandTests {
     func killCycles() throws {
         let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "50", "--seed", "3", "--format", "json"])
         #expect(status == 0, "\(output)")
-        let reports = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+        let reports = json["kill_cycles"] as? [[String: Any]] ?? []
+        #expect((json["fault_cycles"] as? [Any])?.isEmpty == true)
         #expect(reports.map { $0["engine"] as? String } == EngineRegistry.ours.filter(\.isPersistent).map(\.name))
         for report in reports {
             let name = report["engine"] as? String ?? "?"
@@ -306,5 +366,25 @@ struct CrashCommandTests {
             }
             #expect(report["kills_before_first_acknowledgement"] as? Int ?? 0 >= 1, "\(name): some kills land during recovery")
         }
+    }
+
+    @Test("--faults: power loss and I/O errors injected under each engine, nothing acknowledged lost")
+    func faultCycles() throws {
+        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "12", "--seed", "4", "--faults", "power-loss,eio,enospc", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+        #expect((json["kill_cycles"] as? [Any])?.isEmpty == true)
+        let reports = json["fault_cycles"] as? [[String: Any]] ?? []
+        let engines = EngineRegistry.ours.filter(\.isPersistent).map(\.name)
+        #expect(reports.count == engines.count * 3)
+        for report in reports {
+            let name = "\(report["engine"] ?? "?") \(report["fault"] ?? "?")"
+            #expect(report["recovered"] as? Int == 12, "\(name): \(report)")
+            #expect(report["lost_commits"] as? Int == 0 && report["partial_batches"] as? Int == 0 && report["failed_opens"] as? Int == 0, "\(name): \(report)")
+            #expect(report["injected"] as? Int ?? 0 >= (report["fault"] as? String == "power-loss" ? 12 : 1), "\(name): \(report)")
+            #expect(report["reported"] as? Int ?? 0 >= 1, "\(name): the store reports injected faults")
+        }
+        let (bad, message) = try StorebenchProcess.run(["crash", "--engines", "log", "--faults", "power-cut"])
+        #expect(bad != 0 && message.contains("unknown fault `power-cut`"), "\(message)")
     }
 }

@@ -2,7 +2,7 @@ import StoreCore
 import Synchronization
 
 /// A file system that fails one chosen system call once: the `nth` call named `call` (`pwrite`,
-/// `fdatasync`, `fsync`, `rename`, `unlink`) returns `errno` without doing anything; every other
+/// `fdatasync`, `fsync`, `ftruncate`, `rename`, `unlink`) returns `errno` without doing anything; every other
 /// call goes through. It checks that a store reports the error, loses nothing acknowledged, and
 /// opens afterwards.
 public final class FaultyFileSystem: FileSystem {
@@ -50,7 +50,10 @@ public final class FaultyFileSystem: FileSystem {
         try maybeFail("fdatasync")
         try real.fdatasync(fd)
     }
-    public func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) { try real.ftruncate(fd, to: length) }
+    public func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) {
+        try maybeFail("ftruncate")
+        try real.ftruncate(fd, to: length)
+    }
     public func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try real.fstat(fd) }
     public func stat(_ path: String) throws(SystemCallError) -> FileStatus? { try real.stat(path) }
     public func lockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool { try real.lockExclusive(fd) }

@@ -1,0 +1,238 @@
+import FaultInjection
+import Foundation
+import Report
+import StoreCore
+import Workload
+
+/// Fault cycles on one store (`storebench crash --faults`): like the kill cycles, but the fault
+/// is injected under the durable file layer, in process, so it can be one a kill cannot make.
+///
+/// - `power-loss`: the power goes out just before a random mutating system call (a write, sync,
+///   truncate, rename or unlink — in a commit, a flush, a compaction or the open itself). Every
+///   byte no fsync covered and every directory entry no directory fsync covered is dropped.
+/// - `eio`, `enospc`: the Nth call of one kind (`pwrite`, `fdatasync`, `fsync`, `ftruncate`,
+///   `rename`, `unlink`) fails with that errno. The store must report it (the commit that met it
+///   is not acknowledged), and every commit it did acknowledge must survive.
+///
+/// After each fault the store is closed (whatever it still tries fails), reopened on the real
+/// file system, timed and checked against the trace exactly like a kill: every acknowledged
+/// commit present, the one in flight whole or absent, nothing else. The next cycle continues
+/// the trace from the verified state.
+public struct FaultCycles {
+    public enum Fault: String, CaseIterable, Codable, Sendable {
+        case powerLoss = "power-loss"
+        case eio
+        case enospc
+
+        /// Parses a comma-separated list; `all` names every fault.
+        public static func list(_ text: String) throws(StoreError) -> [Fault] {
+            if text == "all" { return allCases }
+            var faults: [Fault] = []
+            for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                guard let fault = Fault(rawValue: name) else {
+                    throw .invalidArgument("unknown fault `\(name)`; known: \(allCases.map(\.rawValue).joined(separator: ", ")), all")
+                }
+                if !faults.contains(fault) { faults.append(fault) }
+            }
+            guard !faults.isEmpty else { throw .invalidArgument("--faults names no fault") }
+            return faults
+        }
+    }
+
+    /// The calls an I/O error is injected into.
+    public static let failingCalls = ["pwrite", "fdatasync", "fsync", "ftruncate", "rename", "unlink"]
+
+    /// What the cycles of one fault found for one engine.
+    public struct Report: Codable, Sendable, Equatable {
+        public var engine: String
+        public var fault: Fault
+        public var cycles = 0
+        /// Cycles in which the fault happened (an I/O error may target a call the engine did not
+        /// make within the cycle; a power loss always happens).
+        public var injected = 0
+        /// Injected faults that struck before the store had acknowledged anything in the cycle
+        /// (during its open and recovery).
+        public var duringOpen = 0
+        /// Injected I/O errors the store reported to its caller (the rest hit work whose failure
+        /// the store absorbed, or were reported by `close`).
+        public var reported = 0
+        public var recovered = 0
+        public var lostCommits = 0
+        public var partialBatches = 0
+        public var failedOpens = 0
+        public var recoveryMs = Results.Latency(p50: 0, p90: 0, p99: 0, p999: 0, max: 0)
+        public var problems: [String] = []
+
+        public var passed: Bool { lostCommits == 0 && partialBatches == 0 && failedOpens == 0 }
+    }
+
+    public let configuration: CrashCycles.Configuration
+    public let faults: [Fault]
+    public let tracePath: String
+    public let totalRecords: Int
+    public let synthesizer: ValueSynthesizer
+    public var progress: ((String) -> Void)?
+
+    public init(configuration: CrashCycles.Configuration, faults: [Fault], tracePath: String, totalRecords: Int, synthesizer: ValueSynthesizer) {
+        self.configuration = configuration
+        self.faults = faults
+        self.tracePath = tracePath
+        self.totalRecords = totalRecords
+        self.synthesizer = synthesizer
+    }
+
+    /// Runs `configuration.iterations` cycles of each fault on a store of `engine` in `directory`,
+    /// opened with `options` (its file system is replaced by the injecting one).
+    public func run(engine: EngineDescriptor, directory: String, options: StoreOptions) throws -> [Report] {
+        let real = options.fileSystem
+        let check = CrashCheck(executable: "", childArguments: [], tracePath: tracePath, synthesizer: synthesizer)
+        var random = SeededRandom(seed: configuration.seed ^ 0xFA17_FA17)
+        var reports: [Report] = []
+        for fault in faults {
+            var report = Report(engine: engine.name, fault: fault)
+            var position = 0
+            var opens: [Double] = []
+            // Learned as the cycles go, so the faults land inside the work rather than after it:
+            // mutating calls per trace record, and how often the engine makes each failing call
+            // in a cycle (0: never — such calls are not picked again).
+            var callsPerRecord = 4.0
+            var callCounts: [String: Int] = [:]
+            try StorageDirectory.destroy(directory, fileSystem: real)
+            defer { try? StorageDirectory.destroy(directory, fileSystem: real) }
+            for iteration in 1...configuration.iterations {
+                report.cycles = iteration
+                progress?("\(engine.name), \(fault.rawValue): cycle \(iteration)/\(configuration.iterations) from trace position \(position)")
+                try StorageDirectory.createPath(directory, fileSystem: real)
+                // Some faults land in the open (recovery), the rest anywhere in the cycle.
+                let early = Double(random.next() >> 11) * 0x1.0p-53 < configuration.duringRecovery
+                var outcome: Injection
+                switch fault {
+                case .powerLoss:
+                    let power = try PowerLossFileSystem(directory: directory)
+                    let span = early ? 24 : max(24, Int(callsPerRecord * Double(configuration.window)))
+                    power.arm(powerLossAt: 1 + random.below(span))
+                    var injecting = options
+                    injecting.fileSystem = power
+                    outcome = replay(engine: engine, directory: directory, options: injecting, from: position, until: position + 4 * configuration.window)
+                    let records = outcome.acknowledged - position
+                    if records >= 100 { callsPerRecord = Double(power.mutatingCalls) / Double(records) }
+                    if !power.isDead { try power.powerLoss() }
+                    outcome.injected = true
+                case .eio, .enospc:
+                    let candidates = Self.failingCalls.filter { callCounts[$0] != 0 }
+                    let call = candidates[random.below(candidates.count)]
+                    let nth = 1 + random.below(early ? 8 : max(1, callCounts[call] ?? 400))
+                    let faulty = FaultyFileSystem(failing: call, nth: nth, errno: fault == .eio ? EIO : ENOSPC)
+                    var injecting = options
+                    injecting.fileSystem = faulty
+                    let limit = position + 1 + random.below(configuration.window)
+                    outcome = replay(engine: engine, directory: directory, options: injecting, from: position, until: limit)
+                    outcome.injected = faulty.fired
+                    if !faulty.fired && outcome.error == nil && outcome.acknowledged >= limit {
+                        // A whole cycle without reaching the Nth call: it makes this many.
+                        callCounts[call] = faulty.calls
+                    }
+                }
+                if outcome.injected {
+                    report.injected += 1
+                    if outcome.acknowledgedAny == false { report.duringOpen += 1 }
+                    if outcome.error != nil { report.reported += 1 }
+                }
+                if let error = outcome.error, !outcome.expectedError, report.problems.count < 10 {
+                    report.problems.append("cycle \(iteration): unexpected error \(error)")
+                }
+                let acknowledged = outcome.acknowledged
+
+                let start = MonotonicClock.now()
+                let store: any Store
+                do {
+                    var reopen = options
+                    reopen.fileSystem = real
+                    store = try engine.open(directory, reopen)
+                } catch {
+                    report.failedOpens += 1
+                    if report.problems.count < 10 { report.problems.append("cycle \(iteration): open failed after \(fault.rawValue) at position \(acknowledged): \(error)") }
+                    try StorageDirectory.destroy(directory, fileSystem: real)
+                    position = 0
+                    continue
+                }
+                opens.append(MonotonicClock.seconds(since: start) * 1000)
+                let verdict: CrashCheck.Verdict
+                do {
+                    verdict = try check.verify(store, acknowledged: acknowledged)
+                } catch {
+                    try? store.close()
+                    throw error
+                }
+                try store.close()
+                report.recovered += 1
+                report.lostCommits += verdict.lostCommits
+                report.partialBatches += verdict.partialBatch ? 1 : 0
+                if (verdict.lostCommits > 0 || verdict.partialBatch) && report.problems.count < 10 {
+                    report.problems.append("cycle \(iteration): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged position \(acknowledged)")
+                }
+                position = verdict.inFlightApplied == true ? verdict.inFlightEnd : acknowledged
+                if position >= totalRecords {
+                    try StorageDirectory.destroy(directory, fileSystem: real)
+                    position = 0
+                }
+            }
+            opens.sort()
+            func percentile(_ fraction: Double) -> Double {
+                opens.isEmpty ? 0 : opens[min(opens.count - 1, Int(Double(opens.count) * fraction))]
+            }
+            report.recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: opens.last ?? 0)
+            reports.append(report)
+        }
+        return reports
+    }
+
+    /// What one faulty run did.
+    struct Injection {
+        /// Trace position of the last acknowledged write commit.
+        var acknowledged: Int
+        var acknowledgedAny = false
+        var injected = false
+        /// The error that stopped the run, if any.
+        var error: (any Error)?
+        /// Whether that error is the kind a fault should cause (an I/O error).
+        var expectedError = true
+    }
+
+    /// Opens the store and replays the trace from `start` until trace position `limit`, the end
+    /// of the trace, or the first error; then closes the store (errors ignored: after a power
+    /// loss or a failed write, close may fail too).
+    private func replay(engine: EngineDescriptor, directory: String, options: StoreOptions, from start: Int, until limit: Int) -> Injection {
+        var result = Injection(acknowledged: start)
+        var store: (any Store)?
+        do {
+            let opened = try engine.open(directory, options)
+            store = opened
+            var reader = try TraceReader(path: tracePath)
+            var operation = WorkloadOperation(.get)
+            for _ in 0..<start where try !reader.next(into: &operation) { break }
+            var replayer = Replayer(store: opened, synthesizer: synthesizer, startingAt: start)
+            while replayer.position < limit, try reader.next(into: &operation) {
+                guard case let .completed(_, isWrite, _, _) = try replayer.execute(operation, start: 0, mark: 0), isWrite else { continue }
+                result.acknowledged = replayer.position
+                result.acknowledgedAny = true
+            }
+        } catch {
+            result.error = error
+            if let error = error as? StoreError {
+                // An I/O error is what a fault causes; anything else (a file rejected as damaged
+                // on open) means the engine wrote unsafely.
+                switch error {
+                case .io, .library: result.expectedError = true
+                default: result.expectedError = false
+                }
+            } else {
+                result.expectedError = false
+            }
+        }
+        if let store {
+            do { try store.close() } catch { if result.error == nil { result.error = error } }
+        }
+        return result
+    }
+}
