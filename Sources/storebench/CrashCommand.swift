@@ -162,10 +162,10 @@ struct CrashCommand: ParsableCommand {
     }
 
     private func printFaultTable(_ reports: [FaultCycles.Report]) {
-        var table = TextTable(headers: ["engine", "fault", "cycles", "injected", "in open", "reported", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
+        var table = TextTable(headers: ["engine", "fault", "cycles", "injected", "before 1st ack", "reported", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
         for report in reports {
             table.append([
-                report.engine, report.fault.rawValue, String(report.cycles), String(report.injected), String(report.duringOpen),
+                report.engine, report.fault.rawValue, String(report.cycles), String(report.injected), String(report.beforeFirstAcknowledgement),
                 String(report.reported), String(report.recovered), String(report.lostCommits), String(report.partialBatches),
                 String(report.failedOpens),
                 NumberFormat.fixed(report.recoveryMs.p50, places: 1) + " ms", NumberFormat.fixed(report.recoveryMs.p99, places: 1) + " ms",
