@@ -8,7 +8,9 @@ final class ChunkCache {
     private var buffers: [UnsafeMutableRawPointer]
     private var owners: [UInt32]        // physical held by each slot (0 = empty)
     private var referenced: [Bool]
-    private var slots: [UInt32: Int32] = [:]
+    /// Slot of each physical chunk (-1: not cached), indexed by physical id: physical ids are
+    /// dense, and a lookup per node read must not hash.
+    private var slots: [Int32] = []
     private var hand = 0
     /// Slots emptied by `remove`, used before growing or evicting.
     private var emptySlots: [Int] = []
@@ -29,7 +31,8 @@ final class ChunkCache {
     /// The cached bytes of `physical`; valid until the next `insert`.
     @inline(__always)
     func lookup(_ physical: UInt32) -> UnsafeMutableRawPointer? {
-        guard let slot = slots[physical] else {
+        let slot = Int(physical) < slots.count ? slots[Int(physical)] : -1
+        guard slot >= 0 else {
             misses &+= 1
             return nil
         }
@@ -53,18 +56,22 @@ final class ChunkCache {
     }
 
     private func slot(for physical: UInt32) -> Int {
-        if let slot = slots[physical] { return Int(slot) }
+        let index = Int(physical)
+        if index >= slots.count {
+            slots.append(contentsOf: repeatElement(-1, count: max(index + 1 - slots.count, slots.count / 2)))
+        }
+        if slots[index] >= 0 { return Int(slots[index]) }
         if let slot = emptySlots.popLast() {
             owners[slot] = physical
             referenced[slot] = true
-            slots[physical] = Int32(slot)
+            slots[index] = Int32(slot)
             return slot
         }
         if buffers.count < capacity {
             buffers.append(UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64))
             owners.append(physical)
             referenced.append(true)
-            slots[physical] = Int32(buffers.count - 1)
+            slots[index] = Int32(buffers.count - 1)
             return buffers.count - 1
         }
         while true {
@@ -74,24 +81,26 @@ final class ChunkCache {
                 referenced[slot] = false
                 continue
             }
-            if owners[slot] != 0 { slots[owners[slot]] = nil }
+            if owners[slot] != 0 { slots[Int(owners[slot])] = -1 }
             owners[slot] = physical
             referenced[slot] = true
-            slots[physical] = Int32(slot)
+            slots[index] = Int32(slot)
             return slot
         }
     }
 
     /// Forgets `physical` (it was freed, or is about to be overwritten).
     func remove(_ physical: UInt32) {
-        guard let slot = slots.removeValue(forKey: physical) else { return }
+        guard Int(physical) < slots.count, slots[Int(physical)] >= 0 else { return }
+        let slot = slots[Int(physical)]
+        slots[Int(physical)] = -1
         owners[Int(slot)] = 0
         referenced[Int(slot)] = false
         emptySlots.append(Int(slot))
     }
 
     func removeAll() {
-        slots.removeAll(keepingCapacity: true)
+        for index in slots.indices { slots[index] = -1 }
         for index in 0..<buffers.count {
             owners[index] = 0
             referenced[index] = false

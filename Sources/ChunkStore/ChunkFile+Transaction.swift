@@ -24,7 +24,7 @@ extension ChunkFile {
         let original = try load(reference(of: virtual), virtual: virtual)
         let copy = takeBuffer()
         copy.copyMemory(from: original, byteCount: chunkSize)
-        working[virtual] = copy
+        working.set(virtual, copy)
         return copy
     }
 
@@ -41,14 +41,14 @@ extension ChunkFile {
         }
         let bytes = takeBuffer()
         bytes.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
-        working[virtual] = bytes
+        working.set(virtual, bytes)
         return (virtual, bytes)
     }
 
     /// Releases chunk `virtual`; its physical chunk is reused once a later commit is durable.
     public func free(_ virtual: UInt32) {
         precondition(inTransaction)
-        if let copy = working.removeValue(forKey: virtual) { returnBuffer(copy) }
+        if let copy = working.remove(virtual) { returnBuffer(copy) }
         freedVirtuals.append(virtual)
     }
 
@@ -72,8 +72,8 @@ extension ChunkFile {
     /// Forgets every change of the open transaction.
     public func rollback() {
         precondition(inTransaction)
-        for copy in working.values { returnBuffer(copy) }
-        working.removeAll(keepingCapacity: true)
+        for (_, copy) in working.sorted() { returnBuffer(copy) }
+        working.removeAll()
         freedVirtuals.removeAll(keepingCapacity: true)
         if levels[0].count > transactionVirtualCount {
             levels[0].removeLast(levels[0].count - transactionVirtualCount)
@@ -105,7 +105,7 @@ extension ChunkFile {
         defer {
             for (_, buffer) in writes { returnBuffer(buffer) }
             writes.removeAll(keepingCapacity: true)
-            working.removeAll(keepingCapacity: true)
+            working.removeAll()
             freedVirtuals.removeAll(keepingCapacity: true)
             reservedFromFree.removeAll(keepingCapacity: true)
             forceRewrite = false
@@ -113,7 +113,7 @@ extension ChunkFile {
         }
         var dirtyTable = [[Int]](repeating: [], count: levels.count)
         // 1. Data chunks whose bytes changed, in virtual-id order.
-        for (virtual, buffer) in working.sorted(by: { $0.key < $1.key }) {
+        for (virtual, buffer) in working.sorted() {
             let old = ChunkReference(packed: levels[0][Int(virtual)])
             if old.isMapped && !forceRewrite {
                 let original = try load(old, virtual: virtual)
@@ -246,44 +246,36 @@ extension ChunkFile {
         return UInt32(physical)
     }
 
-    /// Writes the commit's chunks in physical order, one pwrite per run of adjacent chunks, and
-    /// puts them in the cache (the next reads of what was just written are hits).
+    /// Writes the commit's chunks in physical order, one pwrite each, and puts them in the cache
+    /// (the next reads of what was just written are hits).
+    ///
+    /// Adjacent chunks are not coalesced into one larger write on purpose: a large write makes
+    /// the page cache hold that range in a large folio, and ext4 then walks the whole folio for
+    /// every later 4 KiB chunk written into it (measured with batches of 1,000 puts over 1M keys:
+    /// 170k ops/s coalescing up to 64 chunks, 202k one chunk per write).
     private func writeChunks() throws(StoreError) {
         if syncOnCommit && highestAllocated + 1 > fileChunks { try extendAhead() }
         writes.sort { $0.physical < $1.physical }
-        var start = 0
-        while start < writes.count {
-            var end = start + 1
-            while end < writes.count, end - start < stagingChunks, writes[end].physical == writes[end - 1].physical + 1 {
-                end += 1
-            }
-            let offset = Int64(writes[start].physical) * Int64(chunkSize)
-            if end - start == 1 {
-                try file.write(UnsafeRawBufferPointer(start: writes[start].bytes, count: chunkSize), at: offset)
-            } else {
-                for index in start..<end {
-                    (staging + (index - start) * chunkSize).copyMemory(from: writes[index].bytes, byteCount: chunkSize)
-                }
-                try file.write(UnsafeRawBufferPointer(start: staging, count: (end - start) * chunkSize), at: offset)
-            }
+        for index in writes.indices {
+            let offset = Int64(writes[index].physical) * Int64(chunkSize)
+            try file.write(UnsafeRawBufferPointer(start: writes[index].bytes, count: chunkSize), at: offset)
             // The written buffer becomes the cached copy; the one it displaces goes back to the pool.
-            for index in start..<end {
-                writes[index].bytes = cache.adopt(writes[index].physical, writes[index].bytes)
-            }
-            chunksWritten += end - start
-            start = end
+            writes[index].bytes = cache.adopt(writes[index].physical, writes[index].bytes)
         }
+        chunksWritten += writes.count
     }
 
     /// Durability `always`: grows the file by zero-filled chunks ahead of need (1/16 of its size,
     /// 32 to 4096 chunks), so that commits overwrite allocated blocks and their fdatasync need not
     /// also commit a size change and a block allocation to the file system's journal — on ext4
-    /// that halves the cost of a sync.
+    /// that halves the cost of a sync. One chunk per write, for the reason `writeChunks` gives.
     private func extendAhead() throws(StoreError) {
         let step = min(4096, max(32, fileChunks / 16))
         let target = max(highestAllocated + 1, fileChunks + step)
-        let zeros = [UInt8](repeating: 0, count: Int(target - fileChunks) * chunkSize)
-        try file.write(zeros, at: Int64(fileChunks) * Int64(chunkSize))
+        let zeros = [UInt8](repeating: 0, count: chunkSize)
+        for chunk in fileChunks..<target {
+            try file.write(zeros, at: Int64(chunk) * Int64(chunkSize))
+        }
         fileChunks = target
     }
 

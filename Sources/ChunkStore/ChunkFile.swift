@@ -36,7 +36,7 @@ public final class ChunkFile {
 
     // Transaction state.
     public internal(set) var inTransaction = false
-    var working: [UInt32: UnsafeMutableRawPointer] = [:]
+    var working = WorkingSet()
     var freedVirtuals: [UInt32] = []
     var reservedFromFree: [UInt32] = []
     var transactionVirtualCount = 0
@@ -52,8 +52,6 @@ public final class ChunkFile {
     /// Relocation: chunks at or past this physical number are moved toward the front.
     var relocationLimit: UInt64 = .max
     var writes: [(physical: UInt32, bytes: UnsafeMutableRawPointer)] = []
-    var staging: UnsafeMutableRawPointer
-    var stagingChunks = 64
 
     /// Counters for statistics and tests.
     public internal(set) var chunksWritten = 0
@@ -76,6 +74,9 @@ public final class ChunkFile {
             try Self.create(in: directory, chunkSize: requestedChunkSize ?? ChunkGeometry.defaultChunkSize)
         }
         file = try directory.open(Self.fileName, writable: true)
+        // Readahead would fill the page cache with large folios, and ext4 then pays for a whole
+        // folio on every 4 KiB chunk written into one (see `writeChunks`).
+        file.adviseRandomAccess()
         let found = try Self.readCurrentMeta(file)
         if let requestedChunkSize, requestedChunkSize != found.chunkSize {
             throw .invalidArgument("cow setting `chunk_size`: the store at \(directory.path) was created with \(found.chunkSize)-byte chunks, not \(requestedChunkSize)")
@@ -85,7 +86,6 @@ public final class ChunkFile {
         chunkSize = found.chunkSize
         entriesPerChunk = ChunkGeometry.entriesPerChunk(chunkSize)
         cache = ChunkCache(chunkSize: chunkSize, bytes: cacheBytes)
-        staging = UnsafeMutableRawPointer.allocate(byteCount: stagingChunks * found.chunkSize, alignment: 4096)
         levels = []
         freeChunks = FreeChunks()
         freeVirtuals = []
@@ -96,8 +96,7 @@ public final class ChunkFile {
 
     deinit {
         for buffer in pool { buffer.deallocate() }
-        for buffer in working.values { buffer.deallocate() }
-        staging.deallocate()
+        for (_, buffer) in working.sorted() { buffer.deallocate() }
         file.close()
     }
 

@@ -136,6 +136,11 @@ public final class DurableFile: @unchecked Sendable {
         }
     }
 
+    /// The file is read and written at random chunk offsets: no readahead.
+    public func adviseRandomAccess() {
+        fileSystem.adviseRandomAccess(fd)
+    }
+
     public func truncate(to length: Int64) throws(StoreError) {
         do { try fileSystem.ftruncate(fd, to: length) } catch {
             throw .io(call: error.call, errno: error.errno, path: path)

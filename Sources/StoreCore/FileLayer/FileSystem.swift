@@ -81,7 +81,18 @@ public protocol FileSystem: Sendable {
     /// Asks the kernel to drop the file's clean cached pages, so the next reads come from the
     /// device. The corresponding C function is `posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)`.
     func dropCachedPages(_ fd: Int32) throws(SystemCallError)
+    /// Tells the kernel the file is read and written at random places: no readahead, so the page
+    /// cache keeps small pages. Advisory (errors are ignored). The corresponding C function is
+    /// `posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM)`.
+    func adviseRandomAccess(_ fd: Int32)
     /// Opens a directory and fsyncs it, so that entries created, renamed or removed in it survive
     /// a power loss.
     func syncDirectory(_ path: String) throws(SystemCallError)
+}
+
+extension FileSystem {
+    /// Only advice: every file system here hands out real descriptors, so they share this one.
+    public func adviseRandomAccess(_ fd: Int32) {
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_RANDOM))
+    }
 }

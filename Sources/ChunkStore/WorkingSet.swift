@@ -1,0 +1,46 @@
+/// A transaction's private copies of chunks, by virtual id. Every node read inside a batch asks
+/// it first, so it is a flat array indexed by id (no hashing), plus the ids that hold a copy.
+struct WorkingSet {
+    private var copies: [UnsafeMutableRawPointer?] = []
+    /// Ids given a copy since the last `removeAll`; may repeat, and may name an id since removed.
+    private var ids: [UInt32] = []
+
+    @inline(__always)
+    subscript(virtual: UInt32) -> UnsafeMutableRawPointer? {
+        Int(virtual) < copies.count ? copies[Int(virtual)] : nil
+    }
+
+    mutating func set(_ virtual: UInt32, _ copy: UnsafeMutableRawPointer) {
+        let index = Int(virtual)
+        if index >= copies.count {
+            copies.append(contentsOf: repeatElement(nil, count: max(index + 1 - copies.count, copies.count / 2)))
+        }
+        if copies[index] == nil { ids.append(virtual) }
+        copies[index] = copy
+    }
+
+    /// Takes the copy of `virtual` out of the set.
+    mutating func remove(_ virtual: UInt32) -> UnsafeMutableRawPointer? {
+        guard let copy = self[virtual] else { return nil }
+        copies[Int(virtual)] = nil
+        return copy
+    }
+
+    /// Every (id, copy) pair, by ascending id.
+    func sorted() -> [(virtual: UInt32, copy: UnsafeMutableRawPointer)] {
+        var result: [(virtual: UInt32, copy: UnsafeMutableRawPointer)] = []
+        result.reserveCapacity(ids.count)
+        var previous: UInt32?
+        for virtual in ids.sorted() where virtual != previous {
+            previous = virtual
+            if let copy = copies[Int(virtual)] { result.append((virtual, copy)) }
+        }
+        return result
+    }
+
+    /// Empties the set (the copies themselves are the caller's to release first).
+    mutating func removeAll() {
+        for virtual in ids { copies[Int(virtual)] = nil }
+        ids.removeAll(keepingCapacity: true)
+    }
+}
