@@ -74,7 +74,7 @@ public struct CrashCycles {
         var random = SeededRandom(seed: configuration.seed)
         let check = CrashCheck(executable: executable, childArguments: [], tracePath: tracePath, synthesizer: synthesizer)
         var position = 0
-        var opens: [Double] = []
+        var tally = RecoveryTally()
         try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
         defer { try? StorageDirectory.destroy(directory, fileSystem: options.fileSystem) }
 
@@ -99,45 +99,20 @@ public struct CrashCycles {
             }
             let acknowledged = max(child.acknowledged ?? position, position)
 
-            let start = MonotonicClock.now()
-            let store: any Store
-            do {
-                store = try engine.open(directory, options)
-            } catch {
-                report.failedOpens += 1
-                if report.problems.count < 10 { report.problems.append("cycle \(iteration): open failed after a kill at position \(acknowledged): \(error)") }
-                try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+            guard let next = try tally.reopenAndVerify(
+                engine: engine, directory: directory, options: options, check: check, acknowledged: acknowledged, cycle: "cycle \(iteration)")
+            else {
                 position = 0
                 continue
             }
-            opens.append(MonotonicClock.seconds(since: start) * 1000)
-            let verdict: CrashCheck.Verdict
-            do {
-                verdict = try check.verify(store, acknowledged: acknowledged)
-            } catch {
-                try? store.close()
-                throw error
-            }
-            try store.close()
-            report.recovered += 1
-            report.lostCommits += verdict.lostCommits
-            report.partialBatches += verdict.partialBatch ? 1 : 0
-            if (verdict.lostCommits > 0 || verdict.partialBatch) && report.problems.count < 10 {
-                report.problems.append("cycle \(iteration): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged position \(acknowledged)")
-            }
-            // Continue from the verified state: after the commit in flight when it turned out durable.
-            position = verdict.inFlightApplied == true ? verdict.inFlightEnd : acknowledged
+            position = next
             if !child.killed || position >= totalRecords {
                 report.completedTraces += 1
                 try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
                 position = 0
             }
         }
-        opens.sort()
-        func percentile(_ fraction: Double) -> Double {
-            opens.isEmpty ? 0 : opens[min(opens.count - 1, Int(Double(opens.count) * fraction))]
-        }
-        report.recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: opens.last ?? 0)
+        report.take(tally)
         return report
     }
 }

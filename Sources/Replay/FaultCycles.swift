@@ -61,10 +61,13 @@ public struct FaultCycles {
         public var lostCommits = 0
         public var partialBatches = 0
         public var failedOpens = 0
+        /// Errors other than I/O errors met while the fault was injected (a store that calls its
+        /// own files damaged after a failed write wrote them unsafely).
+        public var unexpectedErrors = 0
         public var recoveryMs = Results.Latency(p50: 0, p90: 0, p99: 0, p999: 0, max: 0)
         public var problems: [String] = []
 
-        public var passed: Bool { lostCommits == 0 && partialBatches == 0 && failedOpens == 0 }
+        public var passed: Bool { lostCommits == 0 && partialBatches == 0 && failedOpens == 0 && unexpectedErrors == 0 }
     }
 
     public let configuration: CrashCycles.Configuration
@@ -92,7 +95,7 @@ public struct FaultCycles {
         for fault in faults {
             var report = Report(engine: engine.name, fault: fault)
             var position = 0
-            var opens: [Double] = []
+            var tally = RecoveryTally()
             // Learned as the cycles go, so the faults land inside the work rather than after it:
             // mutating calls per trace record, and how often the engine makes each failing call
             // in a cycle (0: never — such calls are not picked again).
@@ -143,50 +146,24 @@ public struct FaultCycles {
                     if outcome.acknowledgedAny == false { report.beforeFirstAcknowledgement += 1 }
                     if outcome.error != nil { report.reported += 1 }
                 }
-                if let error = outcome.error, !outcome.expectedError, report.problems.count < 10 {
-                    report.problems.append("cycle \(iteration): unexpected error \(error)")
+                if let error = outcome.error, !outcome.expectedError {
+                    report.unexpectedErrors += 1
+                    tally.note("cycle \(iteration): unexpected error \(error)")
                 }
                 let acknowledged = outcome.acknowledged
 
-                let start = MonotonicClock.now()
-                let store: any Store
-                do {
-                    var reopen = options
-                    reopen.fileSystem = real
-                    store = try engine.open(directory, reopen)
-                } catch {
-                    report.failedOpens += 1
-                    if report.problems.count < 10 { report.problems.append("cycle \(iteration): open failed after \(fault.rawValue) at position \(acknowledged): \(error)") }
-                    try StorageDirectory.destroy(directory, fileSystem: real)
-                    position = 0
-                    continue
-                }
-                opens.append(MonotonicClock.seconds(since: start) * 1000)
-                let verdict: CrashCheck.Verdict
-                do {
-                    verdict = try check.verify(store, acknowledged: acknowledged)
-                } catch {
-                    try? store.close()
-                    throw error
-                }
-                try store.close()
-                report.recovered += 1
-                report.lostCommits += verdict.lostCommits
-                report.partialBatches += verdict.partialBatch ? 1 : 0
-                if (verdict.lostCommits > 0 || verdict.partialBatch) && report.problems.count < 10 {
-                    report.problems.append("cycle \(iteration): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged position \(acknowledged)")
-                }
-                position = verdict.inFlightApplied == true ? verdict.inFlightEnd : acknowledged
+                var reopen = options
+                reopen.fileSystem = real
+                let next = try tally.reopenAndVerify(
+                    engine: engine, directory: directory, options: reopen, check: check, acknowledged: acknowledged,
+                    cycle: "cycle \(iteration) (\(fault.rawValue))")
+                position = next ?? 0
                 if position >= totalRecords {
                     try StorageDirectory.destroy(directory, fileSystem: real)
                     position = 0
                 }
             }
-            opens.sort()
-            func percentile(_ fraction: Double) -> Double {
-                opens.isEmpty ? 0 : opens[min(opens.count - 1, Int(Double(opens.count) * fraction))]
-            }
-            report.recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: opens.last ?? 0)
+            report.take(tally)
             reports.append(report)
         }
         return reports
