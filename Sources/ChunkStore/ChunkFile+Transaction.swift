@@ -72,8 +72,7 @@ extension ChunkFile {
     /// Forgets every change of the open transaction.
     public func rollback() {
         precondition(inTransaction)
-        for (_, copy) in working.sorted() { returnBuffer(copy) }
-        working.removeAll()
+        working.removeAll(releasing: returnBuffer)
         freedVirtuals.removeAll(keepingCapacity: true)
         if levels[0].count > transactionVirtualCount {
             levels[0].removeLast(levels[0].count - transactionVirtualCount)

@@ -96,7 +96,7 @@ public final class ChunkFile {
 
     deinit {
         for buffer in pool { buffer.deallocate() }
-        for (_, buffer) in working.sorted() { buffer.deallocate() }
+        working.removeAll { $0.deallocate() }
         file.close()
     }
 

@@ -38,9 +38,13 @@ struct WorkingSet {
         return result
     }
 
-    /// Empties the set (the copies themselves are the caller's to release first).
-    mutating func removeAll() {
-        for virtual in ids { copies[Int(virtual)] = nil }
+    /// Empties the set, handing each copy still in it to `release` (if given; otherwise the
+    /// caller has taken them over already).
+    mutating func removeAll(releasing release: ((UnsafeMutableRawPointer) -> Void)? = nil) {
+        for virtual in ids {
+            if let copy = copies[Int(virtual)] { release?(copy) }
+            copies[Int(virtual)] = nil
+        }
         ids.removeAll(keepingCapacity: true)
     }
 }

@@ -74,7 +74,7 @@ public struct CrashCycles {
         var random = SeededRandom(seed: configuration.seed)
         let check = CrashCheck(executable: executable, childArguments: [], tracePath: tracePath, synthesizer: synthesizer)
         var position = 0
-        var tally = RecoveryTally()
+        var opens: [Double] = []
         try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
         defer { try? StorageDirectory.destroy(directory, fileSystem: options.fileSystem) }
 
@@ -99,8 +99,9 @@ public struct CrashCycles {
             }
             let acknowledged = max(child.acknowledged ?? position, position)
 
-            guard let next = try tally.reopenAndVerify(
-                engine: engine, directory: directory, options: options, check: check, acknowledged: acknowledged, cycle: "cycle \(iteration)")
+            guard let next = try report.reopenAndVerify(
+                engine: engine, directory: directory, options: options, check: check, acknowledged: acknowledged,
+                cycle: "cycle \(iteration)", opens: &opens)
             else {
                 position = 0
                 continue
@@ -112,7 +113,7 @@ public struct CrashCycles {
                 position = 0
             }
         }
-        report.take(tally)
+        report.setRecoveryTimes(opens)
         return report
     }
 }

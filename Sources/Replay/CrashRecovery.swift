@@ -13,10 +13,6 @@ public enum CrashChild {
     /// - Parameter start: trace position to continue from (the store already holds the records
     ///   before it).
     public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, start: Int = 0, acknowledgeTo descriptor: Int32) throws {
-        var reader = try TraceReader(path: tracePath)
-        var operation = WorkloadOperation(.get)
-        for _ in 0..<start where try !reader.next(into: &operation) { break }
-        var replayer = Replayer(store: store, synthesizer: synthesizer, startingAt: start)
         // Maintenance that runs inside a write (a stop-the-world compaction) sends no
         // acknowledgement while it runs: a watcher reports its start, repeating the last
         // acknowledged position with the flag set, so the parent can kill in the middle of it.
@@ -29,15 +25,32 @@ public enum CrashChild {
             wasRunning = running
         }
         defer { watcher.stop() }
-        while try reader.next(into: &operation) {
-            guard case let .completed(_, isWrite, _, _) = try replayer.execute(operation, start: 0, mark: 0), isWrite else { continue }
-            acknowledged.store(replayer.position, ordering: .releasing)
-            guard acknowledge(replayer.position, maintenance: metrics.isMaintenanceRunning, to: descriptor) else {
+        try replayCommits(store: store, tracePath: tracePath, synthesizer: synthesizer, from: start) { position in
+            acknowledged.store(position, ordering: .releasing)
+            guard acknowledge(position, maintenance: metrics.isMaintenanceRunning, to: descriptor) else {
                 throw StoreError.io(call: "write", errno: errno, path: "acknowledgement pipe")
             }
         }
         watcher.stop()
         try store.close()
+    }
+
+    /// Replays the trace on `store` from position `start` (the store already holds the records
+    /// before it) until position `limit` or the end, calling `acknowledged` with the position
+    /// reached after every write commit the store acknowledged. Shared by the killed child and
+    /// the in-process fault cycles.
+    static func replayCommits(
+        store: any Store, tracePath: String, synthesizer: ValueSynthesizer, from start: Int, until limit: Int = .max,
+        acknowledged: (Int) throws -> Void
+    ) throws {
+        var reader = try TraceReader(path: tracePath)
+        var operation = WorkloadOperation(.get)
+        for _ in 0..<start where try !reader.next(into: &operation) { break }
+        var replayer = Replayer(store: store, synthesizer: synthesizer, startingAt: start)
+        while replayer.position < limit, try reader.next(into: &operation) {
+            guard case let .completed(_, isWrite, _, _) = try replayer.execute(operation, start: 0, mark: 0), isWrite else { continue }
+            try acknowledged(replayer.position)
+        }
     }
 
     /// Writes one acknowledgement (8 bytes: a pipe write this small is atomic, so two threads may

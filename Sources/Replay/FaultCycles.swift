@@ -23,20 +23,6 @@ public struct FaultCycles {
         case powerLoss = "power-loss"
         case eio
         case enospc
-
-        /// Parses a comma-separated list; `all` names every fault.
-        public static func list(_ text: String) throws(StoreError) -> [Fault] {
-            if text == "all" { return allCases }
-            var faults: [Fault] = []
-            for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-                guard let fault = Fault(rawValue: name) else {
-                    throw .invalidArgument("unknown fault `\(name)`; known: \(allCases.map(\.rawValue).joined(separator: ", ")), all")
-                }
-                if !faults.contains(fault) { faults.append(fault) }
-            }
-            guard !faults.isEmpty else { throw .invalidArgument("--faults names no fault") }
-            return faults
-        }
     }
 
     /// The calls an I/O error is injected into.
@@ -95,7 +81,7 @@ public struct FaultCycles {
         for fault in faults {
             var report = Report(engine: engine.name, fault: fault)
             var position = 0
-            var tally = RecoveryTally()
+            var opens: [Double] = []
             // Learned as the cycles go, so the faults land inside the work rather than after it:
             // mutating calls per trace record, and how often the engine makes each failing call
             // in a cycle (0: never — such calls are not picked again).
@@ -148,22 +134,22 @@ public struct FaultCycles {
                 }
                 if let error = outcome.error, !outcome.expectedError {
                     report.unexpectedErrors += 1
-                    tally.note("cycle \(iteration): unexpected error \(error)")
+                    report.note("cycle \(iteration): unexpected error \(error)")
                 }
                 let acknowledged = outcome.acknowledged
 
                 var reopen = options
                 reopen.fileSystem = real
-                let next = try tally.reopenAndVerify(
+                let next = try report.reopenAndVerify(
                     engine: engine, directory: directory, options: reopen, check: check, acknowledged: acknowledged,
-                    cycle: "cycle \(iteration) (\(fault.rawValue))")
+                    cycle: "cycle \(iteration) (\(fault.rawValue))", opens: &opens)
                 position = next ?? 0
                 if position >= totalRecords {
                     try StorageDirectory.destroy(directory, fileSystem: real)
                     position = 0
                 }
             }
-            report.take(tally)
+            report.setRecoveryTimes(opens)
             reports.append(report)
         }
         return reports
@@ -177,40 +163,33 @@ public struct FaultCycles {
         var injected = false
         /// The error that stopped the run, if any.
         var error: (any Error)?
-        /// Whether that error is the kind a fault should cause (an I/O error).
-        var expectedError = true
+
+        /// Whether the error is the kind a fault causes: an I/O error. Anything else (a file
+        /// rejected as damaged) means the engine wrote unsafely.
+        var expectedError: Bool {
+            guard let error else { return true }
+            switch error as? StoreError {
+            case .io?, .library?: return true
+            default: return false
+            }
+        }
     }
 
     /// Opens the store and replays the trace from `start` until trace position `limit`, the end
-    /// of the trace, or the first error; then closes the store (errors ignored: after a power
-    /// loss or a failed write, close may fail too).
+    /// of the trace, or the first error; then closes the store (an error from close counts only
+    /// when nothing failed before: after a power loss or a failed write it fails too).
     private func replay(engine: EngineDescriptor, directory: String, options: StoreOptions, from start: Int, until limit: Int) -> Injection {
         var result = Injection(acknowledged: start)
         var store: (any Store)?
         do {
             let opened = try engine.open(directory, options)
             store = opened
-            var reader = try TraceReader(path: tracePath)
-            var operation = WorkloadOperation(.get)
-            for _ in 0..<start where try !reader.next(into: &operation) { break }
-            var replayer = Replayer(store: opened, synthesizer: synthesizer, startingAt: start)
-            while replayer.position < limit, try reader.next(into: &operation) {
-                guard case let .completed(_, isWrite, _, _) = try replayer.execute(operation, start: 0, mark: 0), isWrite else { continue }
-                result.acknowledged = replayer.position
+            try CrashChild.replayCommits(store: opened, tracePath: tracePath, synthesizer: synthesizer, from: start, until: limit) { position in
+                result.acknowledged = position
                 result.acknowledgedAny = true
             }
         } catch {
             result.error = error
-            if let error = error as? StoreError {
-                // An I/O error is what a fault causes; anything else (a file rejected as damaged
-                // on open) means the engine wrote unsafely.
-                switch error {
-                case .io, .library: result.expectedError = true
-                default: result.expectedError = false
-                }
-            } else {
-                result.expectedError = false
-            }
         }
         if let store {
             do { try store.close() } catch { if result.error == nil { result.error = error } }

@@ -20,7 +20,10 @@ struct CrashCommand: ParsableCommand {
             whole or absent, nothing that was never written. Exit code 1 if any commit was lost, any \
             batch partial or any open failed.
 
-            --faults adds cycles whose fault is injected under the durable file layer, in process:             `power-loss` (every byte and directory entry no fsync covered is dropped, at a random             mutating call), `eio` and `enospc` (the Nth write, sync, truncate, rename or unlink fails).             Each is checked the same way; --iterations cycles of each.
+            --faults adds cycles whose fault is injected under the durable file layer, in process: \
+            `power-loss` (every byte and directory entry no fsync covered is dropped, at a random \
+            mutating call), `eio` and `enospc` (the Nth write, sync, truncate, rename or unlink fails). \
+            Each is checked the same way; --iterations cycles of each.
             """
     )
 
@@ -52,17 +55,24 @@ struct CrashCommand: ParsableCommand {
 
     /// `--faults`: whether the kill cycles run, and which faults are injected.
     private func parsedFaults() throws(ValidationError) -> (kills: Bool, injected: [FaultCycles.Fault]) {
-        if faults == "all" { return (true, FaultCycles.Fault.allCases) }
-        let names = faults.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let injected = names.filter { $0 != "kill" }
-        guard !names.isEmpty else { throw ValidationError("--faults names no fault") }
-        guard !injected.isEmpty else { return (true, []) }
-        do {
-            return (names.contains("kill"), try FaultCycles.Fault.list(injected.joined(separator: ",")))
-        } catch {
-            guard case let .invalidArgument(message) = error else { throw ValidationError("\(error)") }
-            throw ValidationError(message + ", kill")
+        var kills = false
+        var injected: [FaultCycles.Fault] = []
+        for name in faults.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            switch name {
+            case "kill": kills = true
+            case "all":
+                kills = true
+                injected = FaultCycles.Fault.allCases
+            default:
+                guard let fault = FaultCycles.Fault(rawValue: name) else {
+                    let known = ["kill"] + FaultCycles.Fault.allCases.map(\.rawValue) + ["all"]
+                    throw ValidationError("unknown fault `\(name)`; known: \(known.joined(separator: ", "))")
+                }
+                if !injected.contains(fault) { injected.append(fault) }
+            }
         }
+        guard kills || !injected.isEmpty else { throw ValidationError("--faults names no fault") }
+        return (kills, injected)
     }
 
     func validate() throws {

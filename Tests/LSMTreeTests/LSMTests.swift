@@ -9,6 +9,18 @@ func openLSM(_ path: String, durability: Durability = .none, _ settings: [String
     try LSMStore(directory: path, options: StoreOptions(durability: durability, settings: settings))
 }
 
+/// Copies the store directory while `store` is still open (its WAL as a crash would leave it),
+/// then closes the store. Returns the copy and the path of its non-empty WAL.
+func crashCopy(of path: String, closing store: LSMStore, to copy: String) throws -> (copy: String, log: String) {
+    try FileManager.default.copyItem(atPath: path, toPath: copy)
+    try store.close()
+    try? FileManager.default.removeItem(atPath: copy + "/LOCK")
+    let log = try #require(try FileManager.default.contentsOfDirectory(atPath: copy).first {
+        $0.hasSuffix(".log") && (try? Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)).count) ?? 0 > 0
+    })
+    return (copy, copy + "/" + log)
+}
+
 func entries(_ store: any Store) throws -> [[UInt8]: [UInt8]] {
     var result: [[UInt8]: [UInt8]] = [:]
     try store.scan(from: [], limit: .max) { key, value in result[Array(key)] = Array(value) }
@@ -101,14 +113,10 @@ struct LSMTests {
         let path = scratch.child("store")
         let store = try openLSM(path, durability: .always)
         for index in 0..<10 { try store.put(bytes("k\(index)"), [UInt8](repeating: 7, count: 100)) }
-        let copy = scratch.child("copy")
-        try FileManager.default.copyItem(atPath: path, toPath: copy)
-        try store.close()
-        try? FileManager.default.removeItem(atPath: copy + "/LOCK")
-        let log = try #require(try FileManager.default.contentsOfDirectory(atPath: copy).first { $0.hasSuffix(".log") && (try? Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)).count) ?? 0 > 0 })
-        var data = try Data(contentsOf: URL(fileURLWithPath: copy + "/" + log))
+        let (copy, log) = try crashCopy(of: path, closing: store, to: scratch.child("copy"))
+        var data = try Data(contentsOf: URL(fileURLWithPath: log))
         data.removeLast(40)  // the last commit's write was cut short
-        try data.write(to: URL(fileURLWithPath: copy + "/" + log))
+        try data.write(to: URL(fileURLWithPath: log))
         let reopened = try openLSM(copy)
         #expect(reopened.recoveryReport.truncatedBytes > 0)
         #expect(try reopened.get(bytes("k8")) == [UInt8](repeating: 7, count: 100))
@@ -146,14 +154,10 @@ struct LSMTests {
         let path = scratch.child("store")
         let store = try openLSM(path)
         for index in 0..<100 { try store.put(bytes("k\(index)"), [UInt8](repeating: 9, count: 50)) }
-        let copy = scratch.child("copy")
-        try FileManager.default.copyItem(atPath: path, toPath: copy)
-        try store.close()
-        try? FileManager.default.removeItem(atPath: copy + "/LOCK")
-        let log = try #require(try FileManager.default.contentsOfDirectory(atPath: copy).first { $0.hasSuffix(".log") && (try? Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)).count) ?? 0 > 0 })
-        var data = try Data(contentsOf: URL(fileURLWithPath: copy + "/" + log))
+        let (copy, log) = try crashCopy(of: path, closing: store, to: scratch.child("copy"))
+        var data = try Data(contentsOf: URL(fileURLWithPath: log))
         data[1000] ^= 0x40
-        try data.write(to: URL(fileURLWithPath: copy + "/" + log))
+        try data.write(to: URL(fileURLWithPath: log))
         do {
             _ = try openLSM(copy)
             Issue.record("opened a WAL with a flipped byte")

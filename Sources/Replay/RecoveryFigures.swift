@@ -1,26 +1,33 @@
 import Report
 import StoreCore
 
-/// What the reopens after a series of crashes or faults found, and the one reopen-and-check
-/// step both the kill cycles and the fault cycles end each cycle with.
-struct RecoveryTally {
-    var recovered = 0
-    var lostCommits = 0
-    var partialBatches = 0
-    var failedOpens = 0
-    var problems: [String] = []
-    /// Open times, milliseconds.
-    private var opens: [Double] = []
+/// The figures a reopen after each crash or fault adds to (the kill and the fault cycles'
+/// reports), and the one reopen-and-check step both kinds of cycle end with.
+protocol RecoveryFigures {
+    var recovered: Int { get set }
+    var lostCommits: Int { get set }
+    var partialBatches: Int { get set }
+    var failedOpens: Int { get set }
+    var problems: [String] { get set }
+    var recoveryMs: Results.Latency { get set }
+}
 
+extension CrashCycles.Report: RecoveryFigures {}
+extension FaultCycles.Report: RecoveryFigures {}
+
+extension RecoveryFigures {
+    /// Keeps the first ten problems.
     mutating func note(_ problem: @autoclosure () -> String) {
         if problems.count < 10 { problems.append(problem()) }
     }
 
-    /// Reopens the store in `directory`, times the open and checks it against the trace.
+    /// Reopens the store in `directory`, times the open (into `opens`, milliseconds) and checks
+    /// it against the trace.
     /// - Returns: the trace position to continue from, or nil when the open failed (the
     ///   directory is then destroyed, so the next cycle starts from position 0).
     mutating func reopenAndVerify(
-        engine: EngineDescriptor, directory: String, options: StoreOptions, check: CrashCheck, acknowledged: Int, cycle: String
+        engine: EngineDescriptor, directory: String, options: StoreOptions, check: CrashCheck, acknowledged: Int, cycle: String,
+        opens: inout [Double]
     ) throws -> Int? {
         let start = MonotonicClock.now()
         let store: any Store
@@ -51,36 +58,12 @@ struct RecoveryTally {
         return verdict.inFlightApplied == true ? verdict.inFlightEnd : acknowledged
     }
 
-    /// The open-time distribution.
-    var recoveryMs: Results.Latency {
+    /// Sets the open-time distribution from the open times (milliseconds).
+    mutating func setRecoveryTimes(_ opens: [Double]) {
         let sorted = opens.sorted()
         func percentile(_ fraction: Double) -> Double {
             sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
         }
-        return .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: sorted.last ?? 0)
+        recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: sorted.last ?? 0)
     }
 }
-
-/// A report that carries a tally's figures (the kill and the fault cycles' reports).
-protocol RecoveryFigures {
-    var recovered: Int { get set }
-    var lostCommits: Int { get set }
-    var partialBatches: Int { get set }
-    var failedOpens: Int { get set }
-    var problems: [String] { get set }
-    var recoveryMs: Results.Latency { get set }
-}
-
-extension RecoveryFigures {
-    mutating func take(_ tally: RecoveryTally) {
-        recovered = tally.recovered
-        lostCommits = tally.lostCommits
-        partialBatches = tally.partialBatches
-        failedOpens = tally.failedOpens
-        problems += tally.problems
-        recoveryMs = tally.recoveryMs
-    }
-}
-
-extension CrashCycles.Report: RecoveryFigures {}
-extension FaultCycles.Report: RecoveryFigures {}
