@@ -7,7 +7,7 @@ import StoreCore
 /// Opened on a directory it still takes the directory's lock and identity, so the harness treats
 /// it like any engine (a second open fails as `locked`), but its data lives only as long as the
 /// process: it is not persistent.
-public final class MemoryStore: Store {
+public final class MemoryStore: Store, @unchecked Sendable {
     public static let engineName = "memory"
     public static let formatVersion = 1
 

@@ -2,7 +2,7 @@ import StoreCore
 
 /// A store that does nothing: replaying against it measures the harness alone (reading the trace,
 /// synthesizing values, timing, histograms).
-final class NullStore: Store {
+final class NullStore: Store, @unchecked Sendable {
     var engineName: String { "null" }
     let metrics = StoreMetrics()
 

@@ -2,8 +2,21 @@
 /// comparison. Opening a directory recovers from a crash; a second open of the same directory
 /// fails with `StoreError.locked`.
 ///
-/// A store instance is driven by one thread at a time; engines run their own maintenance threads.
-public protocol Store: AnyObject {
+/// Concurrency contract: any number of threads may call any method at once, on one instance.
+/// - A read (`get`, `scan`) sees only committed state: never a value that was not written, never
+///   part of a batch without the rest of it (a scan sees each batch wholly or not at all).
+/// - A commit (`put`, `delete`, `apply`) acknowledged to one thread — its call returned — is
+///   visible to every read that starts after that return, on any thread.
+/// - Writers on the same key commit in some serial order; the store's final state is that of
+///   applying the acknowledged commits in that order.
+/// - `sync()` makes durable every commit acknowledged before it was called.
+/// - `close()` may race with other calls: calls that begin after it throw `StoreError.closed`;
+///   calls in flight either finish or throw `closed`, never crash or corrupt the store.
+/// Each engine reaches this with the design its strategy's best implementation uses (see
+/// DESIGN.md), not with one lock around every call: `log` one writer on the active segment
+/// beside parallel readers, `cow` readers on a committed root beside one writer, `lsm` a
+/// group-commit writer queue beside readers on memtables and a referenced version.
+public protocol Store: AnyObject, Sendable {
     /// The registry name of the engine (`memory`, `log`, `cow`, `lsm`).
     var engineName: String { get }
     /// Counters and maintenance events, safe to read from another thread while the store runs.

@@ -7,7 +7,7 @@ import StoreCore
 /// captures its own production workload. Batches become begin … commit; timestamps are
 /// microseconds since recording started; values are recorded by size only unless
 /// `recordValues` is set.
-public final class RecordingStore: Store {
+public final class RecordingStore: Store, @unchecked Sendable {
     public let wrapped: any Store
     private let writer: TraceWriter
     private let recordValues: Bool

@@ -59,7 +59,7 @@ struct CrashVerdictTests {
 
 /// A store that runs `delay` inside the call number `slowCall`, and marks maintenance around calls
 /// `maintenance`.
-final class ScriptedStore: Store {
+final class ScriptedStore: Store, @unchecked Sendable {
     let inner = MemoryStore()
     var calls = 0
     var slowCall = -1

@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A reader-writer lock (`pthread_rwlock_t`) that prefers writers: once a writer waits, new
+/// readers queue behind it, so a steady stream of readers cannot starve the store's one writer.
+///
+/// Because it prefers writers, a thread must never take the read lock twice (a writer waiting
+/// between the two would deadlock it). Hold it only around short in-memory work — the keydir
+/// lookup, not the pread that follows.
+public final class ReadWriteLock: @unchecked Sendable {
+    private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    public init() {
+        rwlock = .allocate(capacity: 1)
+        rwlock.initialize(to: pthread_rwlock_t())
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        #if canImport(Glibc)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        #endif
+        pthread_rwlock_init(rwlock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(rwlock)
+        rwlock.deallocate()
+    }
+
+    @inline(__always)
+    public func lockShared() { pthread_rwlock_rdlock(rwlock) }
+
+    @inline(__always)
+    public func lockExclusive() { pthread_rwlock_wrlock(rwlock) }
+
+    @inline(__always)
+    public func unlock() { pthread_rwlock_unlock(rwlock) }
+
+    /// Runs `body` holding the lock shared (other readers may hold it too).
+    @inline(__always)
+    public func withSharedLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_rdlock(rwlock)
+        defer { pthread_rwlock_unlock(rwlock) }
+        return try body()
+    }
+
+    /// Runs `body` holding the lock exclusively.
+    @inline(__always)
+    public func withExclusiveLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_wrlock(rwlock)
+        defer { pthread_rwlock_unlock(rwlock) }
+        return try body()
+    }
+}
