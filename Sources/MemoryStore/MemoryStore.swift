@@ -7,6 +7,10 @@ import StoreCore
 /// Opened on a directory it still takes the directory's lock and identity, so the harness treats
 /// it like any engine (a second open fails as `locked`), but its data lives only as long as the
 /// process: it is not persistent.
+///
+/// Concurrency: the map sits under a writer-preferring reader-writer lock — readers (gets, scans)
+/// run in parallel, a writer (put, delete, a whole batch) holds it alone for the in-memory update
+/// only. It is the baseline that shows what the harness costs at N threads with no I/O.
 public final class MemoryStore: Store, @unchecked Sendable {
     public static let engineName = "memory"
     public static let formatVersion = 1
@@ -24,6 +28,8 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public let metrics = StoreMetrics()
 
     private let map = OrderedKeyMap<[UInt8]>()
+    /// Guards `map`, `liveBytes`, `lockedDirectory` and `isOpen`.
+    private let lock = ReadWriteLock()
     private var liveBytes = 0
     private var lockedDirectory: LockedDirectory?
     private var isOpen = true
@@ -49,9 +55,14 @@ public final class MemoryStore: Store, @unchecked Sendable {
     }
 
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
+        lock.lockShared()
+        defer { lock.unlock() }
         try checkOpen()
         guard let found = map.value(forKey: key) else { return false }
-        value = found
+        // Copy into the caller's buffer like every engine does (sharing the stored array would
+        // make `memory` reads free and its baseline too low).
+        value.removeAll(keepingCapacity: true)
+        value.append(contentsOf: found)
         return true
     }
 
@@ -59,42 +70,54 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try checkOpen()
         try StoreLimits.check(keySize: key.count)
         try StoreLimits.check(valueSize: value.count)
+        let copy = Self.exactCopy(value)
+        lock.lockExclusive()
+        defer { lock.unlock() }
+        try checkOpen()
         metrics.addUserBytes(key.count + value.count)
-        store(key, value)
+        store(key, copy)
     }
 
     public func delete(_ key: [UInt8]) throws {
-        try checkOpen()
         try StoreLimits.check(keySize: key.count)
+        lock.lockExclusive()
+        defer { lock.unlock() }
+        try checkOpen()
         metrics.addUserBytes(key.count)
         remove(key)
     }
 
     public func apply(_ batch: WriteBatch) throws {
-        try checkOpen()
         try batch.validate()
+        lock.lockExclusive()
+        defer { lock.unlock() }
+        try checkOpen()
         metrics.addUserBytes(batch.userBytes)
         for operation in batch.operations {
             switch operation {
-            case let .put(key, value): store(key, value)
+            case let .put(key, value): store(key, Self.exactCopy(value))
             case let .delete(key): remove(key)
             }
         }
     }
 
-    private func store(_ key: [UInt8], _ value: [UInt8]) {
-        // Keep an exact-size copy: holding the caller's array would also hold its spare capacity
-        // (a reused 4 KiB buffer behind a 100-byte value).
-        let copy = value.withUnsafeBufferPointer { source in
+    /// An exact-size copy: holding the caller's array would also hold its spare capacity (a reused
+    /// 4 KiB buffer behind a 100-byte value). Made before taking the lock.
+    private static func exactCopy(_ value: [UInt8]) -> [UInt8] {
+        value.withUnsafeBufferPointer { source in
             [UInt8](unsafeUninitializedCapacity: source.count) { buffer, count in
                 if let base = source.baseAddress { buffer.baseAddress!.update(from: base, count: source.count) }
                 count = source.count
             }
         }
+    }
+
+    /// Call holding the lock exclusively.
+    private func store(_ key: [UInt8], _ copy: [UInt8]) {
         if let old = key.withUnsafeBytes({ map.replaceValue(copy, forKey: $0) }) ?? map.insert(copy, forKey: key) {
-            liveBytes += value.count - old.count
+            liveBytes += copy.count - old.count
         } else {
-            liveBytes += key.count + value.count
+            liveBytes += key.count + copy.count
         }
     }
 
@@ -109,6 +132,9 @@ public final class MemoryStore: Store, @unchecked Sendable {
         from start: [UInt8], limit: Int,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int {
+        // The whole scan holds the shared lock: it sees one state, so never part of a batch.
+        lock.lockShared()
+        defer { lock.unlock() }
         try checkOpen()
         var visited = 0
         guard limit > 0 else { return 0 }
@@ -121,14 +147,16 @@ public final class MemoryStore: Store, @unchecked Sendable {
     }
 
     public func sync() throws {
-        try checkOpen()
+        try lock.withSharedLock { try checkOpen() }
     }
 
     public func compact() throws {
-        try checkOpen()
+        try lock.withSharedLock { try checkOpen() }
     }
 
     public func close() throws {
+        lock.lockExclusive()
+        defer { lock.unlock() }
         try checkOpen()
         isOpen = false
         lockedDirectory?.release()
@@ -136,6 +164,8 @@ public final class MemoryStore: Store, @unchecked Sendable {
     }
 
     public func statistics() throws -> StoreStatistics {
+        lock.lockShared()
+        defer { lock.unlock() }
         try checkOpen()
         var statistics = try lockedDirectory?.directory.usage() ?? StoreStatistics()
         statistics.liveBytes = liveBytes

@@ -18,23 +18,28 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     var engineName: String { "lmdb" }
     private var environment: OpaquePointer?
     private var database: MDB_dbi = 0
-    /// The stored form of a key: a zero byte, then the key.
-    private var keyBuffer: [UInt8] = [0]
-
-    /// Calls `body` with the stored form of `key`.
-    private func storedKey<T>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        keyBuffer.removeSubrange(1...)
-        keyBuffer.append(contentsOf: key)
-        return try keyBuffer.withUnsafeBytes(body)
+    /// Calls `body` with the stored form of `key` — a zero byte, then the key — in a buffer of
+    /// the calling thread's stack (threads call at once, so no buffer is shared).
+    private func storedKey<T>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        try withUnsafeTemporaryAllocation(byteCount: key.count + 1, alignment: 1) { buffer in
+            buffer[0] = 0
+            key.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1...]).copyMemory(from: $0) }
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
     }
+
+    /// Readers LMDB admits at once: one slot per thread with a read transaction open.
+    static let maxReaders: UInt32 = 1_100
 
     init(directory: String, options: StoreOptions) throws {
         try super.init(name: "lmdb", directory: directory, options: options, maxKeySize: Self.keyLimit)
         try check("mdb_env_create", mdb_env_create(&environment))
         // Address space only: LMDB maps the file, and grows it up to this size.
         try check("mdb_env_set_mapsize", mdb_env_set_mapsize(environment, 1 << 40))
+        try check("mdb_env_set_maxreaders", mdb_env_set_maxreaders(environment, Self.maxReaders))
         // always: every commit syncs; interval and none: commits do not (interval syncs every interval).
-        let flags = UInt32(options.durability == .always ? 0 : MDB_NOSYNC)
+        // MDB_NOTLS: a read transaction belongs to the call, not to the thread's reader slot.
+        let flags = UInt32(options.durability == .always ? 0 : MDB_NOSYNC) | UInt32(MDB_NOTLS)
         try check("mdb_env_open", mdb_env_open(environment, self.directory.path, flags, 0o644))
         var transaction: OpaquePointer?
         try check("mdb_txn_begin", mdb_txn_begin(environment, nil, 0, &transaction))
@@ -96,8 +101,7 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     }
 
     func get(_ key: [UInt8], into output: inout [UInt8]) throws -> Bool {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             try checkKey(key)
             return try reading { transaction in
                 try storedKey(key) { key in
@@ -115,8 +119,7 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     }
 
     func put(_ key: [UInt8], _ data: [UInt8]) throws {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             try checkWrite(key, data)
             try writing { try put($0, key, data) }
             metrics.addUserBytes(key.count + data.count)
@@ -124,8 +127,7 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     }
 
     func delete(_ key: [UInt8]) throws {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             try checkKey(key)
             try writing { try remove($0, key) }
             metrics.addUserBytes(key.count)
@@ -133,8 +135,7 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     }
 
     func apply(_ batch: WriteBatch) throws {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             try checkBatch(batch)
             try writing { transaction in
                 for operation in batch.operations {
@@ -150,8 +151,7 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
 
     @discardableResult
     func scan(from start: [UInt8], limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             guard limit > 0 else { return 0 }
             return try reading { transaction in
                 var cursor: OpaquePointer?
@@ -177,21 +177,19 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     }
 
     func sync() throws {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             try check("mdb_env_sync", mdb_env_sync(environment, 1))
         }
     }
 
     /// LMDB reuses freed pages itself and has no compaction to run.
     func compact() throws {
-        try lock.withLock { try checkOpen() }
+        try withOpenHandle {}
     }
 
     func close() throws {
         stopIntervalSync()
-        try lock.withLock {
-            try checkOpen()
+        try withExclusiveHandle {
             isOpen = false
             _ = mdb_env_sync(environment, 1)
             mdb_env_close(environment)
@@ -201,8 +199,7 @@ final class LMDBStore: ReferenceStoreBase, Store, @unchecked Sendable {
     }
 
     func statistics() throws -> StoreStatistics {
-        try lock.withLock {
-            try checkOpen()
+        try withOpenHandle {
             var statistics = try directoryStatistics()
             var stat = MDB_stat()
             if mdb_env_stat(environment, &stat) == MDB_SUCCESS {

@@ -47,7 +47,9 @@ protocol LSMLibraryBinding {
 
 /// `rocksdb` and `leveldb`: one adapter over either library. Durability maps onto the write
 /// option `sync` (always: every write syncs its log record; interval: no sync, and the log is
-/// synced every interval; none: no sync). Compression is off, as in our engines.
+/// synced every interval; none: no sync). Compression is off, as in our engines. Both libraries
+/// document their handle as safe for concurrent use without external locking: every thread
+/// calls it directly (writers meet in the library's own write queue).
 final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Store, @unchecked Sendable {
     var engineName: String { Binding.name }
     private var database: Binding.Database?
@@ -87,14 +89,13 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
         return result
     }
 
-    private func handle() throws -> Binding.Database {
-        try checkOpen()
-        return database!
+    /// Runs `body` with the open library handle (see `withOpenHandle`).
+    private func withDatabase<T>(_ body: (Binding.Database) throws -> T) throws -> T {
+        try withOpenHandle { try body(database!) }
     }
 
     func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             try checkKey(key)
             var length = 0
             let found = try key.withUnsafeBytes { key in
@@ -109,8 +110,7 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     }
 
     func put(_ key: [UInt8], _ value: [UInt8]) throws {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             try checkWrite(key, value)
             try key.withUnsafeBytes { key in
                 try value.withUnsafeBytes { value in
@@ -122,8 +122,7 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     }
 
     func delete(_ key: [UInt8]) throws {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             try checkKey(key)
             try key.withUnsafeBytes { key in try call("delete") { Binding.delete(database, writeOptions, key, $0) } }
             metrics.addUserBytes(key.count)
@@ -131,8 +130,7 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     }
 
     func apply(_ batch: WriteBatch) throws {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             try checkBatch(batch)
             let libraryBatch = Binding.makeBatch()
             defer { Binding.destroyBatch(libraryBatch) }
@@ -151,8 +149,7 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
 
     @discardableResult
     func scan(from start: [UInt8], limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             guard limit > 0 else { return 0 }
             let iterator = Binding.makeIterator(database, readOptions)
             defer { Binding.destroyIterator(iterator) }
@@ -169,15 +166,13 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     }
 
     func sync() throws {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             try call("sync") { Binding.sync(database, $0) }
         }
     }
 
     func compact() throws {
-        try lock.withLock {
-            let database = try handle()
+        try withDatabase { database in
             metrics.measure("compaction", blockingWriters: true) {
                 Binding.compactAll(database)
                 return ((), 0, 0, "compact_range over all keys")
@@ -187,8 +182,8 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
 
     func close() throws {
         stopIntervalSync()
-        try lock.withLock {
-            let database = try handle()
+        try withExclusiveHandle {
+            guard let database else { return }
             isOpen = false
             _ = try? call("sync") { Binding.sync(database, $0) }
             Binding.close(database)
@@ -200,9 +195,8 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     /// Bytes on disk only: the libraries' key counts and live sizes are estimates, and a store's
     /// statistics are exact or absent.
     func statistics() throws -> StoreStatistics {
-        try lock.withLock {
-            _ = try handle()
-            return try directoryStatistics()
+        try withOpenHandle {
+            try directoryStatistics()
         }
     }
 }

@@ -4,6 +4,12 @@ import StoreCore
 /// What every reference adapter shares: the directory's lock and identity (so a second open fails
 /// as `locked` and a foreign directory is refused, as for our engines), user-byte counting, the
 /// closed state, statistics from the directory, and a periodic sync for `Durability.interval`.
+///
+/// Concurrency: each library is used from many threads the way its own documentation allows
+/// (LevelDB and RocksDB: one handle shared by all threads; LMDB: one environment, a read-only
+/// transaction per read, its own writer mutex; SQLite: a connection per thread in WAL mode). The
+/// adapter adds only `handleLock`, taken shared by every call and exclusively by `close` (and
+/// SQLite's VACUUM), so a close cannot pull the handle from under a call in flight.
 class ReferenceStoreBase: @unchecked Sendable {
     let name: String
     let metrics = StoreMetrics()
@@ -11,8 +17,8 @@ class ReferenceStoreBase: @unchecked Sendable {
     let durability: Durability
     let maxKeySize: Int
     var isOpen = true
-    /// Serializes the library handle between the caller and the interval-sync thread.
-    let lock = Lock()
+    /// Shared by every call on the library handle, exclusive for closing it.
+    let handleLock = ReadWriteLock()
     private var syncThread: MaintenanceThread?
 
     var directory: StorageDirectory { lockedDirectory.directory }
@@ -31,13 +37,30 @@ class ReferenceStoreBase: @unchecked Sendable {
         guard options.durability == .interval else { return }
         syncThread = MaintenanceThread(period: max(1, options.syncIntervalMilliseconds)) { [weak self] in
             guard let self else { return }
-            self.lock.withLock { if self.isOpen { sync() } }
+            self.handleLock.withSharedLock { if self.isOpen { sync() } }
         }
     }
 
     func stopIntervalSync() {
         syncThread?.stop()
         syncThread = nil
+    }
+
+    /// Runs `body` with the handle held open (shared with other calls); throws `closed` after close.
+    @inline(__always)
+    func withOpenHandle<T>(_ body: () throws -> T) throws -> T {
+        handleLock.lockShared()
+        defer { handleLock.unlock() }
+        try checkOpen()
+        return try body()
+    }
+
+    /// Runs `body` alone on the handle (no call in flight), for closing it.
+    func withExclusiveHandle<T>(_ body: () throws -> T) throws -> T {
+        handleLock.lockExclusive()
+        defer { handleLock.unlock() }
+        try checkOpen()
+        return try body()
     }
 
     @inline(__always)

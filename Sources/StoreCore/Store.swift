@@ -31,7 +31,8 @@ public protocol Store: AnyObject, Sendable {
     /// Applies every operation of `batch` or none of them, also across a crash.
     func apply(_ batch: WriteBatch) throws
     /// Visits up to `limit` entries with keys ≥ `start` in ascending key order. The buffers are
-    /// valid only during the call. Returns the number of entries visited.
+    /// valid only during the call. Returns the number of entries visited. `body` must not call
+    /// back into the store (an engine may hold a read lock or a snapshot pin while it runs).
     @discardableResult
     func scan(
         from start: [UInt8], limit: Int,
