@@ -7,11 +7,16 @@ import StoreCore
 /// captures its own production workload. Batches become begin … commit; timestamps are
 /// microseconds since recording started; values are recorded by size only unless
 /// `recordValues` is set.
+///
+/// Threads: a write is recorded and passed on under one lock, so the trace holds writes in the
+/// order the store committed them (a key's recorded order is its real order) and each batch's
+/// records stay together; reads are recorded under the lock and then run beside other calls.
 public final class RecordingStore: Store, @unchecked Sendable {
     public let wrapped: any Store
     private let writer: TraceWriter
     private let recordValues: Bool
     private let start = MonotonicClock.now()
+    private let lock = Lock()
 
     public var engineName: String { wrapped.engineName }
     public var metrics: StoreMetrics { wrapped.metrics }
@@ -34,37 +39,43 @@ public final class RecordingStore: Store, @unchecked Sendable {
     }
 
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        try record(.get, key)
+        try lock.withLock { try record(.get, key) }
         return try wrapped.get(key, into: &value)
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws {
-        try record(.put, key, value: value)
-        try wrapped.put(key, value)
+        try lock.withLock {
+            try record(.put, key, value: value)
+            try wrapped.put(key, value)
+        }
     }
 
     public func delete(_ key: [UInt8]) throws {
-        try record(.delete, key)
-        try wrapped.delete(key)
+        try lock.withLock {
+            try record(.delete, key)
+            try wrapped.delete(key)
+        }
     }
 
     public func apply(_ batch: WriteBatch) throws {
-        try record(.begin, [])
-        for operation in batch.operations {
-            switch operation {
-            case let .put(key, value): try record(.put, key, value: value)
-            case let .delete(key): try record(.delete, key)
+        try lock.withLock {
+            try record(.begin, [])
+            for operation in batch.operations {
+                switch operation {
+                case let .put(key, value): try record(.put, key, value: value)
+                case let .delete(key): try record(.delete, key)
+                }
             }
+            try record(.commit, [])
+            try wrapped.apply(batch)
         }
-        try record(.commit, [])
-        try wrapped.apply(batch)
     }
 
     @discardableResult
     public func scan(
         from start: [UInt8], limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int {
-        try record(.scan, start, scanCount: limit)
+        try lock.withLock { try record(.scan, start, scanCount: limit) }
         return try wrapped.scan(from: start, limit: limit, body)
     }
 
@@ -75,11 +86,11 @@ public final class RecordingStore: Store, @unchecked Sendable {
     /// Closes the wrapped store and finishes the trace.
     public func close() throws {
         try wrapped.close()
-        try writer.finish()
+        _ = try lock.withLock { try writer.finish() }
     }
 
     /// Operations recorded so far.
-    public var recordedOperations: Int { writer.count }
+    public var recordedOperations: Int { lock.withLock { writer.count } }
 }
 
 /// UTC time stamps: ISO 8601 for trace headers, compact for directory names.
