@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Synchronization
 
-/// Runs test bodies on real threads (not a thread pool capped at the core count, which would
+/// Runs bodies on real threads (not a thread pool capped at the core count, which would
 /// serialise blocked writers), all released at once, and rethrows the first error any of them
 /// threw after every thread has ended.
 public enum ConcurrentThreads {
