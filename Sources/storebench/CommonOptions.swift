@@ -34,7 +34,7 @@ struct StoreOptionGroup: ParsableArguments {
 /// throughput and latency against threads.
 struct ThreadCounts: ExpressibleByArgument, Equatable {
     /// More client threads than this is a typo, not a benchmark.
-    static let maximum = 1024
+    static let maximum = 256
     let counts: [Int]
 
     init(_ counts: [Int]) { self.counts = counts }
