@@ -191,3 +191,24 @@ struct MultiWorkerVerdictTests {
         }
     }
 }
+
+@Suite("dbbench phases on several threads")
+struct ThreadedDBBenchTests {
+    @Test("fills share the keys out, every read is checked, and the store ends the same size whatever the threads", arguments: [1, 3])
+    func phases(threads: Int) throws {
+        var benchmark = try DBBench(DBBench.Configuration(num: 3_000, batchSize: 1, seed: 9, threads: threads))
+        let store = MemoryStore()
+        let outcome = try benchmark.run([.fillseq, .readseq, .overwrite, .readrandom, .seekrandom, .deleterandom, .readrandom],
+                                        persistent: false, dropCachedPages: {}) { _ in store }
+        let byPhase = Dictionary(outcome.results.map { ($0.phase, $0) }, uniquingKeysWith: { $1 })
+        #expect(outcome.results.allSatisfy { $0.threads == threads })
+        #expect(byPhase["fillseq"]?.operations == 3_000 && byPhase["fillseq"]?.commits == 3_000)
+        #expect(byPhase["readseq"]?.found == 3_000 * threads, "every thread scans every key")
+        #expect(byPhase["overwrite"]?.operations == 3_000)
+        let reads = outcome.results.filter { $0.phase == "readrandom" }
+        #expect(reads.count == 2 && reads[0].found == 3_000, "after fillseq every key is there")
+        #expect(reads.allSatisfy { $0.operations == 3_000 })
+        #expect((reads[1].found ?? 0) < 3_000, "deleterandom removed some")
+        #expect(byPhase["overwrite"]?.syncsPerCommit == 0, "memory never syncs")
+    }
+}

@@ -47,7 +47,7 @@ public enum ConcurrentThreads {
     public static func yield() { sched_yield() }
 
     private final class ErrorBox: Sendable {
-        private let errors = Mutex<[any Error]>([])
+        private let errors = Protected<[any Error]>([])
         func append(_ error: any Error) { errors.withLock { $0.append(error) } }
         var first: (any Error)? { errors.withLock { $0.first } }
     }
