@@ -43,7 +43,7 @@ struct BenchmarkRunner {
     }
 
     static func phaseTable(_ outcomes: [(engine: String, outcome: DBBench.Outcome)]) -> TextTable {
-        var table = TextTable(headers: ["engine", "threads", "benchmark", "ops", "ops/s", "µs/op", "found", "syncs/commit", "bytes/key"])
+        var table = TextTable(headers: ["engine", "threads", "benchmark", "ops", "ops/s", "µs/op", "found", "syncs/commit", "bytes/key", "note"])
         for (engine, outcome) in outcomes {
             for result in outcome.results {
                 table.append([
@@ -53,6 +53,7 @@ struct BenchmarkRunner {
                     result.found.map { NumberFormat.grouped(Double($0)) } ?? "",
                     result.commits == nil ? "" : result.syncsPerCommit.map { NumberFormat.fixed($0, places: 3) } ?? "–",
                     result.bytesPerKey.map { NumberFormat.fixed($0, places: 1) } ?? "",
+                    result.note ?? "",
                 ])
             }
         }

@@ -122,7 +122,7 @@ struct DBBenchCommand: ParsableCommand {
 
 /// Runs RocksDB's `db_bench` and reads its per-benchmark ops/s.
 struct RocksDBBench {
-    static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "seekrandom", "deleterandom", "compact"]
+    static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "readwhilewriting", "seekrandom", "deleterandom", "compact"]
     let path: String
     var extraArguments: [String] = []
 

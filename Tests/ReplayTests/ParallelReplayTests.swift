@@ -211,4 +211,16 @@ struct ThreadedDBBenchTests {
         #expect((reads[1].found ?? 0) < 3_000, "deleterandom removed some")
         #expect(byPhase["overwrite"]?.syncsPerCommit == 0, "memory never syncs")
     }
+
+    @Test("readwhilewriting: reads checked against a writer running beside them")
+    func readWhileWriting() throws {
+        var benchmark = try DBBench(DBBench.Configuration(num: 2_000, seed: 3, threads: 2))
+        let store = MemoryStore()
+        let outcome = try benchmark.run([.fillrandom, .readwhilewriting, .readrandom], persistent: false, dropCachedPages: {}) { _ in store }
+        let phase = try #require(outcome.results.first { $0.phase == "readwhilewriting" })
+        #expect(phase.operations == 2_000 && phase.threads == 2)
+        #expect(phase.note?.contains("overwrites") == true)
+        // The model the writer left behind still checks every later read.
+        #expect(outcome.results.last?.operations == 2_000)
+    }
 }
