@@ -10,8 +10,11 @@ import Workload
 public enum CrashChild {
     /// - Parameter frontier: where to continue (the store already holds what each worker executed
     ///   before it); its layout gives the worker threads.
+    /// - Parameter degradation: `earlyAcknowledgement` makes the child claim commits it has not
+    ///   made yet (to prove that the checks catch lost commits).
     public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, from frontier: ReplayFrontier,
-                           acknowledgeTo descriptor: Int32) throws {
+                           degradation: Degradation? = nil, acknowledgeTo descriptor: Int32) throws {
+        let lead = degradation == .earlyAcknowledgement ? Degradation.earlyAcknowledgementLead : 0
         // Maintenance that runs inside a write (a stop-the-world compaction) sends no
         // acknowledgement while it runs: a watcher reports its start, repeating the last
         // acknowledgement with the maintenance flag set, so the parent can kill in the middle of it.
@@ -29,7 +32,7 @@ public enum CrashChild {
         }
         defer { watcher.stop() }
         try replayCommits(store: store, tracePath: tracePath, synthesizer: synthesizer, from: frontier) { worker, position in
-            let acknowledgement = Acknowledgement(worker: worker, position: position, duringMaintenance: metrics.isMaintenanceRunning)
+            let acknowledgement = Acknowledgement(worker: worker, position: position + lead, duringMaintenance: metrics.isMaintenanceRunning)
             last.store(acknowledgement.encoded, ordering: .releasing)
             guard send(acknowledgement, to: descriptor) else {
                 throw StoreError.io(call: "write", errno: errno, path: "acknowledgement pipe")

@@ -26,6 +26,9 @@ struct Pacer {
     /// Operations started so far (the ordinal of the next one).
     private(set) var ordinal = 0
     private var firstTimestamp: UInt64?
+    /// Operations whose recorded time lies before the first one's: they are due at once (a trace
+    /// whose clock went backwards is replayed, not rejected; the count says how often).
+    private(set) var earlierThanStart = 0
     private var inBatch = false
 
     init(_ pace: Pace) { self.pace = pace }
@@ -51,8 +54,15 @@ struct Pacer {
             return UInt64(Double(ordinal) / rate * 1e9)
         case let .recorded(speedup):
             guard let timestamp = operation.timestamp else { return nil }
-            if firstTimestamp == nil { firstTimestamp = timestamp }
-            return UInt64(max(Double(timestamp &- firstTimestamp!) * 1000 / speedup, 0))
+            let first = firstTimestamp ?? timestamp
+            firstTimestamp = first
+            guard timestamp >= first else {
+                earlierThanStart += 1
+                return 0
+            }
+            // Microseconds to nanoseconds, capped far beyond any replay (a wild timestamp must
+            // not overflow the conversion).
+            return UInt64(min(Double(timestamp - first) * 1000 / speedup, 1e18))
         }
     }
 }

@@ -5,16 +5,16 @@ import Foundation
 ///
 /// Metric classes:
 /// - **timing** (throughput, latency percentiles, open times): noisy. A change is a regression only
-///   when the medians differ by more than the time threshold *and* the repetitions separate: their
-///   ranges do not overlap, or a two-sided exact Mann–Whitney U test gives p < 0.05. That needs at
-///   least three repetitions a side (`run --repeat 3`); with fewer, a change past the threshold is
-///   reported as noise.
+///   when the medians differ by more than the time threshold *and* a two-sided exact Mann–Whitney U
+///   test of the repetitions gives p < `alpha` (0.01: the false-alarm rate of a change that passed
+///   the threshold by chance). That needs at least five repetitions a side (`run --repeat 5`);
+///   with fewer, a change past the threshold is reported as noise.
 /// - **deterministic** (file bytes written, fsyncs, bytes on disk, maintenance events): for a
 ///   fixed seed they do not depend on machine speed, so they are compared strictly against the
 ///   bytes threshold — CI can catch a regression even where timings are noise.
 /// - **memory** (jemalloc allocated bytes, peak RSS): against the memory threshold, and like timing
 ///   only when the repetitions separate (allocation and RSS vary from run to run).
-/// - **durability** (lost commits): any increase is a regression.
+/// - **durability** (lost commits, partial batches): any loss in any repetition is a regression.
 public struct Comparison: Sendable {
     public enum MetricClass: String, Sendable, CaseIterable, Codable {
         case timing, deterministic, memory, durability
@@ -87,6 +87,7 @@ public struct Comparison: Sendable {
         Metric(name: "jemalloc_allocated_bytes", metricClass: .memory, lowerIsBetter: true) { $0.memory.allocatedBytes.map(Double.init) },
         Metric(name: "peak_rss_bytes", metricClass: .memory, lowerIsBetter: true) { Double($0.memory.peakRssBytes) },
         Metric(name: "lost_commits", metricClass: .durability, lowerIsBetter: true) { $0.recovery.lostCommits.map(Double.init) },
+        Metric(name: "partial_batches", metricClass: .durability, lowerIsBetter: true) { $0.recovery.partialBatches.map(Double.init) },
     ]
 
     /// Runs are compared per engine and thread layout (`lsm, 4 threads`): throughput at four
@@ -150,8 +151,17 @@ public struct Comparison: Sendable {
                       change: change, verdict: .unchanged, reason: "")
         let worse = metric.lowerIsBetter ? after > before : after < before
         if metric.metricClass == .durability {
-            row.verdict = after > before ? .regression : (after < before ? .improvement : .unchanged)
-            row.reason = after > before ? "more acknowledged commits lost" : "no increase allowed, none seen"
+            // Any loss in any repetition is a regression, whatever the median or the baseline says.
+            let worst = b.max() ?? 0
+            row.new = worst
+            row.change = before != 0 ? (worst - before) / abs(before) : (worst == 0 ? 0 : nil)
+            if worst > 0 {
+                row.verdict = .regression
+                row.reason = "\(Int(worst)) in the worst of \(b.count) repetition(s): no loss is allowed"
+            } else {
+                row.verdict = (a.max() ?? 0) > 0 ? .improvement : .unchanged
+                row.reason = "none in any repetition"
+            }
             return row
         }
         let threshold = metric.metricClass == .timing ? thresholds.time : (metric.metricClass == .memory ? thresholds.memory : thresholds.bytes)
@@ -167,22 +177,30 @@ public struct Comparison: Sendable {
             row.reason = "\(metric.metricClass.rawValue): past ±\(percent(threshold))"
             return row
         }
-        guard a.count >= 3, b.count >= 3 else {
+        // The exact two-sided Mann–Whitney p of two fully separated samples is 2 / C(n+m, n): 0.1
+        // for 3 against 3, 0.008 for 5 against 5. Below `minimumRepetitions` a side no
+        // separation can reach `alpha`, so the change cannot be told from noise.
+        guard a.count >= minimumRepetitions, b.count >= minimumRepetitions else {
             row.verdict = .noise
-            row.reason = "past ±\(percent(threshold)), but \(a.count) vs \(b.count) runs cannot be told from noise: use --repeat 3 or more"
+            row.reason = "past ±\(percent(threshold)), but \(a.count) vs \(b.count) runs cannot be told from noise at p < \(alpha): use --repeat \(minimumRepetitions) or more"
             return row
         }
-        let separated = a.max()! < b.min()! || b.max()! < a.min()!
         let p = mannWhitneyP(a, b)
-        if separated || p < 0.05 {
+        if p < alpha {
             row.verdict = direction
-            row.reason = separated ? "past ±\(percent(threshold)) and the ranges do not overlap" : "past ±\(percent(threshold)), Mann–Whitney p = \(String(format: "%.3f", p))"
+            row.reason = "past ±\(percent(threshold)), Mann–Whitney p = \(String(format: "%.3f", p)) < \(alpha)"
         } else {
             row.verdict = .noise
-            row.reason = "past ±\(percent(threshold)), but the ranges overlap (Mann–Whitney p = \(String(format: "%.3f", p)))"
+            row.reason = "past ±\(percent(threshold)), but Mann–Whitney p = \(String(format: "%.3f", p)) ≥ \(alpha)"
         }
         return row
     }
+
+    /// False-alarm rate of a timing or memory regression: the two-sided Mann–Whitney p must be
+    /// below it (on top of the change passing its threshold).
+    public static let alpha = 0.01
+    /// Repetitions a side that can reach `alpha` at all (5 against 5: p = 0.008 when separated).
+    public static let minimumRepetitions = 5
 
     static func percent(_ fraction: Double) -> String {
         let value = fraction * 100

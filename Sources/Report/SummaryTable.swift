@@ -4,8 +4,8 @@ import StoreCore
 public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
-            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "space amp", "write amp", "fsyncs",
-            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "jemalloc", "peak RSS",
+            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp", "write amp", "fsyncs",
+            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", "peak RSS",
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
         for run in results.runs {
@@ -17,6 +17,7 @@ public enum SummaryTable {
                 all.map { NumberFormat.fixed($0.latencyUs.p50, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p99, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p999, places: 1) } ?? "-",
+                all.map { NumberFormat.fixed($0.latencyUs.max, places: 1) } ?? "-",
                 run.disk.spaceAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 run.io.writeAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 NumberFormat.grouped(Double(run.io.fsyncs)),
@@ -26,6 +27,7 @@ public enum SummaryTable {
                 run.recovery.cleanOpenMs.map { NumberFormat.fixed($0, places: 1) + " ms" } ?? "-",
                 run.recovery.crashOpenMs.map { NumberFormat.fixed($0, places: 1) + " ms" } ?? "-",
                 run.recovery.lostCommits.map { String($0) } ?? "-",
+                run.recovery.partialBatches.map { String($0) } ?? "-",
                 run.memory.allocatedBytes.map(ByteSize.format) ?? "-",
                 ByteSize.format(run.memory.peakRssBytes),
             ])
@@ -44,7 +46,7 @@ public enum SummaryTable {
 
     /// One CSV row per engine run with the headline figures.
     public static func csv(_ results: Results) -> String {
-        var lines = ["engine,repetition,ops,elapsed_s,ops_per_s,p50_us,p99_us,p999_us,space_amp,write_amp,fsyncs,pause_count,max_pause_ms,stalled_fraction,clean_open_ms,crash_open_ms,lost_commits,peak_rss_bytes,threads,fsyncs_per_commit"]
+        var lines = ["engine,repetition,ops,elapsed_s,ops_per_s,p50_us,p99_us,p999_us,space_amp,write_amp,fsyncs,pause_count,max_pause_ms,stalled_fraction,clean_open_ms,crash_open_ms,lost_commits,peak_rss_bytes,threads,fsyncs_per_commit,max_us,partial_batches"]
         for run in results.runs {
             let all = run.byOp["all"]
             let fields: [String] = [
@@ -56,6 +58,7 @@ public enum SummaryTable {
                 run.recovery.cleanOpenMs.map { String($0) } ?? "", run.recovery.crashOpenMs.map { String($0) } ?? "",
                 run.recovery.lostCommits.map { String($0) } ?? "", String(run.memory.peakRssBytes),
                 run.threadLabel, run.io.fsyncsPerCommit.map { String($0) } ?? "",
+                all.map { String($0.latencyUs.max) } ?? "", run.recovery.partialBatches.map { String($0) } ?? "",
             ]
             lines.append(fields.joined(separator: ","))
         }

@@ -36,6 +36,7 @@ struct CrashChildCommand: ParsableCommand {
         let opened = try descriptor.open(dir, options)
         try CrashChild.run(
             store: opened, tracePath: trace,
-            synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), from: frontier, acknowledgeTo: 1)
+            synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), from: frontier,
+            degradation: options.degradation, acknowledgeTo: 1)
     }
 }

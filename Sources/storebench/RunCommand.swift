@@ -80,7 +80,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No live progress line (it is shown only on a terminal and never in CI anyway).")
     var noProgress = false
 
-    @Option(help: ArgumentHelp("For testing regression checks only: make every engine worse (double-writes, extra-fsync, slow-writes:MICROSECONDS).", visibility: .hidden))
+    @Option(help: ArgumentHelp("For testing regression checks only: make every engine worse (double-writes, extra-fsync, slow-writes:MICROSECONDS, early-ack).", visibility: .hidden))
     var degrade: String?
 
     @OptionGroup var store: StoreOptionGroup
@@ -91,7 +91,7 @@ struct RunCommand: ParsableCommand {
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
         guard (0...1).contains(compressibility) else { throw ValidationError("--compressibility must be between 0 and 1") }
         if let degrade, Degradation(parsing: degrade) == nil {
-            throw ValidationError("--degrade takes double-writes, extra-fsync or slow-writes:MICROSECONDS")
+            throw ValidationError("--degrade takes double-writes, extra-fsync, slow-writes:MICROSECONDS or early-ack")
         }
         if let records, records <= 0 { throw ValidationError("--records must be positive") }
         if readers != nil || writers != nil {
@@ -125,6 +125,7 @@ struct RunCommand: ParsableCommand {
             print("\r\u{1B}[K" + message, terminator: "", to: &standardError)
         } : nil
 
+        var failures: [String] = []
         for workload in workloads.isEmpty ? ["default"] : workloads {
             let (tracePath, header, name) = try prepare(workload, scratch: scratch)
             guard let total = try TraceReader.recordCount(path: tracePath) else {
@@ -179,6 +180,24 @@ struct RunCommand: ParsableCommand {
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
             }
+            failures += Self.durabilityFailures(results)
+        }
+        // A run whose crash checks lost data fails, after printing and writing everything.
+        if !failures.isEmpty {
+            var standardError = StandardError()
+            for failure in failures { print("storebench: \(failure)", to: &standardError) }
+            throw ExitCode(1)
+        }
+    }
+
+    /// What the crash checks of `results` found lost or torn, one line per engine run.
+    static func durabilityFailures(_ results: Results) -> [String] {
+        results.runs.compactMap { run in
+            let lost = run.recovery.lostCommits ?? 0
+            let partial = run.recovery.partialBatches ?? 0
+            guard lost > 0 || partial > 0 else { return nil }
+            return "\(results.workload.name): \(run.engine) (\(run.threadLabel) thread\(run.threadCount == 1 ? "" : "s"), repetition \(run.repetition)) "
+                + "lost \(lost) acknowledged commit(s) and left \(partial) batch(es) partly applied over \(run.recovery.killPoints) crash kill(s)"
         }
     }
 

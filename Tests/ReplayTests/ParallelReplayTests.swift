@@ -118,6 +118,34 @@ struct ParallelReplayTests {
         #expect(measurement.elapsedSeconds >= 0.09 && measurement.elapsedSeconds < 0.6, "\(measurement.elapsedSeconds) s")
     }
 
+    @Test("recorded timestamps that go backwards replay at once, and are counted, never trap")
+    func backwardTimestamps() throws {
+        let scratch = try ScratchDirectory("pace-backwards")
+        let stamps: [UInt64] = [5_000, 1_000, 0, 9_000, UInt64.max / 2, 7_000]
+        let path = try trace(stamps.enumerated().map { WorkloadOperation(.put, key: Array("k\($0.offset)".utf8), valueSize: 8, timestamp: $0.element) }, in: scratch)
+        var reader = try TraceReader(path: path)
+        var pacer = Pacer(.recorded(speedup: 1))
+        var operation = WorkloadOperation(.get)
+        var dues: [UInt64?] = []
+        while try reader.next(into: &operation) { dues.append(pacer.due(of: operation)) }
+        #expect(dues == [0, 0, 0, 4_000_000, UInt64(1e18), 2_000_000])
+        #expect(pacer.earlierThanStart == 2)
+    }
+
+    @Test("a slow engine's time series is sampled by time, not every thousand operations")
+    func slowEngineSampled() throws {
+        let scratch = try ScratchDirectory("slow-series")
+        let path = try trace((0..<40).map { WorkloadOperation(.put, key: Array("k\($0)".utf8), valueSize: 8) }, in: scratch)
+        let store = ScriptedStore()
+        store.delayEveryCall = 10_000  // 10 ms per call: 0.4 s in all
+        var replayer = Replayer(store: store, synthesizer: ValueSynthesizer(seed: 5))
+        var reader = try TraceReader(path: path)
+        var measured = MeasuredReplay()
+        measured.sampleInterval = 0.05
+        let measurement = try measured.run(&replayer, from: &reader, count: .max)
+        #expect(measurement.timeseries.t.count >= 6, "\(measurement.timeseries.t)")
+    }
+
     @Test("the time series adds up to the operations, over every worker")
     func timeseries() throws {
         let scratch = try ScratchDirectory("parallel-series")

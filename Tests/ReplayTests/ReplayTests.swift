@@ -68,6 +68,8 @@ final class ScriptedStore: Store, @unchecked Sendable {
     var calls = 0
     var slowCall = -1
     var failCall = -1
+    /// Microseconds every call sleeps.
+    var delayEveryCall: useconds_t = 0
     var delay: useconds_t = 0
     var maintenance: Range<Int> = 0..<0
     var maintenanceStart: UInt64 = 0
@@ -81,6 +83,7 @@ final class ScriptedStore: Store, @unchecked Sendable {
             return calls - 1
         }
         if call == slowCall { usleep(delay) }
+        if delayEveryCall > 0 { usleep(delayEveryCall) }
         if call == failCall { throw StoreError.io(call: "pwrite", errno: 5, path: "scripted") }
         lock.withLock {
             if call + 1 == maintenance.upperBound { metrics.finishMaintenance("test", startedAt: maintenanceStart, bytesRead: 0, bytesWritten: 0, blockedWriters: true) }

@@ -243,6 +243,16 @@ struct RunVerificationTests {
         }
     }
 
+    @Test("a run whose crash checks lose acknowledged commits exits 1 and says what was lost")
+    func lostCommitsFail() throws {
+        let scratch = try ScratchDirectory("cli-lost")
+        let (status, output) = try StorebenchProcess.run(["run", "--engines", "log", "--records", "2000", "--ops", "20000", "--kill-points", "3",
+                                                          "--degrade", "early-ack", "--out", scratch.child("out"), "--no-progress"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("log") && output.contains("lost") && output.contains("acknowledged commit"), "\(output)")
+        #expect(FileManager.default.fileExists(atPath: scratch.child("out")), "results are still written")
+    }
+
     @Test("four client threads, durability always: kills lose no acknowledged commit of any thread")
     func threadedCrashRecovery() throws {
         let scratch = try ScratchDirectory("cli-crash-threads")
@@ -330,11 +340,11 @@ struct RegressionCLITests {
         #expect(output.contains("| log | \(metric) |") && output.contains("**regression**"), "\(output)")
     }
 
-    @Test("a 2× slower engine is a timing regression when both sides ran three times")
+    @Test("a 2× slower engine is a timing regression when both sides ran five times")
     func timing() throws {
         let scratch = try ScratchDirectory("cli-timing")
-        let baseline = try run(scratch, "base", ["--engines", "log", "--repeat", "3", "--kill-points", "0"])
-        let slower = try run(scratch, "slow", ["--engines", "log", "--repeat", "3", "--kill-points", "0", "--degrade", "slow-writes:20"])
+        let baseline = try run(scratch, "base", ["--engines", "log", "--repeat", "5", "--kill-points", "0"])
+        let slower = try run(scratch, "slow", ["--engines", "log", "--repeat", "5", "--kill-points", "0", "--degrade", "slow-writes:20"])
         let (status, output) = try StorebenchProcess.run(["compare", baseline, slower, "--metrics", "timing", "--format", "json"])
         #expect(status == 1, "\(output)")
         let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
