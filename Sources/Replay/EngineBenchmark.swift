@@ -188,9 +188,11 @@ public struct EngineBenchmark {
             io: Results.IO(
                 userBytesWritten: userBytes, fileBytesWritten: fileBytes, osBytesWritten: osBytes,
                 writeAmp: userBytes > 0 ? Double(fileBytes) / Double(userBytes) : nil,
-                fsyncs: fsyncs, commits: commits,
+                fsyncs: engine.isReference ? nil : fsyncs, commits: commits,
                 fsyncsPerCommit: commits > 0 && !engine.isReference ? Double(fsyncs) / Double(commits) : nil),
-            pauses: Results.Pauses(
+            // A reference engine's library compacts and stalls on its own threads without telling:
+            // its pauses are unknown, not zero.
+            pauses: engine.isReference ? nil : Results.Pauses(
                 count: blocking.count, totalMs: pausedMs, maxMs: blocking.last ?? 0,
                 p99Ms: blocking.isEmpty ? 0 : blocking[min(blocking.count - 1, Int((Double(blocking.count) * 0.99).rounded(.up)) - 1)],
                 stalledFraction: measurement.elapsedSeconds > 0 ? pausedMs / 1000 / measurement.elapsedSeconds : 0),

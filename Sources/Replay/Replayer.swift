@@ -40,6 +40,8 @@ public struct Replayer {
     private var batchMark = 0
     /// Position of the next operation in the trace (every record counts, begin and commit too).
     public private(set) var position = 0
+    /// CRC-32C of every key and value scans visited (so the bytes are read, not just located).
+    public private(set) var scanChecksum: UInt32 = 0
 
     public init(store: any Store, synthesizer: ValueSynthesizer, startingAt position: Int = 0) {
         self.store = store
@@ -91,7 +93,13 @@ public struct Replayer {
             try store.delete(operation.key)
             return .completed(.delete, isWrite: true, startedAt: start, mark: mark)
         case .scan:
-            try store.scan(from: operation.key, limit: operation.scanCount) { _, _ in }
+            // Every byte a scan visits is read (checksummed), as a real reader would: a store
+            // that hands out pointers without touching the data does not get a free scan.
+            var checksum = scanChecksum
+            try store.scan(from: operation.key, limit: operation.scanCount) { key, value in
+                checksum = CRC32C.checksum(value, continuing: CRC32C.checksum(key, continuing: checksum))
+            }
+            scanChecksum = checksum
             return .completed(.scan, isWrite: false, startedAt: start, mark: mark)
         case .readModifyWrite:
             _ = try store.get(operation.key, into: &readBuffer)

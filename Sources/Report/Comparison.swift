@@ -81,7 +81,7 @@ public struct Comparison: Sendable {
         Metric(name: "clean_open_ms", metricClass: .timing, lowerIsBetter: true) { $0.recovery.cleanOpenMs },
         Metric(name: "crash_open_ms", metricClass: .timing, lowerIsBetter: true) { $0.recovery.crashOpenMs },
         Metric(name: "file_bytes_written", metricClass: .deterministic, lowerIsBetter: true) { Double($0.io.fileBytesWritten) },
-        Metric(name: "fsyncs", metricClass: .deterministic, lowerIsBetter: true) { Double($0.io.fsyncs) },
+        Metric(name: "fsyncs", metricClass: .deterministic, lowerIsBetter: true) { $0.io.fsyncs.map(Double.init) },
         Metric(name: "disk_final_bytes", metricClass: .deterministic, lowerIsBetter: true) { Double($0.disk.finalBytes) },
         Metric(name: "maintenance_events", metricClass: .deterministic, lowerIsBetter: true) { Double($0.events.count) },
         Metric(name: "jemalloc_allocated_bytes", metricClass: .memory, lowerIsBetter: true) { $0.memory.allocatedBytes.map(Double.init) },

@@ -146,6 +146,19 @@ struct ParallelReplayTests {
         #expect(measurement.timeseries.t.count >= 6, "\(measurement.timeseries.t)")
     }
 
+    @Test("a scan reads every key and value byte it visits")
+    func scansReadBytes() throws {
+        let store = MemoryStore()
+        for index in 0..<5 { try store.put(Array("k\(index)".utf8), Array(repeating: UInt8(index), count: 10)) }
+        var replayer = Replayer(store: store, synthesizer: ValueSynthesizer(seed: 5))
+        _ = try replayer.execute(WorkloadOperation(.scan, key: Array("k1".utf8), scanCount: 3), start: 0, mark: 0)
+        var expected: UInt32 = 0
+        for (key, value) in try store.scan(from: Array("k1".utf8), limit: 3) {
+            expected = CRC32C.checksum(value, continuing: CRC32C.checksum(key, continuing: expected))
+        }
+        #expect(replayer.scanChecksum == expected && expected != 0)
+    }
+
     @Test("the time series adds up to the operations, over every worker")
     func timeseries() throws {
         let scratch = try ScratchDirectory("parallel-series")

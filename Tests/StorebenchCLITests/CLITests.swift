@@ -67,7 +67,7 @@ struct CLITests {
         }
         let log = try #require(results.runs.first { $0.engine == "log" })
         #expect(log.recovery.crashVerified == true && log.recovery.lostCommits == 0 && log.recovery.killPoints == 2)
-        #expect(log.io.fsyncs >= log.byOp["put"]?.count ?? 0, "durability always syncs every commit")
+        #expect(log.io.fsyncs ?? 0 >= log.byOp["put"]?.count ?? 0, "durability always syncs every commit")
         let html = try String(contentsOfFile: base + "/report.html", encoding: .utf8)
         #expect(html.components(separatedBy: "<svg").count - 1 == 3)
         let csv = try String(contentsOfFile: base + "/timeseries.csv", encoding: .utf8)
@@ -241,6 +241,21 @@ struct RunVerificationTests {
             #expect(recovery.crashVerified == true, "\(name)")
             #expect((recovery.crashOpenMs ?? -1) >= 0)
         }
+    }
+
+    @Test("what a reference library cannot report is null and shown as –, not 0")
+    func unknownIsNull() throws {
+        guard EngineRegistry.names.contains("lmdb") else { return }
+        let scratch = try ScratchDirectory("cli-unknown")
+        let results = try run(["--engines", "log,lmdb", "--records", "1000", "--ops", "5000", "--kill-points", "0"], in: scratch)
+        let lmdb = try #require(results.runs.first { $0.engine == "lmdb" })
+        #expect(lmdb.io.fsyncs == nil && lmdb.pauses == nil && lmdb.io.fsyncsPerCommit == nil)
+        let log = try #require(results.runs.first { $0.engine == "log" })
+        #expect(log.io.fsyncs != nil && log.pauses != nil)
+        let table = SummaryTable.make(results)
+        let fsyncColumn = try #require(table.headers.firstIndex(of: "fsyncs"))
+        let row = try #require(table.rows.first { $0.first == "lmdb" })
+        #expect(row[fsyncColumn] == "–")
     }
 
     @Test("a run whose crash checks lose acknowledged commits exits 1 and says what was lost")
