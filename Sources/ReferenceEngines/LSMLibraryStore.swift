@@ -1,5 +1,8 @@
 #if ReferenceEngines
 import StoreCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The C API LevelDB and RocksDB share in shape: the calls one adapter needs, bound once per
 /// library (`RocksDBBinding`, `LevelDBBinding`).
@@ -43,6 +46,9 @@ protocol LSMLibraryBinding {
     static func sync(_ database: Database, _ error: ErrorSlot)
     static func property(_ database: Database, _ name: String) -> UnsafeMutablePointer<CChar>?
     static func free(_ pointer: UnsafeMutableRawPointer?)
+    /// Integer properties that are 0 once no flush or compaction is due or running (none: the
+    /// library tells nothing, and its close waits for the work it started).
+    static var pendingMaintenanceProperties: [String] { get }
 }
 
 /// `rocksdb` and `leveldb`: one adapter over either library. Durability maps onto the write
@@ -177,6 +183,24 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
                 Binding.compactAll(database)
                 return ((), 0, 0, "compact_range over all keys")
             }
+        }
+    }
+
+    /// Polls the library's maintenance properties until no flush or compaction is due or running,
+    /// so counters read next include the work the run set off.
+    func waitForMaintenance() throws {
+        guard !Binding.pendingMaintenanceProperties.isEmpty else { return }
+        let deadline = MonotonicClock.now() + 600_000_000_000
+        while MonotonicClock.now() < deadline {
+            let busy = try withDatabase { database in
+                Binding.pendingMaintenanceProperties.contains { name in
+                    guard let value = Binding.property(database, name) else { return false }
+                    defer { Binding.free(value) }
+                    return Int(String(cString: value).filter(\.isNumber)) ?? 0 != 0
+                }
+            }
+            if !busy { return }
+            usleep(5_000)
         }
     }
 

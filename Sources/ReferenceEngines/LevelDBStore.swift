@@ -65,6 +65,7 @@ enum LevelDBBinding: LSMLibraryBinding {
         leveldb_write(database, options, batch, error)
     }
     static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { leveldb_property_value(database, name) }
+    static var pendingMaintenanceProperties: [String] { [] }
     static func free(_ pointer: UnsafeMutableRawPointer?) { leveldb_free(pointer) }
 }
 

@@ -58,6 +58,7 @@ enum RocksDBBinding: LSMLibraryBinding {
     static func compactAll(_ database: OpaquePointer) { rocksdb_compact_range(database, nil, 0, nil, 0) }
     static func sync(_ database: OpaquePointer, _ error: ErrorSlot) { rocksdb_flush_wal(database, 1, error) }
     static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { rocksdb_property_value(database, name) }
+    static var pendingMaintenanceProperties: [String] { ["rocksdb.mem-table-flush-pending", "rocksdb.num-running-flushes", "rocksdb.compaction-pending", "rocksdb.num-running-compactions"] }
     static func free(_ pointer: UnsafeMutableRawPointer?) { rocksdb_free(pointer) }
 
     /// A key or value's bytes as the C API takes them (a valid pointer even when empty).

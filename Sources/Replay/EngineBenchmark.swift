@@ -97,6 +97,10 @@ public struct EngineBenchmark {
         defer { try? StorageDirectory.destroy(directory, fileSystem: fileSystem) }
         let storage = StorageDirectory(path: directory, fileSystem: fileSystem, metrics: StoreMetrics())
 
+        // This engine's memory: what earlier engines freed goes back to the system, and the peak
+        // starts again from here.
+        let peakIsEngines = ProcessMemory.resetPeak()
+        let allocatedBefore = ProcessMemory.allocator()?.allocated
         let store = try engine.open(directory, plan.options)
         var reader = try TraceReader(path: plan.tracePath)
         var replayer = Replayer(store: store, synthesizer: plan.synthesizer)
@@ -111,7 +115,8 @@ public struct EngineBenchmark {
         }
         let loadSeconds = MonotonicClock.seconds(since: loadStart)
 
-        // Run phase.
+        // Run phase. The load's maintenance finishes first, so none of it counts in the run.
+        try store.waitForMaintenance()
         let metricsBefore = store.metrics.snapshot()
         let eventsBefore = store.metrics.events().count
         let osBefore = OSCounters.bytesWritten()
@@ -127,17 +132,21 @@ public struct EngineBenchmark {
                 report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
             }
         }
+        // The run's maintenance finishes too; sizes and memory are read with the store open.
         try store.waitForMaintenance()
-        let osAfter = OSCounters.bytesWritten()
-        let passedAfter = OSCounters.bytesPassedToWrite()
-        let metrics = store.metrics.snapshot()
-        let allEvents = store.metrics.events()
         let allocator = ProcessMemory.allocator()
+        let peakResident = peakIsEngines ? ProcessMemory.peakResidentSinceReset() : nil
         let usage = try storage.usage()
         let reported = try store.statistics()
         var liveBytes = 0
         try store.scan(from: [], limit: Int.max) { key, value in liveBytes += key.count + value.count }
+        // Counters are read after close, so every engine's figures include the work its close
+        // does for the data the run wrote (a final memtable flush, hint files, the last sync).
         try store.close()
+        let osAfter = OSCounters.bytesWritten()
+        let passedAfter = OSCounters.bytesPassedToWrite()
+        let metrics = store.metrics.snapshot()
+        let allEvents = store.metrics.events()
 
         // Clean recovery: reopen what was just closed.
         var cleanOpen: Double?
@@ -197,7 +206,10 @@ public struct EngineBenchmark {
                 p99Ms: blocking.isEmpty ? 0 : blocking[min(blocking.count - 1, Int((Double(blocking.count) * 0.99).rounded(.up)) - 1)],
                 stalledFraction: measurement.elapsedSeconds > 0 ? pausedMs / 1000 / measurement.elapsedSeconds : 0),
             events: runEvents, recovery: recovery,
-            memory: Results.Memory(peakRssBytes: ProcessMemory.peakResidentBytes(), allocatedBytes: allocator?.allocated, residentBytes: allocator?.resident),
+            memory: Results.Memory(
+                peakRssBytes: peakResident ?? ProcessMemory.peakResidentBytes(), peakRssScope: peakResident != nil ? "engine" : "process",
+                allocatedBytes: allocatedBefore.flatMap { before in allocator.map { $0.allocated - before } },
+                processAllocatedBytes: allocator?.allocated, residentBytes: allocator?.resident),
             harness: Results.Harness(perOpOverheadNs: harnessOverhead),
             timeseries: Results.Timeseries(
                 intervalS: plan.sampleInterval, t: series.t, opsPerS: series.opsPerSecond, p99Us: series.p99Microseconds,

@@ -302,13 +302,25 @@ public struct Results: Codable, Sendable, Equatable {
     }
 
     public struct Memory: Codable, Sendable, Equatable {
+        /// Peak resident set size: with `peak_rss_scope` "engine", the process's high-water mark
+        /// from just before this engine's store was opened to the end of its run phase (memory
+        /// earlier engines freed was returned to the system first); with "process", the
+        /// process's peak so far (the kernel could not reset it).
         public var peakRssBytes: Int
-        /// jemalloc `stats.allocated` at the end of the run phase (the whole process).
+        public var peakRssScope: String?
+        /// jemalloc `stats.allocated` at the end of the run phase minus just before the store was
+        /// opened: what this engine (and the replay's own buffers, the same for every engine) holds.
         public var allocatedBytes: Int?
+        /// jemalloc `stats.allocated` of the whole process at the end of the run phase.
+        public var processAllocatedBytes: Int?
+        /// jemalloc `stats.resident` of the whole process at the end of the run phase.
         public var residentBytes: Int?
-        public init(peakRssBytes: Int, allocatedBytes: Int?, residentBytes: Int?) {
+        public init(peakRssBytes: Int, peakRssScope: String? = nil, allocatedBytes: Int?, processAllocatedBytes: Int? = nil,
+                    residentBytes: Int?) {
             self.peakRssBytes = peakRssBytes
+            self.peakRssScope = peakRssScope
             self.allocatedBytes = allocatedBytes
+            self.processAllocatedBytes = processAllocatedBytes
             self.residentBytes = residentBytes
         }
     }

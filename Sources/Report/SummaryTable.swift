@@ -5,7 +5,7 @@ public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
             "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp", "write amp", "fsyncs",
-            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", "peak RSS",
+            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", peakHeader(results),
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
         for run in results.runs {
@@ -33,6 +33,11 @@ public enum SummaryTable {
             ])
         }
         return table
+    }
+
+    /// "peak RSS (engine)" when every run's peak is its own engine's, else "(process)".
+    static func peakHeader(_ results: Results) -> String {
+        results.runs.allSatisfy { $0.memory.peakRssScope == "engine" } ? "peak RSS (engine)" : "peak RSS (process)"
     }
 
     /// The same figures as a Markdown table (for pull-request comments).

@@ -168,6 +168,21 @@ struct CLITests {
         #expect(ProcessMemory.peakResidentBytes() > 1 << 20)
         #expect((ProcessMemory.currentResidentBytes() ?? 0) > 1 << 20)
     }
+
+    @Test("a peak starts again after resetPeak: memory an earlier engine freed is not the next one's peak")
+    func peakReset() throws {
+        // 160 MiB touched and freed: the process's peak now includes it.
+        do {
+            let size = 160 << 20
+            let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+            for offset in stride(from: 0, to: size, by: 4096) { block.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self) }
+            block.deallocate()
+        }
+        let before = try #require(ProcessMemory.peakResidentSinceReset())
+        #expect(ProcessMemory.resetPeak())
+        let after = try #require(ProcessMemory.peakResidentSinceReset())
+        #expect(after < before - (100 << 20), "peak \(before >> 20) MiB before the reset, \(after >> 20) MiB after")
+    }
 }
 
 @Suite("storebench workload")
