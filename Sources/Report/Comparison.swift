@@ -92,18 +92,34 @@ public struct Comparison: Sendable {
 
     /// Runs are compared per engine and thread layout (`lsm, 4 threads`): throughput at four
     /// threads is not a regression of throughput at one.
-    /// - Parameter allowDifferentThreads: compare an engine's runs even when the two files ran it
-    ///   with different thread counts (all of its runs on each side are then taken together).
+    /// - Parameters:
+    ///   - allowDifferentThreads: compare an engine's runs even when the two files ran it with
+    ///     different thread counts (all of its runs on each side are then taken together).
+    ///   - force: compare even when durability, pace, value sizes, compressibility, settings or
+    ///     thread counts differ.
     /// - Throws: `ComparisonError.unusable` when the two files did not run the same workload, or
     ///   ran an engine with different thread counts and that was not allowed.
     public init(baseline: Results, new: Results, thresholds: Thresholds = Thresholds(),
-                classes: Set<MetricClass> = Set(MetricClass.allCases), allowDifferentThreads: Bool = false) throws {
+                classes: Set<MetricClass> = Set(MetricClass.allCases), allowDifferentThreads: Bool = false, force: Bool = false) throws {
         guard baseline.workload.name == new.workload.name, baseline.workload.seed == new.workload.seed,
               baseline.workload.operations == new.workload.operations, baseline.workload.records == new.workload.records else {
             throw ComparisonError.unusable(
                 "the results ran different workloads: \(Self.describe(baseline.workload)) vs \(Self.describe(new.workload))")
         }
-        if !allowDifferentThreads {
+        if !force {
+            // What else makes figures incomparable: say which and refuse.
+            var differences: [String] = []
+            func differ(_ name: String, _ a: String, _ b: String) { if a != b { differences.append("\(name) \(a) vs \(b)") } }
+            differ("durability", baseline.options.durability, new.options.durability)
+            differ("pace", baseline.options.pace, new.options.pace)
+            differ("value size", baseline.options.valueSize.map(String.init) ?? "as specified", new.options.valueSize.map(String.init) ?? "as specified")
+            differ("value compressibility", String(baseline.options.valueCompressibility), String(new.options.valueCompressibility))
+            differ("settings", Self.describe(baseline.options.settings), Self.describe(new.options.settings))
+            if !differences.isEmpty {
+                throw ComparisonError.unusable("the results ran with different options: \(differences.joined(separator: "; ")) (pass --force to compare them anyway)")
+            }
+        }
+        if !allowDifferentThreads && !force {
             for engine in Set(baseline.runs.map(\.engine)).intersection(new.runs.map(\.engine)).sorted() {
                 let before = Set(baseline.runs.filter { $0.engine == engine }.map(\.threadLabel))
                 let after = Set(new.runs.filter { $0.engine == engine }.map(\.threadLabel))
@@ -115,8 +131,9 @@ public struct Comparison: Sendable {
                 }
             }
         }
+        let mixThreads = allowDifferentThreads || force
         func group(_ run: Results.Run) -> String {
-            allowDifferentThreads || run.threadLabel == "1" ? run.engine : "\(run.engine), \(run.threadLabel) threads"
+            mixThreads || run.threadLabel == "1" ? run.engine : "\(run.engine), \(run.threadLabel) threads"
         }
         var rows: [Row] = []
         let engines = (baseline.runs.map(group) + new.runs.map(group)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
@@ -137,6 +154,10 @@ public struct Comparison: Sendable {
             }
         }
         self.rows = rows
+    }
+
+    static func describe(_ settings: [String: String]) -> String {
+        settings.isEmpty ? "(none)" : settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
     static func describe(_ workload: Results.Workload) -> String {

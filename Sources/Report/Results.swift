@@ -72,6 +72,8 @@ public struct Results: Codable, Sendable, Equatable {
         public var crashKillPoints: Int
         /// A deliberate degradation (`--degrade`), for testing regression checks; `nil` normally.
         public var degradation: String?
+        /// `--value-size` when it overrode the workload's value sizes.
+        public var valueSize: Int?
         public init(durability: String, pace: String, repeat: Int, valueCompressibility: Double,
                     sampleIntervalS: Double, settings: [String: String], crashKillPoints: Int, degradation: String? = nil) {
             self.durability = durability

@@ -158,14 +158,17 @@ struct RunCommand: ParsableCommand {
             }
             if showProgress { print("\r\u{1B}[K", terminator: "") }
             let runOps = runs.first?.ops ?? 0
+            var resultOptions = Results.Options(
+                durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
+                valueCompressibility: compressibility, sampleIntervalS: interval,
+                settings: options.settings, crashKillPoints: killPoints, degradation: degrade)
+            resultOptions.valueSize = valueSize
             let results = Results(
                 tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
                 machine: .current(),
                 workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
                                 records: header.loadOperations, operations: total - header.loadOperations),
-                options: .init(durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
-                               valueCompressibility: compressibility, sampleIntervalS: interval,
-                               settings: options.settings, crashKillPoints: killPoints, degradation: degrade),
+                options: resultOptions,
                 runs: runs, invocation: Self.invocation())
             let directory = try ResultsWriter.write(results, under: out, name: name)
             switch format {

@@ -107,6 +107,26 @@ struct ComparisonTests {
         #expect(throws: ComparisonError.self) { try Comparison.Thresholds(parsing: "speed=5%") }
     }
 
+    @Test("different durability, settings or value sizes are refused, and said, unless forced")
+    func differentOptions() throws {
+        let base = results([("e", 1000, 100, 0)])
+        var durable = base
+        durable.options.durability = "always"
+        var tuned = base
+        tuned.options.settings = ["lsm.write_buffer_size": "64MiB"]
+        var bigger = base
+        bigger.options.valueSize = 4096
+        for other in [durable, tuned, bigger] {
+            #expect(throws: ComparisonError.self) { try Comparison(baseline: base, new: other) }
+            #expect(throws: Never.self) { try Comparison(baseline: base, new: other, force: true) }
+        }
+        do {
+            _ = try Comparison(baseline: base, new: durable)
+        } catch let error as ComparisonError {
+            #expect(error.description.contains("durability none vs always"), "\(error)")
+        }
+    }
+
     @Test("different workloads cannot be compared; engines present on one side only are reported")
     func unusable() throws {
         #expect(throws: ComparisonError.self) { try Comparison(baseline: results([("e", 1, 1, 0)]), new: results([("e", 1, 1, 0)], seed: 2)) }
