@@ -183,6 +183,7 @@ public struct EngineBenchmark {
         }
         if all.totalCount > 0 { byOp["all"] = Self.stats(all, seconds: measurement.elapsedSeconds) }
         let series = measurement.timeseries
+        let amplification = Results.Disk.amplification(t: series.t, diskBytes: series.diskBytes, liveBytes: liveBytes)
         var run = Results.Run(
             engine: engine.name, repetition: repetition, ops: measurement.operations,
             elapsedS: measurement.elapsedSeconds,
@@ -193,7 +194,8 @@ public struct EngineBenchmark {
             disk: Results.Disk(
                 finalBytes: usage.diskBytes, peakBytes: max(series.diskBytes.max() ?? 0, usage.diskBytes),
                 finalAllocatedBytes: usage.allocatedBytes, liveBytes: liveBytes,
-                spaceAmp: liveBytes > 0 ? Double(usage.diskBytes) / Double(liveBytes) : nil),
+                spaceAmp: liveBytes > 0 ? Double(usage.diskBytes) / Double(liveBytes) : nil,
+                spaceAmpMean: amplification?.mean, spaceAmpMax: amplification?.max),
             io: Results.IO(
                 userBytesWritten: userBytes, fileBytesWritten: fileBytes, osBytesWritten: osBytes,
                 writeAmp: userBytes > 0 ? Double(fileBytes) / Double(userBytes) : nil,

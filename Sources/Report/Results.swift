@@ -205,12 +205,35 @@ public struct Results: Codable, Sendable, Equatable {
         public var liveBytes: Int
         /// final / live.
         public var spaceAmp: Double?
-        public init(finalBytes: Int, peakBytes: Int, finalAllocatedBytes: Int, liveBytes: Int, spaceAmp: Double?) {
+        /// Bytes on disk over the run phase, weighted by time (each sample for its interval),
+        /// over the live bytes at the end; and the largest sample over them. Space amplification
+        /// is a sawtooth under compaction: one sample at the end says little.
+        public var spaceAmpMean: Double?
+        public var spaceAmpMax: Double?
+        public init(finalBytes: Int, peakBytes: Int, finalAllocatedBytes: Int, liveBytes: Int, spaceAmp: Double?,
+                    spaceAmpMean: Double? = nil, spaceAmpMax: Double? = nil) {
             self.finalBytes = finalBytes
             self.peakBytes = peakBytes
             self.finalAllocatedBytes = finalAllocatedBytes
             self.liveBytes = liveBytes
             self.spaceAmp = spaceAmp
+            self.spaceAmpMean = spaceAmpMean
+            self.spaceAmpMax = spaceAmpMax
+        }
+
+        /// The time-weighted mean and the largest of `diskBytes` sampled at the ends `t` of the
+        /// intervals, over `liveBytes`.
+        public static func amplification(t: [Double], diskBytes: [Int], liveBytes: Int) -> (mean: Double, max: Double)? {
+            guard liveBytes > 0, !diskBytes.isEmpty, t.count == diskBytes.count else { return nil }
+            var weighted = 0.0
+            var previous = 0.0
+            for (end, bytes) in zip(t, diskBytes) {
+                weighted += Double(bytes) * max(end - previous, 0)
+                previous = end
+            }
+            let span = t.last ?? 0
+            let mean = span > 0 ? weighted / span : Double(diskBytes.last!)
+            return (mean / Double(liveBytes), Double(diskBytes.max()!) / Double(liveBytes))
         }
     }
 

@@ -4,7 +4,7 @@ import StoreCore
 public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
-            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp", "write amp", "fsyncs",
+            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp mean/max", "write amp", "fsyncs",
             "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", peakHeader(results),
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
@@ -18,7 +18,8 @@ public enum SummaryTable {
                 all.map { NumberFormat.fixed($0.latencyUs.p99, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p999, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.max, places: 1) } ?? "-",
-                run.disk.spaceAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
+                run.disk.spaceAmpMean.flatMap { mean in run.disk.spaceAmpMax.map { NumberFormat.fixed(mean, places: 2) + "/" + NumberFormat.fixed($0, places: 2) } }
+                    ?? run.disk.spaceAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 run.io.writeAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 run.io.fsyncs.map { NumberFormat.grouped(Double($0)) } ?? "–",
                 run.io.fsyncsPerCommit.map { NumberFormat.fixed($0, places: 3) } ?? "–",

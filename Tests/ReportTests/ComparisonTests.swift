@@ -127,6 +127,14 @@ struct ComparisonTests {
         }
     }
 
+    @Test("space amplification: a time-weighted mean of the sawtooth and its peak, not one sample")
+    func spaceAmplification() throws {
+        // 1 s at 300 bytes, 3 s at 100 bytes, over 100 live bytes: mean 1.5, max 3 (the end says 1).
+        let amplification = try #require(Results.Disk.amplification(t: [1, 2, 3, 4], diskBytes: [300, 100, 100, 100], liveBytes: 100))
+        #expect(abs(amplification.mean - 1.5) < 1e-9 && amplification.max == 3)
+        #expect(Results.Disk.amplification(t: [1], diskBytes: [10], liveBytes: 0) == nil)
+    }
+
     @Test("different workloads cannot be compared; engines present on one side only are reported")
     func unusable() throws {
         #expect(throws: ComparisonError.self) { try Comparison(baseline: results([("e", 1, 1, 0)]), new: results([("e", 1, 1, 0)], seed: 2)) }
