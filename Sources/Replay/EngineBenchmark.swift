@@ -218,6 +218,7 @@ public struct EngineBenchmark {
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
         run.threads = plan.layout.workers
+        run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1
         if case let .roles(readers, writers) = plan.layout {
             run.readers = readers
             run.writers = writers

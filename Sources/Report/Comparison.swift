@@ -71,6 +71,8 @@ public struct Comparison: Sendable {
         let metricClass: MetricClass
         let lowerIsBetter: Bool
         let value: @Sendable (Results.Run) -> Double?
+        /// A counter of the deterministic class that these runs could not make deterministic.
+        var noisyCounter = false
     }
 
     static let metrics: [Metric] = [
@@ -146,11 +148,21 @@ public struct Comparison: Sendable {
                                 reason: before.isEmpty ? "not in the baseline" : "not in the new results"))
                 continue
             }
+            // Counters that depend on timing (several threads, a library's kernel-counted writes)
+            // are judged like memory: against the bytes threshold, and only when repetitions separate.
+            let deterministic = (before + after).allSatisfy { $0.deterministicCounters ?? true }
             for metric in Self.metrics where classes.contains(metric.metricClass) {
                 let a = before.compactMap(metric.value)
                 let b = after.compactMap(metric.value)
                 guard !a.isEmpty, !b.isEmpty else { continue }
-                rows.append(Self.judge(engine: engine, metric: metric, a, b, thresholds))
+                var judged = metric
+                if metric.metricClass == .deterministic && !deterministic {
+                    judged = Metric(name: metric.name, metricClass: .memory, lowerIsBetter: metric.lowerIsBetter, value: metric.value)
+                    judged.noisyCounter = true
+                }
+                var row = Self.judge(engine: engine, metric: judged, a, b, thresholds)
+                if judged.noisyCounter { row.metricClass = .deterministic; row.reason = "timing-dependent counter: " + row.reason }
+                rows.append(row)
             }
         }
         self.rows = rows
@@ -185,7 +197,8 @@ public struct Comparison: Sendable {
             }
             return row
         }
-        let threshold = metric.metricClass == .timing ? thresholds.time : (metric.metricClass == .memory ? thresholds.memory : thresholds.bytes)
+        let threshold = metric.metricClass == .timing ? thresholds.time
+            : (metric.metricClass == .memory && !metric.noisyCounter ? thresholds.memory : thresholds.bytes)
         let magnitude = change.map(abs) ?? .infinity
         guard magnitude > threshold else {
             row.reason = "within ±\(percent(threshold))"

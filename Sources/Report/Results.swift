@@ -116,6 +116,13 @@ public struct Results: Codable, Sendable, Equatable {
         public var readers: Int?
         public var writers: Int?
 
+        /// Whether the byte, sync and event counters depend only on the seed: one client thread and
+        /// an engine of ours that does its maintenance in the caller's thread. With several
+        /// threads the commit order depends on timing; background flushes, compactions and hint
+        /// writes land where the scheduler puts them; a reference engine's bytes are the kernel's
+        /// count of its library's writes.
+        public var deterministicCounters: Bool?
+
         /// Client threads, 1 for results written before runs had threads.
         public var threadCount: Int { threads ?? 1 }
 

@@ -135,6 +135,16 @@ struct ComparisonTests {
         #expect(Results.Disk.amplification(t: [1], diskBytes: [10], liveBytes: 0) == nil)
     }
 
+    @Test("counters that depend on timing (threads, a library's kernel-counted bytes) are judged as noisy")
+    func noisyCounters() throws {
+        var base = results([("e", 1000, 100_000, 0)])
+        var more = results([("e", 1000, 105_000, 0)])
+        #expect(verdict(try Comparison(baseline: base, new: more), "file_bytes_written") == .regression)
+        base.runs[0].deterministicCounters = false
+        more.runs[0].deterministicCounters = false
+        #expect(verdict(try Comparison(baseline: base, new: more), "file_bytes_written") == .noise)
+    }
+
     @Test("different workloads cannot be compared; engines present on one side only are reported")
     func unusable() throws {
         #expect(throws: ComparisonError.self) { try Comparison(baseline: results([("e", 1, 1, 0)]), new: results([("e", 1, 1, 0)], seed: 2)) }
