@@ -17,7 +17,9 @@ protocol LSMLibraryBinding {
     typealias ErrorSlot = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
 
     static var name: String { get }
-    static func makeOptions() -> Options
+    /// The library's options for `settings`, and what to release once the database is closed
+    /// (objects the options only point to).
+    static func makeOptions(_ settings: LSMLibrarySettings) -> (options: Options, releaseAfterClose: @Sendable () -> Void)
     static func destroyOptions(_ options: Options)
     static func makeReadOptions() -> ReadOptions
     static func destroyReadOptions(_ options: ReadOptions)
@@ -61,15 +63,21 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     private var database: Binding.Database?
     private let readOptions: Binding.ReadOptions
     private let writeOptions: Binding.WriteOptions
+    /// The sizes in effect (by default `lsm`'s).
+    let effectiveSettings: [String: String]
+    private var releaseAfterClose: (@Sendable () -> Void)?
 
     init(directory: String, options: StoreOptions) throws {
+        let settings = try LSMLibrarySettings(engine: Binding.name, options: options)
+        effectiveSettings = settings.effective
         readOptions = Binding.makeReadOptions()
         writeOptions = Binding.makeWriteOptions(sync: options.durability == .always)
-        try super.init(name: Binding.name, directory: directory, options: options)
+        try super.init(name: Binding.name, directory: directory, options: options, knownSettings: Set(settings.effective.keys))
         // The library keeps its files (and its own LOCK) in a subdirectory of the store directory.
         let path = self.directory.path(of: "data")
         try StorageDirectory.createPath(path, fileSystem: options.fileSystem)
-        let libraryOptions = Binding.makeOptions()
+        let (libraryOptions, release) = Binding.makeOptions(settings)
+        releaseAfterClose = release
         defer { Binding.destroyOptions(libraryOptions) }
         database = try call("open") { Binding.open(libraryOptions, path, $0) }
         startIntervalSync(options) { [weak self] in
@@ -212,6 +220,8 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
             _ = try? call("sync") { Binding.sync(database, $0) }
             Binding.close(database)
             self.database = nil
+            releaseAfterClose?()
+            releaseAfterClose = nil
             releaseDirectory()
         }
     }

@@ -102,6 +102,7 @@ public struct EngineBenchmark {
         let peakIsEngines = ProcessMemory.resetPeak()
         let allocatedBefore = ProcessMemory.allocator()?.allocated
         let store = try engine.open(directory, plan.options)
+        let effectiveSettings = store.effectiveSettings
         var reader = try TraceReader(path: plan.tracePath)
         var replayer = Replayer(store: store, synthesizer: plan.synthesizer)
 
@@ -218,6 +219,7 @@ public struct EngineBenchmark {
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
         run.threads = plan.layout.workers
+        run.settings = effectiveSettings.isEmpty ? nil : effectiveSettings
         run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1
         if case let .roles(readers, writers) = plan.layout {
             run.readers = readers

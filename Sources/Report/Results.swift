@@ -110,6 +110,8 @@ public struct Results: Codable, Sendable, Equatable {
         /// What the engine reports about itself at the end of the run phase (its own key count,
         /// live and dead bytes, where it knows them).
         public var engineStatistics: EngineStatistics?
+        /// The engine's settings in effect, defaults included (absent: it has none, or did not say).
+        public var settings: [String: String]?
         /// Client threads that replayed the run phase (absent in files from before threads: 1).
         public var threads: Int?
         /// With `--readers R --writers W`: the threads that replayed only reads, and only writes.
