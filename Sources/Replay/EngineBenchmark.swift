@@ -1,6 +1,6 @@
 import Histogram
 import ProcessMemory
-import Report
+import ResultsSchema
 import StoreCore
 import Workload
 

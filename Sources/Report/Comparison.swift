@@ -1,4 +1,5 @@
 import Foundation
+import ResultsSchema
 
 /// Compares two results files run by run and metric by metric, and says — with its reason — which
 /// changes are regressions. Used by `storebench compare` and `storebench baseline check`.

@@ -1,4 +1,5 @@
 import Foundation
+import ResultsSchema
 import StoreCore
 
 /// `report.html`: a self-contained page (inline CSS and SVG, no scripts, no network) with the

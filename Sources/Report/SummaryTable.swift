@@ -1,3 +1,4 @@
+import ResultsSchema
 import StoreCore
 
 /// The terminal comparison: one row per engine (and repetition), the figures side by side.

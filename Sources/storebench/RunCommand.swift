@@ -4,6 +4,7 @@ import Foundation
 import ProcessMemory
 import Replay
 import Report
+import ResultsSchema
 import StoreCore
 import Workload
 

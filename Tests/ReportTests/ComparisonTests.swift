@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 @testable import Report
+import ResultsSchema
+import Testing
 
 func results(_ runs: [(engine: String, opsPerS: Double, fileBytes: Int, lost: Int)], seed: UInt64 = 1) -> Results {
     Results(

@@ -2,10 +2,11 @@ import Engines
 import Foundation
 import ProcessMemory
 import Report
-import Workload
+import ResultsSchema
 import StoreCore
 import StoreTestSupport
 import Testing
+import Workload
 
 @Suite("storebench command line")
 struct CLITests {

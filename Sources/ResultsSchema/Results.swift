@@ -1,6 +1,7 @@
 import Foundation
 
-/// `results.json`, schema `storebench.results/1` (DESIGN.md): what tools, scripts and CI read.
+/// `results.json`, schema `storebench.results/1` (SCHEMA.md beside this file): what tools,
+/// scripts and CI read.
 /// Keys are snake_case in the file (`opsPerS` ↔ `ops_per_s`); keys may be added, none renamed
 /// without a schema bump.
 public struct Results: Codable, Sendable, Equatable {
