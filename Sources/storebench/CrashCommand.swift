@@ -102,7 +102,7 @@ struct CrashCommand: ParsableCommand {
         if !CommandLine.arguments.contains("--durability") { options.durability = .always }
         let selected = try EngineRegistry.engines(matching: engines).filter(\.isPersistent)
         guard !selected.isEmpty else { throw ValidationError("no persistent engine in `\(engines)`") }
-        let scratch = try BenchmarkRunner.makeTemporaryDirectory()
+        let scratch = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
         let (tracePath, header, _) = try WorkloadCommand.materialize(workload, seed: seed, scratch: scratch)

@@ -117,7 +117,7 @@ struct RunCommand: ParsableCommand {
         options.degradation = degrade.flatMap(Degradation.init(parsing:))
         let selected = try EngineRegistry.engines(matching: engines)
         let pace = try Pace(parsing: self.pace)
-        let scratch = try dir ?? BenchmarkRunner.makeTemporaryDirectory()
+        let scratch = try dir ?? TemporaryDirectory.make()
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: scratch) } }
         try StorageDirectory.createPath(scratch, fileSystem: options.fileSystem)
         let showProgress = !noProgress && isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
