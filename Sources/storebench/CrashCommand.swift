@@ -98,8 +98,7 @@ struct CrashCommand: ParsableCommand {
 
     func run() throws {
         let (kills, faultList) = try parsedFaults()
-        var options = try store.storeOptions()
-        if !CommandLine.arguments.contains("--durability") { options.durability = .always }
+        let options = try store.storeOptions(defaultDurability: .always)
         let selected = try EngineRegistry.engines(matching: engines).filter(\.isPersistent)
         guard !selected.isEmpty else { throw ValidationError("no persistent engine in `\(engines)`") }
         let scratch = try TemporaryDirectory.make()

@@ -170,7 +170,7 @@ struct RunCommand: ParsableCommand {
                 workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
                                 records: header.loadOperations, operations: total - header.loadOperations),
                 options: resultOptions,
-                runs: runs, invocation: Self.invocation())
+                runs: runs, invocation: invocation(workload: workload))
             let directory = try ResultsWriter.write(results, under: out, name: name)
             switch format {
             case .table:
@@ -205,19 +205,23 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// This command's arguments without the ones that only say where output goes or how it looks.
-    static func invocation() -> [String] {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        guard let start = arguments.firstIndex(of: "run") else { return [] }
-        var kept: [String] = []
-        var skipNext = false
-        for argument in arguments[(start + 1)...] {
-            if skipNext { skipNext = false; continue }
-            if ["--out", "--format", "--dir"].contains(argument) { skipNext = true; continue }
-            if argument.hasPrefix("--out=") || argument.hasPrefix("--format=") || argument.hasPrefix("--dir=") || argument == "--no-progress" { continue }
-            kept.append(argument)
+    /// The arguments that select what this run measured (not where output goes or how it looks),
+    /// rebuilt from the parsed options, so `baseline check` can run it again exactly.
+    func invocation(workload: String) -> [String] {
+        var arguments = [workload, "--engines", engines, "--seed", String(seed), "--pace", pace,
+                         "--repeat", String(`repeat`), "--kill-points", String(killPoints), "--interval", String(interval),
+                         "--compressibility", String(compressibility), "--durability", (store.durability ?? .none).rawValue]
+        if let records { arguments += ["--records", String(records)] }
+        if let ops { arguments += ["--ops", String(ops)] }
+        if let valueSize { arguments += ["--value-size", String(valueSize)] }
+        if let readers, let writers {
+            arguments += ["--readers", String(readers), "--writers", String(writers)]
+        } else {
+            arguments += ["--threads", threads.defaultValueDescription]
         }
-        return kept
+        for setting in store.settings { arguments += ["--set", setting] }
+        if let degrade { arguments += ["--degrade", degrade] }
+        return arguments
     }
 
     /// The workload as a trace, with `--records`, `--ops` and `--value-size` applied to specs.

@@ -30,7 +30,7 @@ struct CLITests {
         ["frobnicate"], ["run", "--no-such-option"], ["run", "--records", "abc"],
         ["run", "--threads", "0"], ["run", "--threads", "-2"], ["run", "--threads", "257"], ["run", "--threads", "1,x"],
         ["run", "--readers", "2"], ["run", "--readers", "0", "--writers", "2"], ["run", "--threads", "2", "--readers", "1", "--writers", "1"],
-        ["dbbench", "--threads", "0"], ["crash", "--threads", "0"],
+        ["dbbench", "--threads", "0"], ["crash", "--threads", "0"], ["run", "--durability", "sometimes"], ["crash", "--durability", "sometimes"],
     ])
     func usageErrors(arguments: [String]) throws {
         let (status, output) = try StorebenchProcess.run(arguments)
