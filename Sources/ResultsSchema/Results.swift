@@ -389,6 +389,17 @@ public struct Results: Codable, Sendable, Equatable {
 }
 
 extension Results {
+    /// What the crash checks found lost or torn, one line per engine run (empty: nothing).
+    public var durabilityFailures: [String] {
+        runs.compactMap { run in
+            let lost = run.recovery.lostCommits ?? 0
+            let partial = run.recovery.partialBatches ?? 0
+            guard lost > 0 || partial > 0 else { return nil }
+            return "\(workload.name): \(run.engine) (\(run.threadLabel) thread\(run.threadCount == 1 ? "" : "s"), repetition \(run.repetition)) "
+                + "lost \(lost) acknowledged commit(s) and left \(partial) batch(es) partly applied over \(run.recovery.killPoints) crash kill(s)"
+        }
+    }
+
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

@@ -141,22 +141,9 @@ struct RunCommand: ParsableCommand {
                 crashChild: CrashChildArguments(
                     tracePath: tracePath, durability: options.durability, seed: header.seed ?? seed,
                     compressibility: compressibility, settings: store.settings, degradation: degrade))
-            var runs: [Results.Run] = []
-            var overheads: [String: Double] = [:]
-            for layout in layouts {
-                var plan = plan
-                plan.layout = layout
-                let overhead = try EngineBenchmark.harnessOverhead(plan: plan)
-                overheads[layout.description] = overhead
-                for repetition in 1...`repeat` {
-                    for engine in selected {
-                        var benchmark = EngineBenchmark(engine: engine, plan: plan, scratch: scratch)
-                        benchmark.progress = progress
-                        runs.append(try benchmark.run(repetition: repetition, harnessOverhead: overhead))
-                        progress?("")
-                    }
-                }
-            }
+            var session = RunSession(engines: selected, plan: plan, layouts: layouts, repetitions: `repeat`, scratch: scratch)
+            session.progress = progress
+            let (runs, overheads) = try session.run()
             if showProgress { print("\r\u{1B}[K", terminator: "") }
             let runOps = runs.first?.ops ?? 0
             var resultOptions = Results.Options(
@@ -176,32 +163,21 @@ struct RunCommand: ParsableCommand {
             case .table:
                 print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), threads \(layouts.map(\.description).joined(separator: ", ")), seed \(results.workload.seed)\n")
                 print(SummaryTable.make(results).render())
-                for layout in layouts {
-                    print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overheads[layout.description] ?? 0, places: 0)) ns per operation (replaying against a store that does nothing)")
+                for (layout, overhead) in overheads {
+                    print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overhead, places: 0)) ns per operation (the same replay against a store that does nothing)")
                 }
                 print("wrote \(directory)/results.json, timeseries.csv, report.html")
             case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
             }
-            failures += Self.durabilityFailures(results)
+            failures += results.durabilityFailures
         }
         // A run whose crash checks lost data fails, after printing and writing everything.
         if !failures.isEmpty {
             var standardError = StandardError()
             for failure in failures { print("storebench: \(failure)", to: &standardError) }
             throw ExitCode(1)
-        }
-    }
-
-    /// What the crash checks of `results` found lost or torn, one line per engine run.
-    static func durabilityFailures(_ results: Results) -> [String] {
-        results.runs.compactMap { run in
-            let lost = run.recovery.lostCommits ?? 0
-            let partial = run.recovery.partialBatches ?? 0
-            guard lost > 0 || partial > 0 else { return nil }
-            return "\(results.workload.name): \(run.engine) (\(run.threadLabel) thread\(run.threadCount == 1 ? "" : "s"), repetition \(run.repetition)) "
-                + "lost \(lost) acknowledged commit(s) and left \(partial) batch(es) partly applied over \(run.recovery.killPoints) crash kill(s)"
         }
     }
 

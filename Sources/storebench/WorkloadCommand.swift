@@ -21,23 +21,12 @@ struct WorkloadCommand: ParsableCommand {
         case trace, jsonl
     }
 
-    /// A workload ready to replay: a storebench trace used as it is, or a spec (a file or a
-    /// shipped name, with `overrides` applied) generated into `scratch`.
     static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String) throws
         -> (path: String, header: TraceHeader, name: String)
     {
-        if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
-            let name = URL(fileURLWithPath: workload).deletingPathExtension().lastPathComponent
-            return (workload, try TraceReader(path: workload).header, name)
-        }
-        var spec = try WorkloadSpec.load(workload)
-        for warning in spec.warnings { printWarning(warning) }
-        for (key, value) in overrides { spec.set(key, value) }
-        var (header, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
-        let name = URL(fileURLWithPath: spec.name).deletingPathExtension().lastPathComponent
-        let path = scratch + "/\(name).trace"
-        _ = try write(&source, header: header, to: path, format: .trace)
-        return (path, header, name)
+        let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch)
+        for warning in materialized.warnings { printWarning(warning) }
+        return (materialized.path, materialized.header, materialized.name)
     }
 
     /// Writes every operation of `source` to `path` as a trace or JSON Lines.

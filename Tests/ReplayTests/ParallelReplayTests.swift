@@ -265,3 +265,24 @@ struct ThreadedDBBenchTests {
         #expect(outcome.results.last?.operations == 2_000)
     }
 }
+
+@Suite("A run session")
+struct RunSessionTests {
+    @Test("every layout, repetition and engine runs once, on its own fresh store, with its thread count recorded")
+    func layoutsAndRepetitions() throws {
+        let scratch = try ScratchDirectory("run-session")
+        let materialized = try WorkloadMaterializer.materialize("ycsb-a", seed: 4, overrides: ["recordcount": "500", "operationcount": "4000"], scratch: scratch.path)
+        #expect(materialized.name == "ycsb-a" && materialized.header.loadOperations == 500)
+        let total = try #require(try TraceReader.recordCount(path: materialized.path))
+        let plan = RunPlan(
+            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
+            options: StoreOptions(durability: .none), pace: .max, sampleInterval: 0.05,
+            synthesizer: ValueSynthesizer(seed: 4), seed: 4, killPoints: 0, crashExecutable: "",
+            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 4, compressibility: 0.5, settings: []))
+        let session = RunSession(engines: [MemoryStore.descriptor], plan: plan, layouts: [.threads(1), .threads(3)], repetitions: 2, scratch: scratch.path)
+        let (runs, overheads) = try session.run()
+        #expect(runs.map(\.threadCount) == [1, 1, 3, 3] && runs.map(\.repetition) == [1, 2, 1, 2])
+        #expect(runs.allSatisfy { $0.ops == 4000 && $0.engine == "memory" })
+        #expect(overheads.map(\.layout) == [.threads(1), .threads(3)] && overheads.allSatisfy { $0.nanoseconds > 0 })
+    }
+}
