@@ -504,5 +504,9 @@ struct CrashCommandTests {
         }
         let (bad, message) = try StorebenchProcess.run(["crash", "--engines", "log", "--faults", "power-cut"])
         #expect(bad != 0 && message.contains("unknown fault `power-cut`"), "\(message)")
+        if EngineRegistry.names.contains("lmdb") {
+            let (refused, reason) = try StorebenchProcess.run(["crash", "--engines", "lmdb", "--faults", "power-loss", "--iterations", "2"])
+            #expect(refused == 64 && reason.contains("lmdb") && reason.contains("file layer"), "\(reason)")
+        }
     }
 }
