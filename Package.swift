@@ -65,7 +65,8 @@ let package = Package(
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(
             name: "Replay",
-            dependencies: ["StoreCore", "ProcessMemory", "Workload", "ResultsSchema", "FaultInjection", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["StoreCore", "ProcessMemory", "Workload", "ResultsSchema", "FaultInjection", "MemoryStore",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: performance
         ),
         // results.json: the schema every producer and reader shares (SCHEMA.md), a leaf module.
