@@ -122,6 +122,7 @@ public struct EngineBenchmark {
         let eventsBefore = store.metrics.events().count
         let osBefore = OSCounters.bytesWritten()
         let passedBefore = OSCounters.bytesPassedToWrite()
+        let resourcesBefore = ResourceUsage.now(device: directory)
         let runStart = MonotonicClock.now()
         let name = engine.name
         let report = progress
@@ -133,6 +134,7 @@ public struct EngineBenchmark {
                 report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
             }
         }
+        let resourcesAfter = ResourceUsage.now(device: directory)
         // The run's maintenance finishes too; sizes and memory are read with the store open.
         try store.waitForMaintenance()
         let allocator = ProcessMemory.allocator()
@@ -219,6 +221,7 @@ public struct EngineBenchmark {
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
         run.threads = plan.layout.workers
+        run.resources = resourcesBefore.resources(until: resourcesAfter, operations: measurement.operations)
         run.settings = effectiveSettings.isEmpty ? nil : effectiveSettings
         run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1
         if case let .roles(readers, writers) = plan.layout {

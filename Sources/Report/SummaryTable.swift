@@ -5,7 +5,7 @@ import StoreCore
 public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
-            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp mean/max", "write amp", "fsyncs",
+            "engine", "threads", "ops/s", "CPU µs/op", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp mean/max", "write amp", "fsyncs",
             "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", peakHeader(results),
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
@@ -15,6 +15,7 @@ public enum SummaryTable {
                 repeated ? "\(run.engine) #\(run.repetition)" : run.engine,
                 run.threadLabel,
                 NumberFormat.grouped(run.opsPerS),
+                run.resources?.cpuUsPerOp.map { NumberFormat.fixed($0, places: 2) } ?? "–",
                 all.map { NumberFormat.fixed($0.latencyUs.p50, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p99, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p999, places: 1) } ?? "-",

@@ -111,6 +111,8 @@ public struct Results: Codable, Sendable, Equatable {
         /// What the engine reports about itself at the end of the run phase (its own key count,
         /// live and dead bytes, where it knows them).
         public var engineStatistics: EngineStatistics?
+        /// CPU and I/O the run phase used.
+        public var resources: Resources?
         /// The engine's settings in effect, defaults included (absent: it has none, or did not say).
         public var settings: [String: String]?
         /// Client threads that replayed the run phase (absent in files from before threads: 1).
@@ -357,6 +359,39 @@ public struct Results: Codable, Sendable, Equatable {
             self.allocatedBytes = allocatedBytes
             self.processAllocatedBytes = processAllocatedBytes
             self.residentBytes = residentBytes
+        }
+    }
+
+    /// CPU and I/O over the run phase, for the whole process (harness threads and the engine's
+    /// background threads included) and, for the device, every process using it.
+    public struct Resources: Codable, Sendable, Equatable {
+        public var cpuUserS: Double
+        public var cpuSystemS: Double
+        /// (user + system) CPU time per completed operation.
+        public var cpuUsPerOp: Double?
+        public var contextSwitches: Int
+        /// `/proc/self/io` syscr, syscw: read and write system calls.
+        public var readCalls: Int?
+        public var writeCalls: Int?
+        /// `/proc/self/io` read_bytes: bytes fetched from storage (page-cache misses).
+        public var osBytesRead: Int?
+        /// `/proc/diskstats` of the store's device: reads and writes completed.
+        public var deviceReads: Int?
+        public var deviceWrites: Int?
+        public var deviceReadsPerOp: Double?
+
+        public init(cpuUserS: Double, cpuSystemS: Double, cpuUsPerOp: Double?, contextSwitches: Int, readCalls: Int?, writeCalls: Int?,
+                    osBytesRead: Int?, deviceReads: Int?, deviceWrites: Int?, deviceReadsPerOp: Double?) {
+            self.cpuUserS = cpuUserS
+            self.cpuSystemS = cpuSystemS
+            self.cpuUsPerOp = cpuUsPerOp
+            self.contextSwitches = contextSwitches
+            self.readCalls = readCalls
+            self.writeCalls = writeCalls
+            self.osBytesRead = osBytesRead
+            self.deviceReads = deviceReads
+            self.deviceWrites = deviceWrites
+            self.deviceReadsPerOp = deviceReadsPerOp
         }
     }
 

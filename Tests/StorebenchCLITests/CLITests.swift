@@ -65,6 +65,7 @@ struct CLITests {
             #expect(run.ops > 0 && run.opsPerS > 0 && run.byOp["all"]?.count == run.ops)
             #expect(!run.timeseries.t.isEmpty)
             #expect((run.memory.allocatedBytes ?? 0) > 0, "jemalloc figure for \(run.engine)")
+            #expect((run.resources?.cpuUsPerOp ?? 0) > 0 && run.resources?.writeCalls != nil, "CPU and I/O figures for \(run.engine)")
         }
         let log = try #require(results.runs.first { $0.engine == "log" })
         #expect(log.recovery.crashVerified == true && log.recovery.lostCommits == 0 && log.recovery.killPoints == 2)
