@@ -24,6 +24,10 @@ public struct RunPlan: Sendable {
     public var crashChild: CrashChildArguments
     /// Client threads of the run phase, and how operations are shared among them.
     public var layout: WorkerLayout
+    /// The start of the run phase that counts in the time series only.
+    public var warmUp: WarmUp?
+    /// Before the run phase, write the loaded records this many times more (an aged store).
+    public var ageRounds = 0
 
     public init(tracePath: String, loadRecords: Int, totalRecords: Int, options: StoreOptions, pace: Pace,
                 sampleInterval: Double, synthesizer: ValueSynthesizer, seed: UInt64, killPoints: Int,
@@ -68,7 +72,10 @@ public struct EngineBenchmark {
         for _ in 0..<plan.loadRecords where try !reader.next(into: &skip) { break }
         let count = min(200_000 * plan.layout.workers, plan.totalRecords - plan.loadRecords)
         guard count > 0 else { return 0 }
-        let measurement = try replay(store: NullStore(), plan: plan, reader: &reader, from: plan.loadRecords, count: count) { $0.pace = .max }
+        let measurement = try replay(store: NullStore(), plan: plan, reader: &reader, from: plan.loadRecords, count: count) {
+            $0.pace = .max
+            $0.warmUp = nil
+        }
         return measurement.operations > 0 ? measurement.elapsedSeconds * 1e9 / Double(measurement.operations) : 0
     }
 
@@ -80,6 +87,7 @@ public struct EngineBenchmark {
         var measured = MeasuredReplay()
         measured.pace = plan.pace
         measured.sampleInterval = plan.sampleInterval
+        measured.warmUp = plan.warmUp
         configure(&measured)
         if plan.layout == .threads(1) {
             var replayer = Replayer(store: store, synthesizer: plan.synthesizer, startingAt: position)
@@ -115,6 +123,26 @@ public struct EngineBenchmark {
             if case .completed = try replayer.execute(operation, start: 0, mark: 0) { loadOps += 1 }
         }
         let loadSeconds = MonotonicClock.seconds(since: loadStart)
+
+        // Ageing: the loaded records written again, each round with new values, so the run meets
+        // a store that has been overwritten (and compacted) as a long-lived one has.
+        var ageing: Results.Phase?
+        if plan.ageRounds > 0 {
+            progress?("\(engine.name): ageing the store, \(plan.ageRounds) rounds")
+            let ageStart = MonotonicClock.now()
+            var ageOps = 0
+            for round in 1...plan.ageRounds {
+                var loadReader = try TraceReader(path: plan.tracePath)
+                var ager = Replayer(store: store, synthesizer: plan.synthesizer)
+                var record = 0
+                while record < plan.loadRecords, try loadReader.next(into: &operation) {
+                    // Versions past the trace's end: every round writes values of its own.
+                    if case .completed = try ager.execute(operation, at: plan.totalRecords * round + record, start: 0, mark: 0) { ageOps += 1 }
+                    record += 1
+                }
+            }
+            ageing = Results.Phase(ops: ageOps, elapsedS: MonotonicClock.seconds(since: ageStart))
+        }
 
         // Run phase. The load's maintenance finishes first, so none of it counts in the run.
         try store.waitForMaintenance()
@@ -221,6 +249,9 @@ public struct EngineBenchmark {
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
         run.threads = plan.layout.workers
+        run.age = ageing
+        run.warmUpS = plan.warmUp == nil ? nil : measurement.warmUpSeconds
+        run.steadyState = Results.SteadyState.judge(series.opsPerSecond, warmUpIntervals: Int((measurement.warmUpSeconds / plan.sampleInterval).rounded(.up)))
         run.resources = resourcesBefore.resources(until: resourcesAfter, operations: measurement.operations)
         run.settings = effectiveSettings.isEmpty ? nil : effectiveSettings
         run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1

@@ -113,6 +113,12 @@ public struct Results: Codable, Sendable, Equatable {
         public var engineStatistics: EngineStatistics?
         /// CPU and I/O the run phase used.
         public var resources: Resources?
+        /// `--age N`: the loaded records written N times more before the run.
+        public var age: Phase?
+        /// `--warmup`: seconds at the start of the run phase that count in the time series only.
+        public var warmUpS: Double?
+        /// Whether throughput had settled by the end of the run.
+        public var steadyState: SteadyState?
         /// The engine's settings in effect, defaults included (absent: it has none, or did not say).
         public var settings: [String: String]?
         /// Client threads that replayed the run phase (absent in files from before threads: 1).
@@ -392,6 +398,33 @@ public struct Results: Codable, Sendable, Equatable {
             self.deviceReads = deviceReads
             self.deviceWrites = deviceWrites
             self.deviceReadsPerOp = deviceReadsPerOp
+        }
+    }
+
+    /// Whether a run reached steady state: the relative change of mean throughput between the
+    /// last three intervals and the three before them (after any warm-up). Drifting runs measure
+    /// something still changing: a store still filling its levels, a cache still warming.
+    public struct SteadyState: Codable, Sendable, Equatable {
+        /// (mean of the last 3 intervals − mean of the 3 before) / the mean of the 3 before.
+        public var drift: Double
+        /// |drift| below 10%.
+        public var steady: Bool
+
+        public init(drift: Double, steady: Bool) {
+            self.drift = drift
+            self.steady = steady
+        }
+
+        /// `nil` when the run has fewer than six full intervals after the warm-up.
+        public static func judge(_ throughput: [Double], warmUpIntervals: Int) -> SteadyState? {
+            // The last interval is cut short at the end: leave it out.
+            let usable = Array(throughput.dropFirst(warmUpIntervals).dropLast())
+            guard usable.count >= 6 else { return nil }
+            let last = usable.suffix(3).reduce(0, +) / 3
+            let before = usable.dropLast(3).suffix(3).reduce(0, +) / 3
+            guard before > 0 else { return nil }
+            let drift = (last - before) / before
+            return SteadyState(drift: drift, steady: abs(drift) < 0.10)
         }
     }
 

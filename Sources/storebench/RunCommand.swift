@@ -60,6 +60,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "With --readers: threads that replay only the writes (puts, deletes, read-modify-writes, batches), by key hash.")
     var writers: Int?
 
+    @Option(help: "Warm-up at the start of the run phase: seconds (`30s`) or operations (`100000`); it shows in the time series but not in the figures.")
+    var warmup: String?
+
+    @Option(help: "Age each store before measuring: write the loaded records this many times more, with new values.")
+    var age = 0
+
     @Option(help: "Crash kills per persistent engine (0 skips the crash phase).")
     var killPoints = 1
 
@@ -95,6 +101,8 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--degrade takes double-writes, extra-fsync, slow-writes:MICROSECONDS or early-ack")
         }
         if let records, records <= 0 { throw ValidationError("--records must be positive") }
+        if let warmup, WarmUp(parsing: warmup) == nil { throw ValidationError("--warmup takes seconds (30s) or an operation count (100000)") }
+        guard (0...1000).contains(age) else { throw ValidationError("--age must be between 0 and 1000") }
         if readers != nil || writers != nil {
             guard let readers, let writers else { throw ValidationError("--readers and --writers go together") }
             guard readers >= 1, writers >= 1, readers + writers <= ThreadCounts.maximum else {
@@ -134,13 +142,15 @@ struct RunCommand: ParsableCommand {
             }
             let synthesizer = ValueSynthesizer(seed: header.seed ?? seed, compressibility: compressibility)
             let executable = CommandLine.executablePath
-            let plan = RunPlan(
+            var plan = RunPlan(
                 tracePath: tracePath, loadRecords: header.loadOperations, totalRecords: total, options: options,
                 pace: pace, sampleInterval: interval, synthesizer: synthesizer, seed: seed, killPoints: killPoints,
                 crashExecutable: executable,
                 crashChild: CrashChildArguments(
                     tracePath: tracePath, durability: options.durability, seed: header.seed ?? seed,
                     compressibility: compressibility, settings: store.settings, degradation: degrade))
+            plan.warmUp = warmup.flatMap(WarmUp.init(parsing:))
+            plan.ageRounds = age
             var session = RunSession(engines: selected, plan: plan, layouts: layouts, repetitions: `repeat`, scratch: scratch)
             session.progress = progress
             let (runs, overheads) = try session.run()
@@ -197,6 +207,8 @@ struct RunCommand: ParsableCommand {
         }
         for setting in store.settings { arguments += ["--set", setting] }
         if let degrade { arguments += ["--degrade", degrade] }
+        if let warmup { arguments += ["--warmup", warmup] }
+        if age > 0 { arguments += ["--age", String(age)] }
         return arguments
     }
 

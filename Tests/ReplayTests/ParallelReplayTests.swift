@@ -3,6 +3,7 @@ import StoreCore
 import StoreTestSupport
 import Testing
 @testable import Replay
+import ResultsSchema
 import Workload
 
 @Suite("Parallel replay")
@@ -97,7 +98,7 @@ struct ParallelReplayTests {
         var operations: [WorkloadOperation] = []
         for batch in 0..<30 {
             operations.append(WorkloadOperation(.begin))
-            for index in 0..<10 { operations.append(WorkloadOperation(.put, key: Array("b\(batch)-\(index)".utf8), valueSize: 10)) }
+            for index in 0..<30 { operations.append(WorkloadOperation(.put, key: Array("b\(batch)-\(index)".utf8), valueSize: 10)) }
             operations.append(WorkloadOperation(.commit))
         }
         let path = try trace(operations, in: scratch)
@@ -114,8 +115,8 @@ struct ParallelReplayTests {
             measurement = try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
         }
         #expect(measurement.operations == 30)
-        // 30 operations at 300/s: the last is due at 0.097 s. Pacing the 360 records would take 1.2 s.
-        #expect(measurement.elapsedSeconds >= 0.09 && measurement.elapsedSeconds < 0.6, "\(measurement.elapsedSeconds) s")
+        // 30 operations at 300/s: the last is due at 0.097 s. Pacing the 960 records would take 3.2 s.
+        #expect(measurement.elapsedSeconds >= 0.09 && measurement.elapsedSeconds < 1.6, "\(measurement.elapsedSeconds) s")
     }
 
     @Test("recorded timestamps that go backwards replay at once, and are counted, never trap")
@@ -284,5 +285,45 @@ struct RunSessionTests {
         #expect(runs.map(\.threadCount) == [1, 1, 3, 3] && runs.map(\.repetition) == [1, 2, 1, 2])
         #expect(runs.allSatisfy { $0.ops == 4000 && $0.engine == "memory" })
         #expect(overheads.map(\.layout) == [.threads(1), .threads(3)] && overheads.allSatisfy { $0.nanoseconds > 0 })
+    }
+}
+
+@Suite("Warm-up and steady state")
+struct WarmUpTests {
+    @Test("operations in the warm-up count in the time series, not in the figures", arguments: [1, 3])
+    func warmUpExcluded(threads: Int) throws {
+        let scratch = try ScratchDirectory("warm-up")
+        let path = try trace((0..<6_000).map { WorkloadOperation(.put, key: Array("k\($0 % 300)".utf8), valueSize: 8) }, in: scratch)
+        var reader = try TraceReader(path: path)
+        var measured = MeasuredReplay()
+        measured.warmUp = .operations(2_000)
+        let measurement: PhaseMeasurement
+        if threads == 1 {
+            var replayer = Replayer(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5))
+            measurement = try measured.run(&replayer, from: &reader, count: .max)
+        } else {
+            var parallel = ParallelReplay(layout: .threads(threads))
+            parallel.measured = measured
+            measurement = try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
+        }
+        #expect(measurement.operations == 4_000, "\(measurement.operations)")
+        #expect(measurement.histograms[MeasuredKind.put.rawValue].totalCount == 4_000)
+        #expect(measurement.warmUpSeconds > 0)
+        var previous = 0.0
+        var total = 0.0
+        for (t, rate) in zip(measurement.timeseries.t, measurement.timeseries.opsPerSecond) {
+            total += rate * (t - previous)
+            previous = t
+        }
+        #expect(abs(total - 6_000) < 10, "the time series holds the warm-up too: \(total)")
+    }
+
+    @Test("steady state: flat throughput is steady, a climb is not, a short run says nothing")
+    func steadyState() {
+        #expect(Results.SteadyState.judge([100, 100, 101, 99, 100, 100, 100, 50], warmUpIntervals: 0)?.steady == true)
+        let climbing = Results.SteadyState.judge([10, 20, 30, 40, 50, 60, 70, 80], warmUpIntervals: 0)
+        #expect(climbing?.steady == false && (climbing?.drift ?? 0) > 0.5)
+        #expect(Results.SteadyState.judge([1, 2, 3], warmUpIntervals: 0) == nil)
+        #expect(Results.SteadyState.judge([1000, 1, 100, 100, 100, 100, 100, 100, 7], warmUpIntervals: 2)?.steady == true)
     }
 }
