@@ -6,6 +6,19 @@ import Testing
 import ResultsSchema
 import Workload
 
+/// Replays the trace at `path` on a fresh `memory` store with `measured`'s settings: on this
+/// thread for one thread, through `ParallelReplay` for more.
+func replayOnMemory(_ path: String, threads: Int, _ measured: MeasuredReplay) throws -> PhaseMeasurement {
+    var reader = try TraceReader(path: path)
+    if threads == 1 {
+        var replayer = Replayer(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5))
+        return try measured.run(&replayer, from: &reader, count: .max)
+    }
+    var parallel = ParallelReplay(layout: .threads(threads))
+    parallel.measured = measured
+    return try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
+}
+
 @Suite("Parallel replay")
 struct ParallelReplayTests {
     /// Many writes over few keys, with batches that span several keys (and so several workers)
@@ -102,18 +115,9 @@ struct ParallelReplayTests {
             operations.append(WorkloadOperation(.commit))
         }
         let path = try trace(operations, in: scratch)
-        var reader = try TraceReader(path: path)
         var measured = MeasuredReplay()
         measured.pace = .rate(300)
-        let measurement: PhaseMeasurement
-        if threads == 1 {
-            var replayer = Replayer(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5))
-            measurement = try measured.run(&replayer, from: &reader, count: .max)
-        } else {
-            var parallel = ParallelReplay(layout: .threads(threads))
-            parallel.measured = measured
-            measurement = try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
-        }
+        let measurement = try replayOnMemory(path, threads: threads, measured)
         #expect(measurement.operations == 30)
         // 30 operations at 300/s: the last is due at 0.097 s. Pacing the 960 records would take 3.2 s.
         #expect(measurement.elapsedSeconds >= 0.09 && measurement.elapsedSeconds < 1.6, "\(measurement.elapsedSeconds) s")
@@ -294,18 +298,9 @@ struct WarmUpTests {
     func warmUpExcluded(threads: Int) throws {
         let scratch = try ScratchDirectory("warm-up")
         let path = try trace((0..<6_000).map { WorkloadOperation(.put, key: Array("k\($0 % 300)".utf8), valueSize: 8) }, in: scratch)
-        var reader = try TraceReader(path: path)
         var measured = MeasuredReplay()
         measured.warmUp = .operations(2_000)
-        let measurement: PhaseMeasurement
-        if threads == 1 {
-            var replayer = Replayer(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5))
-            measurement = try measured.run(&replayer, from: &reader, count: .max)
-        } else {
-            var parallel = ParallelReplay(layout: .threads(threads))
-            parallel.measured = measured
-            measurement = try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
-        }
+        let measurement = try replayOnMemory(path, threads: threads, measured)
         #expect(measurement.operations == 4_000, "\(measurement.operations)")
         #expect(measurement.histograms[MeasuredKind.put.rawValue].totalCount == 4_000)
         #expect(measurement.warmUpSeconds > 0)
