@@ -83,10 +83,10 @@ let package = Package(
             ]
         ),
         // The conformance suite and fixtures shared by the engine test targets.
-        .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore", "FaultInjection"]),
+        .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore", "FaultInjection", "ResultsSchema"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema", "StoreTestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport", "ResultsSchema"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "FaultInjection", "ProcessMemory"]),

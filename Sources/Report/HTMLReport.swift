@@ -66,6 +66,7 @@ public enum HTMLReport {
         for row in table.rows { html += "<tr>" + row.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n" }
         html += "</table>\n"
         html += scalingCharts(results)
+        html += rateCharts(results)
         html += "<h2>Throughput over time</h2>\n" + throughput.svg()
         html += "<h2>p99 latency over time</h2>\n" + latency.svg()
         html += "<h2>Bytes on disk over time</h2>\n" + disk.svg()
@@ -102,6 +103,26 @@ public enum HTMLReport {
         }
         if results.runs.contains(where: { $0.repetition > 1 }) { label += " #\(run.repetition)" }
         return label
+    }
+
+    /// `--find-max`: the objective's latency against the offered rate, one line per engine.
+    static func rateCharts(_ results: Results) -> String {
+        let searched = results.runs.filter { $0.maximumRate != nil }
+        guard let objective = searched.first?.maximumRate?.objective else { return "" }
+        let series = searched.enumerated().map { index, run in
+            LineChart.Series(name: label(run, in: results), color: palette[index % palette.count],
+                             points: run.maximumRate!.probes.compactMap { probe in probe.latencyUs.map { (probe.offeredOpsPerS, $0) } })
+        }
+        let rates = searched.flatMap { $0.maximumRate!.probes.map(\.offeredOpsPerS) }
+        var chart = LineChart(title: "Latency against offered rate", unit: "µs", maxX: rates.max() ?? 1, series: series,
+                              format: { NumberFormat.fixed($0, places: $0 < 10 ? 1 : 0) })
+        chart.markPoints = true
+        chart.xLabel = "offered ops/s"
+        let legend = searched.enumerated().map { index, run in
+            let found = run.maximumRate!.maxOpsPerS.map { NumberFormat.grouped($0) + " ops/s" } ?? "none held"
+            return "<span><span class=\"swatch\" style=\"background:\(palette[index % palette.count])\"></span>\(escape(label(run, in: results))): \(escape(found))</span>"
+        }.joined()
+        return "<h2>Highest rate within \(escape(objective))</h2>\n<p class=\"legend\">\(legend)</p>\n" + chart.svg()
     }
 
     /// Throughput and p99 against client threads, one line per engine (median over repetitions),
@@ -173,6 +194,8 @@ struct LineChart {
     var xTicks: [Double]?
     /// Draw a dot at every point (for sparse series such as one per thread count).
     var markPoints = false
+    /// What the x axis measures when it is not time (five ticks labelled as numbers).
+    var xLabel: String?
     var width = 1000.0
     var height = 280.0
 
@@ -198,13 +221,14 @@ struct LineChart {
             out += "<text x=\"\(left - 6)\" y=\"\(f(position + 4))\" text-anchor=\"end\">\(HTMLReport.escape(format(value)))</text>\n"
             guard xTicks == nil else { continue }
             let seconds = xMax * Double(tick) / 4
-            out += "<text x=\"\(f(x(seconds)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(NumberFormat.fixed(seconds, places: seconds < 10 ? 1 : 0)) s</text>\n"
+            let text = xLabel == nil ? NumberFormat.fixed(seconds, places: seconds < 10 ? 1 : 0) + " s" : NumberFormat.grouped(seconds)
+            out += "<text x=\"\(f(x(seconds)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(text)</text>\n"
         }
         for value in xTicks ?? [] {
             out += "<text x=\"\(f(x(value)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(NumberFormat.grouped(value))</text>\n"
         }
-        if xTicks != nil {
-            out += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\">threads</text>\n"
+        if xTicks != nil || xLabel != nil {
+            out += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\">\(HTMLReport.escape(xLabel ?? "threads"))</text>\n"
         }
         out += "<text x=\"12\" y=\"\(f(top + plotHeight / 2))\" transform=\"rotate(-90 12 \(f(top + plotHeight / 2)))\" text-anchor=\"middle\">\(HTMLReport.escape(unit))</text>\n"
         for line in series where !line.points.isEmpty {

@@ -119,6 +119,8 @@ public struct Results: Codable, Sendable, Equatable {
         public var warmUpS: Double?
         /// Whether throughput had settled by the end of the run.
         public var steadyState: SteadyState?
+        /// `--find-max`: the highest rate held within the latency objective.
+        public var maximumRate: MaximumRate?
         /// The engine's settings in effect, defaults included (absent: it has none, or did not say).
         public var settings: [String: String]?
         /// Client threads that replayed the run phase (absent in files from before threads: 1).
@@ -425,6 +427,36 @@ public struct Results: Codable, Sendable, Equatable {
             guard before > 0 else { return nil }
             let drift = (last - before) / before
             return SteadyState(drift: drift, steady: abs(drift) < 0.10)
+        }
+    }
+
+    /// The highest offered rate at which the latency objective held (`run --find-max --slo`).
+    public struct MaximumRate: Codable, Sendable, Equatable {
+        public struct Probe: Codable, Sendable, Equatable {
+            public var offeredOpsPerS: Double
+            public var achievedOpsPerS: Double
+            /// The objective's percentile, in µs, from when each operation was due.
+            public var latencyUs: Double?
+            public var passed: Bool
+            public init(offeredOpsPerS: Double, achievedOpsPerS: Double, latencyUs: Double?, passed: Bool) {
+                self.offeredOpsPerS = offeredOpsPerS
+                self.achievedOpsPerS = achievedOpsPerS
+                self.latencyUs = latencyUs
+                self.passed = passed
+            }
+        }
+
+        /// e.g. `p99<2000us`.
+        public var objective: String
+        /// `nil` when no rate tried held it.
+        public var maxOpsPerS: Double?
+        /// Every rate tried, by rate: the latency-versus-rate curve.
+        public var probes: [Probe]
+
+        public init(objective: String, maxOpsPerS: Double?, probes: [Probe]) {
+            self.objective = objective
+            self.maxOpsPerS = maxOpsPerS
+            self.probes = probes
         }
     }
 

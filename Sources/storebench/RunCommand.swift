@@ -66,6 +66,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Age each store before measuring: write the loaded records this many times more, with new values.")
     var age = 0
 
+    @Flag(help: "After the runs, search each engine's highest arrival rate that holds --slo (paced, open-loop runs by bisection).")
+    var findMax = false
+
+    @Option(help: "The latency objective of --find-max, e.g. p99<2ms (p50, p90, p99, p99.9; us, ms, s).")
+    var slo = "p99<1ms"
+
     @Option(help: "Crash kills per persistent engine (0 skips the crash phase).")
     var killPoints = 1
 
@@ -101,6 +107,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--degrade takes double-writes, extra-fsync, slow-writes:MICROSECONDS or early-ack")
         }
         if let records, records <= 0 { throw ValidationError("--records must be positive") }
+        if findMax { _ = try LatencyObjective(parsing: slo) }
         if let warmup, WarmUp(parsing: warmup) == nil { throw ValidationError("--warmup takes seconds (30s) or an operation count (100000)") }
         guard (0...1000).contains(age) else { throw ValidationError("--age must be between 0 and 1000") }
         if readers != nil || writers != nil {
@@ -153,6 +160,7 @@ struct RunCommand: ParsableCommand {
             plan.ageRounds = age
             var session = RunSession(engines: selected, plan: plan, layouts: layouts, repetitions: `repeat`, scratch: scratch)
             session.progress = progress
+            session.objective = findMax ? try LatencyObjective(parsing: slo) : nil
             let (runs, overheads) = try session.run()
             if showProgress { print("\r\u{1B}[K", terminator: "") }
             let runOps = runs.first?.ops ?? 0
@@ -173,6 +181,17 @@ struct RunCommand: ParsableCommand {
             case .table:
                 print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), threads \(layouts.map(\.description).joined(separator: ", ")), seed \(results.workload.seed)\n")
                 print(SummaryTable.make(results).render())
+                let maxima = results.runs.filter { $0.maximumRate != nil }
+                if !maxima.isEmpty {
+                    print("\nhighest rate within \(slo), open loop (latency from when each operation was due):")
+                    var table = TextTable(headers: ["engine", "threads", "max ops/s", "unpaced ops/s", "rates tried"])
+                    for run in maxima {
+                        let found = run.maximumRate!
+                        table.append([run.engine, run.threadLabel, found.maxOpsPerS.map(NumberFormat.grouped) ?? "none held",
+                                      NumberFormat.grouped(run.opsPerS), String(found.probes.count)])
+                    }
+                    print(table.render())
+                }
                 for (layout, overhead) in overheads {
                     print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overhead, places: 0)) ns per operation (the same replay against a store that does nothing)")
                 }
@@ -209,6 +228,7 @@ struct RunCommand: ParsableCommand {
         if let degrade { arguments += ["--degrade", degrade] }
         if let warmup { arguments += ["--warmup", warmup] }
         if age > 0 { arguments += ["--age", String(age)] }
+        if findMax { arguments += ["--find-max", "--slo", slo] }
         return arguments
     }
 

@@ -3,6 +3,7 @@ import StoreCore
 import StoreTestSupport
 import Testing
 @testable import Replay
+import ResultsSchema
 import Workload
 
 /// `memory` with a planted bug: a value of exactly 7 bytes is stored without its last byte.
@@ -70,5 +71,33 @@ struct StressTestTests {
         let path = scratch.child("steps.trace")
         try StressReproducer.write(steps, engine: "x", mismatch: "none", to: path)
         #expect(try StressReproducer.read(path) == steps)
+    }
+}
+
+@Suite("Highest rate within a latency objective")
+struct SLOSearchTests {
+    @Test("objectives parse with their units; nonsense is refused")
+    func parsing() throws {
+        let p99 = try LatencyObjective(parsing: "p99<2ms")
+        #expect(p99.percentile == .p99 && p99.boundMicroseconds == 2_000)
+        #expect(try LatencyObjective(parsing: "p99.9<500us").boundMicroseconds == 500)
+        #expect(try LatencyObjective(parsing: "p50<1s").boundMicroseconds == 1_000_000)
+        for bad in ["p98<2ms", "p99", "p99<fast", "p99<-1ms"] {
+            #expect(throws: StoreError.self, "\(bad)") { try LatencyObjective(parsing: bad) }
+        }
+    }
+
+    @Test("bisection finds the knee of a modelled engine: latency explodes past 10,000 ops/s")
+    func knee() throws {
+        let objective = try LatencyObjective(parsing: "p99<1ms")
+        let found = SLOSearch(objective: objective, probes: 8).search(unpaced: 40_000) { rate in
+            var run = results([("e", min(rate, 40_000), 0, 0)]).runs[0]
+            run.byOp["all"]!.latencyUs.p99 = rate <= 10_000 ? 200 : 50_000
+            return run
+        }
+        let best = try #require(found.maxOpsPerS)
+        #expect(best <= 10_000 && best > 9_000, "\(best)")
+        #expect(found.probes.count == 9 && found.probes.map(\.offeredOpsPerS) == found.probes.map(\.offeredOpsPerS).sorted())
+        #expect(found.probes.contains { !$0.passed } && found.probes.contains { $0.passed })
     }
 }

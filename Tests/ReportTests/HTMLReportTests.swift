@@ -1,6 +1,7 @@
 import Foundation
 @testable import Report
 import ResultsSchema
+import StoreTestSupport
 import Testing
 
 @Suite("HTML report")
