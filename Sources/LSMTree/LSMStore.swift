@@ -55,8 +55,8 @@ public final class LSMStore: Store, @unchecked Sendable {
     var logNumber: UInt64 = 0
     var manifest: LogWriter!
     var manifestNumber: UInt64 = 0
-    /// Per level: the largest key of the last file compacted, so the next compaction starts after it.
-    var compactPointers: [[UInt8]] = Array(repeating: [], count: LSMStore.levels)
+    /// What to compact next (with each level's compact pointer).
+    var compactionPolicy: CompactionPolicy
     var failure: StoreError?
     /// Set once `init` has recovered the store (a failed open never counts as open).
     var isOpen = false
@@ -85,6 +85,7 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     public init(directory: String, options: StoreOptions) throws {
         settings = try LSMSettings(options)
+        compactionPolicy = CompactionPolicy(settings: settings)
         durability = options.durability
         cache = BlockCache(capacity: settings.blockCacheBytes)
         lockedDirectory = try LockedDirectory.open(
@@ -231,7 +232,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         nextFileNumber += 1
         let file: DurableFile
         do {
-            file = try storage.create(Self.walName(number))
+            file = try storage.create(FileNames.wal(number))
             if durability != .always { try wal.sync() }  // the frozen memtable's WAL is complete on disk
         } catch {
             failure = error as? StoreError ?? .io(call: "write", errno: EIO, path: storage.path)
@@ -244,8 +245,6 @@ public final class LSMStore: Store, @unchecked Sendable {
         immutableLogNumber = number
         memtable = Memtable()
     }
-
-    static func walName(_ number: UInt64) -> String { FileNumber.name(number, suffix: ".log") }
 
     // MARK: Reads
 
@@ -298,7 +297,7 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     private func lookup(_ key: UnsafeRawBufferPointer, hash: UInt64, in number: UInt64, into value: inout [UInt8]) throws -> Bool? {
         guard let reader = readers[number] else {
-            throw StoreError.corrupted(file: storage.path(of: SSTFormat.fileName(number)), offset: 0, reason: "SST named by the MANIFEST is not open")
+            throw StoreError.corrupted(file: storage.path(of: FileNames.table(number)), offset: 0, reason: "SST named by the MANIFEST is not open")
         }
         switch try reader.get(key, hash: hash, cache: cache, keyBuffer: &lookupKey) {
         case .absent: return nil

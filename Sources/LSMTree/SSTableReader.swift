@@ -1,0 +1,118 @@
+import StoreCore
+
+/// An open SST: its index, filter and properties in memory; data blocks read on demand (through
+/// the block cache for gets and scans, directly for compactions).
+final class SSTReader: @unchecked Sendable {
+    let number: UInt64
+    let file: DurableFile
+    let size: Int
+    let properties: SSTProperties
+    private let indexKeys: [[UInt8]]
+    private let handles: [BlockHandle]
+    private let filter: [UInt8]
+
+    var path: String { file.path }
+    var blockCount: Int { handles.count }
+
+    init(number: UInt64, file: DurableFile) throws {
+        self.number = number
+        self.file = file
+        size = Int(try file.size())
+        let path = file.path
+        guard size >= SSTFormat.footerSize else {
+            throw StoreError.corrupted(file: path, offset: 0, reason: "\(size)-byte file is shorter than an SST footer")
+        }
+        let footerOffset = size - SSTFormat.footerSize
+        let footer = try SSTFooter.decode(try file.read(count: SSTFormat.footerSize, at: Int64(footerOffset)), fileSize: size, path: path)
+        let indexBlock = try Block(bytes: Self.readBlock(file, footer.index), path: path, offset: Int64(footer.index.offset))
+        filter = try Self.readBlock(file, footer.filter)
+        guard let properties = SSTProperties.decode(try Self.readBlock(file, footer.properties)) else {
+            throw StoreError.corrupted(file: path, offset: Int64(footer.properties.offset), reason: "SST properties block cannot be decoded")
+        }
+        self.properties = properties
+        var cursor = BlockCursor(block: indexBlock, path: path, blockOffset: Int64(footer.index.offset))
+        var keys: [[UInt8]] = []
+        var dataHandles: [BlockHandle] = []
+        var ok = try cursor.seekToFirst()
+        while ok {
+            guard let range = cursor.valueRange else {
+                throw StoreError.corrupted(file: path, offset: Int64(footer.index.offset), reason: "index entry without a handle")
+            }
+            let handle = indexBlock.bytes.withUnsafeBytes { raw -> BlockHandle? in
+                var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[range]))
+                guard let offset = reader.readLength(limit: footerOffset), let length = reader.readLength(limit: footerOffset) else { return nil }
+                return BlockHandle(offset: offset, size: length)
+            }
+            guard let handle, handle.offset + handle.size + SSTFormat.blockTrailerSize <= footerOffset else {
+                throw StoreError.corrupted(file: path, offset: Int64(footer.index.offset), reason: "index entry points outside the data")
+            }
+            keys.append(cursor.key)
+            dataHandles.append(handle)
+            ok = try cursor.advance()
+        }
+        indexKeys = keys
+        self.handles = dataHandles
+    }
+
+    /// Reads the block at `handle` and checks its CRC.
+    static func readBlock(_ file: DurableFile, _ handle: BlockHandle) throws -> [UInt8] {
+        var bytes = try file.read(count: handle.size + 4, at: Int64(handle.offset))
+        guard bytes.count == handle.size + 4 else {
+            throw StoreError.corrupted(file: file.path, offset: Int64(handle.offset), reason: "block cut short by the end of the file")
+        }
+        let stored = UInt32(bytes[handle.size]) | UInt32(bytes[handle.size + 1]) << 8
+            | UInt32(bytes[handle.size + 2]) << 16 | UInt32(bytes[handle.size + 3]) << 24
+        bytes.removeLast(4)
+        guard CRC32C.unmask(stored) == CRC32C.checksum(bytes) else {
+            throw StoreError.corrupted(file: file.path, offset: Int64(handle.offset), reason: "block checksum mismatch")
+        }
+        return bytes
+    }
+
+    @inline(__always)
+    func mayContain(hash: UInt64) -> Bool {
+        filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
+    }
+
+    /// Index of the first data block whose last key is ≥ `key` (blockCount if none).
+    func blockIndex(for key: UnsafeRawBufferPointer) -> Int {
+        var low = 0
+        var high = indexKeys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if KeyOrder.compare(indexKeys[middle], key) < 0 { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// Data block `index`, from `cache` when given.
+    func block(_ index: Int, cache: BlockCache?) throws -> Block {
+        let cacheKey = number << 24 | UInt64(index)
+        if let cache, let cached = cache.lookup(cacheKey) { return cached }
+        let handle = handles[index]
+        let block = try Block(bytes: Self.readBlock(file, handle), path: path, offset: Int64(handle.offset))
+        cache?.insert(cacheKey, block)
+        return block
+    }
+
+    func blockOffset(_ index: Int) -> Int64 { Int64(handles[index].offset) }
+
+    enum Lookup {
+        case absent, deleted
+        case value(Block, Range<Int>)
+    }
+
+    /// The entry for `key` in this SST. `keyBuffer` is scratch space the caller keeps, so a
+    /// lookup does not allocate one.
+    func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache?, keyBuffer: inout [UInt8]) throws -> Lookup {
+        guard mayContain(hash: hash) else { return .absent }
+        let index = blockIndex(for: key)
+        guard index < handles.count else { return .absent }
+        var cursor = BlockCursor(block: try block(index, cache: cache), path: path, blockOffset: blockOffset(index))
+        swap(&cursor.key, &keyBuffer)
+        defer { swap(&cursor.key, &keyBuffer) }
+        guard try cursor.seek(key), KeyOrder.compare(cursor.key, key) == 0 else { return .absent }
+        guard let range = cursor.valueRange else { return .deleted }
+        return .value(cursor.block, range)
+    }
+}
