@@ -144,17 +144,25 @@ struct BlockCursor {
         var high = block.restartCount - 1
         while low < high {
             let middle = (low + high + 1) / 2
-            next = block.restart(middle)
-            key.removeAll(keepingCapacity: true)
+            try startAtRestart(middle)
             guard try advance() else { throw corrupt(next, "restart point past the entries") }
             if KeyOrder.compare(key, target) < 0 { low = middle } else { high = middle - 1 }
         }
-        next = block.restart(low)
-        key.removeAll(keepingCapacity: true)
+        try startAtRestart(low)
         while try advance() {
             if KeyOrder.compare(key, target) >= 0 { return true }
         }
         return false
+    }
+
+    /// Makes restart point `index` the next entry to decode.
+    private mutating func startAtRestart(_ index: Int) throws {
+        let offset = block.restart(index)
+        guard offset == 0 || offset < block.restartsOffset else {
+            throw corrupt(block.restartsOffset + 4 * index, "restart point \(index) at \(offset) lies past the entries")
+        }
+        next = offset
+        key.removeAll(keepingCapacity: true)
     }
 
     mutating func seekToFirst() throws -> Bool {
