@@ -33,22 +33,22 @@ struct CompactionPolicy {
     }
 
     /// How urgently `level` needs compacting (≥ 1: due).
-    func score(level: Int, in version: Version) -> Double {
-        if level == 0 { return Double(version.levels[0].count) / Double(settings.l0CompactionTrigger) }
-        return Double(version.bytes(level: level)) / Double(settings.targetBytes(level: level))
+    func score(level: Int, in layout: LevelLayout) -> Double {
+        if level == 0 { return Double(layout.levels[0].count) / Double(settings.l0CompactionTrigger) }
+        return Double(layout.bytes(level: level)) / Double(settings.targetBytes(level: level))
     }
 
     /// The most urgent compaction, or `nil` when no level is due.
-    func pick(_ version: Version) -> Compaction? {
+    func pick(_ layout: LevelLayout) -> Compaction? {
         var bestLevel = -1
         var bestScore = 1.0
-        let l0Score = score(level: 0, in: version)
+        let l0Score = score(level: 0, in: layout)
         if l0Score >= bestScore {
             bestLevel = 0
             bestScore = l0Score
         }
         for level in 1..<(LSMStore.levels - 1) {
-            let score = score(level: level, in: version)
+            let score = score(level: level, in: layout)
             if score > bestScore {
                 bestLevel = level
                 bestScore = score
@@ -57,34 +57,34 @@ struct CompactionPolicy {
         guard bestLevel >= 0 else { return nil }
         var inputs: [FileMetadata]
         if bestLevel == 0 {
-            inputs = version.levels[0].sorted { $0.number > $1.number }
+            inputs = layout.levels[0].sorted { $0.number > $1.number }
         } else {
-            let files = version.levels[bestLevel]
+            let files = layout.levels[bestLevel]
             let pointer = compactPointers[bestLevel]
             let chosen = files.first { pointer.isEmpty || KeyOrder.compare($0.smallest, pointer) > 0 } ?? files[0]
             inputs = [chosen]
         }
         let smallest = inputs.map(\.smallest).min(by: KeyOrder.less)!
         let largest = inputs.map(\.largest).max(by: KeyOrder.less)!
-        let next = version.overlapping(level: bestLevel + 1, smallest: smallest, largest: largest)
+        let next = layout.overlapping(level: bestLevel + 1, smallest: smallest, largest: largest)
         let all = inputs + next
         let low = all.map(\.smallest).min(by: KeyOrder.less)!
         let high = all.map(\.largest).max(by: KeyOrder.less)!
-        let deeper = ((bestLevel + 2)..<LSMStore.levels).contains { !version.overlapping(level: $0, smallest: low, largest: high).isEmpty }
+        let deeper = ((bestLevel + 2)..<LSMStore.levels).contains { !layout.overlapping(level: $0, smallest: low, largest: high).isEmpty }
         return Compaction(inputs: inputs.map { (bestLevel, $0) }, next: next, outputLevel: bestLevel + 1,
                           dropTombstones: !deeper, kind: "L\(bestLevel)+L\(bestLevel + 1)")
     }
 
     /// A full compaction: every SST into the deepest level in use, dropping every shadowed
     /// version and every tombstone; `nil` when there are no SSTs.
-    func full(_ version: Version) -> Compaction? {
-        guard version.fileCount > 0 else { return nil }
-        let deepest = (1..<LSMStore.levels).last { !version.levels[$0].isEmpty } ?? 1
+    func full(_ layout: LevelLayout) -> Compaction? {
+        guard layout.fileCount > 0 else { return nil }
+        let deepest = (1..<LSMStore.levels).last { !layout.levels[$0].isEmpty } ?? 1
         // Every level above the deepest, newest first: L0 by descending number, then each
         // level's disjoint files in key order.
-        var inputs = version.levels[0].sorted { $0.number > $1.number }.map { (level: 0, file: $0) }
-        for level in 1..<deepest { inputs += version.levels[level].map { (level: level, file: $0) } }
-        return Compaction(inputs: inputs, next: version.levels[deepest], outputLevel: deepest,
+        var inputs = layout.levels[0].sorted { $0.number > $1.number }.map { (level: 0, file: $0) }
+        for level in 1..<deepest { inputs += layout.levels[level].map { (level: level, file: $0) } }
+        return Compaction(inputs: inputs, next: layout.levels[deepest], outputLevel: deepest,
                           dropTombstones: true, kind: "full")
     }
 

@@ -5,48 +5,45 @@ import StoreCore
 extension LSMStore {
     /// Runs one compaction if one is due. Call holding `maintenanceLock`.
     func compactOnce() throws -> Bool {
-        guard let compaction = lock.withLock({ compactionPolicy.pick(version) }) else { return false }
+        let (picked, version) = lock.withLock { () -> (Compaction?, Version) in (compactionPolicy.pick(self.version.layout), self.version) }
+        guard let compaction = picked else { return false }
         if compaction.isMove, let (level, file) = compaction.inputs.first {
             // Nothing to merge with below: move the file down without rewriting it.
-            try metrics.measure("compaction", blockingWriters: false) {
-                try lock.withLock { () throws in
-                    var edit = VersionEdit()
-                    edit.deleted = [(level, file.number)]
-                    edit.added = [(compaction.outputLevel, file)]
-                    try install(edit)
-                    compactionPolicy.compacted(compaction)
-                }
+            try metrics.measure("compaction", blockingWriters: false) { () throws -> ((), Int, Int, String) in
+                var edit = VersionEdit()
+                edit.deleted = [(level, file.number)]
+                edit.added = [(compaction.outputLevel, file)]
+                try logAndApply(edit, opened: [:]) { compactionPolicy.compacted(compaction) }
                 return ((), 0, 0, "moved \(FileNames.table(file.number)) L\(level) → L\(compaction.outputLevel)")
             }
             return true
         }
-        try merge(compaction)
+        try merge(compaction, from: version)
         return true
     }
 
     /// Merges the compaction's files into new SSTs of the output level, keeping only the newest
     /// version of each key (and no tombstones where nothing deeper can hold the key). Call
-    /// holding `maintenanceLock`; merging and writing run without `lock`.
-    func merge(_ compaction: Compaction) throws {
+    /// holding `maintenanceLock`; merging and writing run without `lock`, on `version` (the one
+    /// the compaction was picked from, which keeps its input files open).
+    func merge(_ compaction: Compaction, from version: Version) throws {
         try metrics.measure("compaction", blockingWriters: false) {
-            let sources = try lock.withLock { () throws -> [EntrySource] in
-                var sources: [EntrySource] = []
-                for (_, file) in compaction.inputs {
-                    guard let reader = readers[file.number] else {
-                        throw StoreError.corrupted(file: storage.path(of: FileNames.table(file.number)), offset: 0, reason: "input SST not open")
-                    }
-                    sources.append(.table(SSTIterator(reader: reader, cache: nil)))
+            func reader(_ file: FileMetadata) throws -> SSTReader {
+                guard let table = version.table(file.number) else {
+                    throw StoreError.corrupted(file: storage.path(of: FileNames.table(file.number)), offset: 0, reason: "input SST not open")
                 }
-                if !compaction.next.isEmpty {
-                    sources.append(.level(LevelIterator(files: compaction.next.compactMap { readers[$0.number] }, cache: nil)))
-                }
-                return sources
+                return table.reader
+            }
+            var sources: [EntrySource] = []
+            for (_, file) in compaction.inputs { sources.append(.table(SSTIterator(reader: try reader(file), cache: nil))) }
+            if !compaction.next.isEmpty {
+                sources.append(.level(LevelIterator(files: try compaction.next.map(reader), cache: nil)))
             }
             let all = compaction.inputs.map(\.file) + compaction.next
             let maxSequence = all.map(\.maxSequence).max() ?? 0
             var merged = MergingIterator(sources)
             try merged.seekToFirst()
-            var outputs: [FileMetadata] = []
+            var outputs: [TableFile] = []
             var written = 0
             var dropped = 0
             var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
@@ -65,13 +62,11 @@ extension LSMStore {
                     builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
                 }
             }
-            try lock.withLock { () throws in
-                var edit = VersionEdit(nextFileNumber: nextFileNumber)
-                edit.deleted = compaction.inputs.map { ($0.level, $0.file.number) } + compaction.next.map { (compaction.outputLevel, $0.number) }
-                edit.added = outputs.map { (compaction.outputLevel, $0) }
-                try install(edit)
-                compactionPolicy.compacted(compaction)
-            }
+            var edit = VersionEdit(nextFileNumber: lock.withLock { nextFileNumber })
+            edit.deleted = compaction.inputs.map { ($0.level, $0.file.number) } + compaction.next.map { (compaction.outputLevel, $0.number) }
+            edit.added = outputs.map { (compaction.outputLevel, $0.metadata) }
+            let opened = Dictionary(uniqueKeysWithValues: outputs.map { ($0.metadata.number, $0) })
+            try logAndApply(edit, opened: opened) { compactionPolicy.compacted(compaction) }
             let detail = "\(compaction.kind): \(compaction.inputs.count)+\(compaction.next.count) files → \(outputs.count) in L\(compaction.outputLevel)"
                 + (dropped > 0 ? ", \(dropped) tombstones dropped" : "")
             return ((), all.reduce(0) { $0 + $1.size }, written, detail)
@@ -79,17 +74,28 @@ extension LSMStore {
     }
 
     /// Full compaction: flush the memtable, then merge every SST into the deepest level in use,
-    /// dropping every shadowed version and every tombstone.
+    /// dropping every shadowed version and every tombstone. Writers go on meanwhile; commits
+    /// acknowledged before the call are all in the result.
     public func compact() throws {
         try lock.withLock { try checkUsable() }
-        try maintenanceLock.withLock {
-            let frozen = try lock.withLock { () throws -> Bool in
-                if immutable == nil && !memtable.isEmpty { try freezeMemtable() }
-                return immutable != nil
+        // Switch memtables as the write leader, so the frozen one holds every commit so far.
+        try writers.commit(.exclusive, weight: writers.maxGroupWeight) { _ in
+            try lock.withLock { try checkUsable() }
+            guard !memtable.isEmpty else { return }
+            if lock.withLock({ immutable != nil }) {
+                try maintenanceLock.withLock {
+                    try lock.withLock { try checkUsable() }
+                    try flushImmutable()
+                }
             }
-            if frozen { try flushImmutable() }
-            let compaction = lock.withLock { compactionPolicy.full(version) }
-            if let compaction { try merge(compaction) }
+            try freezeMemtable()
         }
+        try maintenanceLock.withLock {
+            try lock.withLock { try checkUsable() }
+            try flushImmutable()
+            let (compaction, version) = lock.withLock { () -> (Compaction?, Version) in (compactionPolicy.full(self.version.layout), self.version) }
+            if let compaction { try merge(compaction, from: version) }
+        }
+        background?.wake()
     }
 }

@@ -1,29 +1,27 @@
 import StoreCore
 
-/// The background thread's work — flushing the immutable memtable, then compacting until no
-/// level is due — and the installation of the version edits both produce.
+/// The background thread's work — flush the immutable memtable, then compact until no level is
+/// due, and unlink the SSTs no version needs any more — and the installation of the version
+/// edits that flushes and compactions produce.
 extension LSMStore {
     /// Background thread body: flush, then compact, until nothing is due.
     func runMaintenance() {
         while true {
-            let worked: Bool
             do {
-                worked = try maintenanceLock.withLock { () throws -> Bool in
-                    guard lock.withLock({ isOpen && failure == nil }) else { return false }
+                let worked = try maintenanceLock.withLock { () throws -> Bool in
+                    guard lock.withLock({ isOpen && !closing && failure == nil }) else { return false }
+                    try deleteObsoleteFiles()
                     if lock.withLock({ immutable != nil }) {
                         try flushImmutable()
                         return true
                     }
                     return try compactOnce()
                 }
+                if !worked { return }
             } catch {
-                lock.withLock {
-                    failure = failure ?? (error as? StoreError) ?? .io(call: "maintenance", errno: 5, path: storage.path)
-                    lock.broadcast()
-                }
+                lock.withLock { setFailure(error) }
                 return
             }
-            if !worked { return }
         }
     }
 
@@ -35,67 +33,83 @@ extension LSMStore {
         let number = allocateFileNumber()
         try metrics.measure("flush", blockingWriters: false) {
             var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
-            table.forEach(from: []) { key, value in
-                builder.add(key, value)
-                return true
+            // The newest version of each key: every commit in the memtable is complete.
+            let entries = MemtableIterator(table, snapshot: .max)
+            entries.seekToFirst()
+            var keys = 0
+            while entries.isValid {
+                builder.add(entries.key, entries.value)
+                keys += 1
+                entries.next()
             }
-            var added: [(Int, FileMetadata)] = []
+            var opened: [UInt64: TableFile] = [:]
+            var edit = lock.withLock {
+                VersionEdit(lastSequence: max(persistedSequence, table.maxSequence), nextFileNumber: nextFileNumber, logNumber: logAfter)
+            }
             var written = 0
             if !builder.isEmpty {
                 let (file, bytes) = try writeTable(&builder, number: number, maxSequence: table.maxSequence)
-                added.append((0, file))
+                edit.added.append((0, file.metadata))
+                opened[number] = file
                 written = bytes
             }
-            try lock.withLock { () throws in
-                var edit = VersionEdit(lastSequence: max(persistedSequence, table.maxSequence), nextFileNumber: nextFileNumber, logNumber: logAfter)
-                edit.added = added
-                try install(edit)
-                immutable = nil
-                lock.broadcast()
-            }
+            try logAndApply(edit, opened: opened) { immutable = nil }
             try removeObsoleteLogs()
-            return ((), 0, written, "\(table.count) entries, \(table.commits) commits → \(FileNames.table(number))")
+            return ((), 0, written, "\(keys) keys, \(table.commits) commits → \(FileNames.table(number))")
         }
     }
 
     /// Finishes `builder` as SST `number`: temp file, fsync, rename, directory fsync; opens it.
-    func writeTable(_ builder: inout SSTBuilder, number: UInt64, maxSequence: UInt64) throws -> (FileMetadata, Int) {
+    func writeTable(_ builder: inout SSTBuilder, number: UInt64, maxSequence: UInt64) throws -> (TableFile, Int) {
         let contents = builder.finish(maxSequence: maxSequence)
         let name = FileNames.table(number)
         try storage.writeAtomically(name, contents: contents)
         let reader = try SSTReader(number: number, file: try storage.open(name))
-        lock.withLock { readers[number] = reader }
         let properties = builder.properties
-        return (FileMetadata(number: number, size: contents.count, smallest: properties.smallest, largest: properties.largest,
-                             maxSequence: maxSequence, entries: properties.entries), contents.count)
+        let metadata = FileMetadata(number: number, size: contents.count, smallest: properties.smallest, largest: properties.largest,
+                                    maxSequence: maxSequence, entries: properties.entries)
+        return (TableFile(metadata: metadata, reader: reader, obsoleteFiles: obsoleteFiles), contents.count)
     }
 
-    /// Appends `edit` to the MANIFEST (synced), then applies it; SSTs it removes (and does not
-    /// add back elsewhere, as a move down a level does) are deleted only after that. Call holding
-    /// `lock`.
-    func install(_ edit: VersionEdit) throws {
+    /// Appends `edit` to the MANIFEST (synced), then installs the version it makes, with
+    /// `alsoUnderLock` in the same step, and publishes it to readers. Files the edit removes (and
+    /// does not add back elsewhere, as a move down a level does) are retired: unlinked once the
+    /// last version naming them is gone. Call holding `maintenanceLock`, not `lock`.
+    func logAndApply(_ edit: VersionEdit, opened: [UInt64: TableFile], _ alsoUnderLock: () -> Void = {}) throws {
         do {
             try manifest.append(edit.encoded())
             try manifest.sync()
         } catch {
-            failure = error as? StoreError
+            lock.withLock { setFailure(error) }
             throw error
         }
-        version.apply(edit)
-        if let value = edit.lastSequence { persistedSequence = max(persistedSequence, value) }
-        if let value = edit.logNumber { logNumber = max(logNumber, value) }
-        let kept = Set(edit.added.map(\.file.number))
-        var retired: [String] = []
-        for (_, number) in edit.deleted where !kept.contains(number) {
-            readers.removeValue(forKey: number)?.file.close()
-            cache.evict(file: number)
-            retired.append(FileNames.table(number))
+        let previous = lock.withLock { () -> Version in
+            let previous = version
+            version = previous.applying(edit, opened: opened)
+            if let value = edit.lastSequence { persistedSequence = max(persistedSequence, value) }
+            if let value = edit.logNumber { logNumber = max(logNumber, value) }
+            let kept = Set(edit.added.map(\.file.number))
+            for (_, number) in edit.deleted where !kept.contains(number) {
+                previous.table(number)?.retire()
+            }
+            alsoUnderLock()
+            publishView()
+            lock.broadcast()
+            return previous
         }
-        try storage.remove(retired)
-        lock.broadcast()
+        _ = previous
     }
 
-    /// The next file number. Call without `lock`.
+    /// Unlinks the SSTs whose last version is gone, and drops their cached blocks. Call holding
+    /// `maintenanceLock` (so it never runs once `close()` released the directory).
+    func deleteObsoleteFiles() throws {
+        let numbers = obsoleteFiles.take()
+        guard !numbers.isEmpty else { return }
+        for number in numbers { cache.evict(file: number) }
+        try storage.remove(numbers.map(FileNames.table))
+    }
+
+    /// The next file number.
     func allocateFileNumber() -> UInt64 {
         lock.withLock {
             nextFileNumber += 1
@@ -114,15 +128,17 @@ extension LSMStore {
     }
 
     public func waitForMaintenance() throws {
-        while true {
-            let due = try lock.withLock { () throws -> Bool in
+        func due() throws -> Bool {
+            try lock.withLock { () throws -> Bool in
                 try checkUsable()
-                return immutable != nil || compactionPolicy.pick(version) != nil
-            }
-            if !due {
+                return immutable != nil || compactionPolicy.pick(version.layout) != nil
+            } || !obsoleteFiles.isEmpty
+        }
+        while true {
+            if try !due() {
                 // Let a job that is running finish.
                 maintenanceLock.withLock {}
-                if !(try lock.withLock { () throws -> Bool in try checkUsable(); return immutable != nil || compactionPolicy.pick(version) != nil }) { return }
+                if try !due() { return }
             }
             background?.wake()
             lock.withLock { lock.wait(milliseconds: 5) }

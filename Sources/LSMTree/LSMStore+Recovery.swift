@@ -35,16 +35,18 @@ extension LSMStore {
         guard !log.records.isEmpty else {
             throw StoreError.corrupted(file: manifestPath, offset: 0, reason: "holds no version record")
         }
+        var layout = LevelLayout()
         for (offset, record) in log.records {
             let edit = try VersionEdit.decode(record, path: manifestPath, offset: offset)
-            version.apply(edit)
+            layout.apply(edit)
             if let value = edit.lastSequence { persistedSequence = max(persistedSequence, value) }
             if let value = edit.nextFileNumber { nextFileNumber = max(nextFileNumber, value) }
             if let value = edit.logNumber { logNumber = max(logNumber, value) }
         }
-        lastSequence = persistedSequence
+        var lastSequence = persistedSequence
         recoveryReport.persistedSequence = persistedSequence
-        for file in version.allFiles {
+        var tables: [UInt64: TableFile] = [:]
+        for file in layout.allFiles {
             let name = FileNames.table(file.number)
             guard names.contains(name) else {
                 throw StoreError.corrupted(file: storage.path(of: name), offset: 0, reason: "SST named by \(manifestName) is missing")
@@ -54,16 +56,18 @@ extension LSMStore {
                 throw StoreError.corrupted(file: reader.path, offset: Int64(reader.size),
                                            reason: "is \(reader.size) bytes, the MANIFEST says \(file.size)")
             }
-            readers[file.number] = reader
+            tables[file.number] = TableFile(metadata: file, reader: reader, obsoleteFiles: obsoleteFiles)
             nextFileNumber = max(nextFileNumber, file.number + 1)
         }
-        recoveryReport.sstFiles = readers.count
+        version = Version(layout: layout, tables: layout.levels.map { files in files.map { tables[$0.number]! } })
+        recoveryReport.sstFiles = tables.count
         // Replay WAL commits newer than what the SSTs hold, oldest WAL first.
         let logs = names.compactMap { FileNames.number(of: $0, .wal) }.sorted()
         for number in logs where number >= logNumber {
             nextFileNumber = max(nextFileNumber, number + 1)
-            try replay(wal: number)
+            lastSequence = max(lastSequence, try replay(wal: number))
         }
+        self.lastSequence.store(lastSequence, ordering: .releasing)
         // A file numbered past what the MANIFEST recorded can exist: a MANIFEST or WAL created
         // by an open that was killed before CURRENT named it. New files must not collide with it.
         for name in names {
@@ -74,7 +78,7 @@ extension LSMStore {
         try startNewManifest()
         try startNewWAL()
         var obsolete: [String] = []
-        let live = Set(version.allFiles.map(\.number))
+        let live = Set(layout.allFiles.map(\.number))
         for name in names {
             if name.hasPrefix(FileNames.manifestPrefix) && name != FileNames.manifest(manifestNumber) { obsolete.append(name) }
             if let number = FileNames.number(of: name, .wal), number < logNumber { obsolete.append(name) }
@@ -84,13 +88,14 @@ extension LSMStore {
     }
 
     /// Applies the commits of WAL `number` whose sequence is above the SSTs' complete sequence;
-    /// cuts a torn tail off.
-    private func replay(wal number: UInt64) throws {
+    /// cuts a torn tail off. Returns the highest sequence applied (0 if none).
+    private func replay(wal number: UInt64) throws -> UInt64 {
         let name = FileNames.wal(number)
         let path = storage.path(of: name)
         let bytes = try storage.readAll(name)
         let log = try LogReader.read(bytes, path: path)
         recoveryReport.walFiles += 1
+        var lastSequence: UInt64 = 0
         for (offset, record) in log.records {
             var operations: [(key: [UInt8], value: [UInt8]?)] = []
             let sequence = try CommitRecord.decode(record, path: path, offset: offset) { key, value in
@@ -100,9 +105,13 @@ extension LSMStore {
                 recoveryReport.skippedCommits += 1
                 continue
             }
-            for (key, value) in operations {
+            for (order, (key, value)) in operations.enumerated() {
                 key.withUnsafeBytes { key in
-                    if let value { value.withUnsafeBytes { memtable.put(key, $0) } } else { memtable.delete(key) }
+                    if let value {
+                        value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence, order: UInt32(order)) }
+                    } else {
+                        memtable.delete(key, sequence: sequence, order: UInt32(order))
+                    }
                 }
             }
             memtable.noteCommit(sequence)
@@ -116,6 +125,7 @@ extension LSMStore {
             try file.sync()
             recoveryReport.truncatedBytes += log.tornBytes
         }
+        return lastSequence
     }
 
     /// Writes a new MANIFEST holding the whole current version, points CURRENT at it.
@@ -124,7 +134,7 @@ extension LSMStore {
         nextFileNumber += 1
         let file = try storage.create(FileNames.manifest(number))
         let writer = LogWriter(file: file, offset: 0)
-        try writer.append(version.snapshot(lastSequence: persistedSequence, nextFileNumber: nextFileNumber, logNumber: logNumber).encoded())
+        try writer.append(version.layout.snapshot(lastSequence: persistedSequence, nextFileNumber: nextFileNumber, logNumber: logNumber).encoded())
         try writer.sync()
         try storage.writeAtomically(FileNames.current, contents: FileNames.currentContents(manifest: number))
         manifest?.file.close()

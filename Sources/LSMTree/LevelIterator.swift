@@ -28,14 +28,14 @@ final class LevelIterator {
         }
     }
 
-    func seek(_ key: [UInt8]) throws {
+    func seek(_ key: UnsafeRawBufferPointer) throws {
         index = files.firstIndex { KeyOrder.compare($0.properties.largest, key) >= 0 } ?? files.count
         guard index < files.count else {
             current = nil
             return
         }
         current = SSTIterator(reader: files[index], cache: cache)
-        try key.withUnsafeBytes { (raw) in try current!.seek(raw) }
+        try current!.seek(key)
         try settle()
     }
 

@@ -1,20 +1,26 @@
 import StoreCore
 
-/// Appends framed records to a file.
+/// Appends framed records to a file. Records can be framed one by one and written together with
+/// one write call (a commit group's WAL records), or appended one at a time.
 final class LogWriter {
     let file: DurableFile
+    /// End of what was written to the file.
     private(set) var offset: Int
+    /// Records framed and not yet written.
     private var buffer: [UInt8] = []
 
     init(file: DurableFile, offset: Int) {
         self.file = file
         self.offset = offset
+        buffer.reserveCapacity(1 << 16)
     }
 
-    /// Frames `record` into `buffer` starting at file offset `offset`.
-    private func frame(_ record: UnsafeRawBufferPointer) {
-        buffer.removeAll(keepingCapacity: true)
-        var position = offset
+    /// Bytes framed and not yet written.
+    var pendingBytes: Int { buffer.count }
+
+    /// Frames `record` after the records already pending, as if they were in the file.
+    func add(_ record: UnsafeRawBufferPointer) {
+        var position = offset + buffer.count
         var remaining = record.count
         var start = 0
         var first = true
@@ -42,9 +48,14 @@ final class LogWriter {
         } while remaining > 0
     }
 
-    /// Appends one record (one write call).
-    func append(_ record: UnsafeRawBufferPointer) throws {
-        frame(record)
+    func add(_ record: [UInt8]) {
+        record.withUnsafeBytes { add($0) }
+    }
+
+    /// Writes every pending record with one write call.
+    func write() throws {
+        guard !buffer.isEmpty else { return }
+        defer { buffer.removeAll(keepingCapacity: true) }
         do {
             try file.write(buffer, at: Int64(offset))
         } catch {
@@ -53,6 +64,12 @@ final class LogWriter {
             throw error
         }
         offset += buffer.count
+    }
+
+    /// Appends one record (one write call).
+    func append(_ record: UnsafeRawBufferPointer) throws {
+        add(record)
+        try write()
     }
 
     func append(_ record: [UInt8]) throws {

@@ -3,47 +3,48 @@ import StoreCore
 /// One input of a merge: an enum of final classes rather than a protocol, so merging neither
 /// boxes nor copies an iterator's buffers.
 enum EntrySource {
-    case memory(MemtableCursor)
+    case memory(MemtableIterator)
     case table(SSTIterator)
     case level(LevelIterator)
 
     var isValid: Bool {
         switch self {
-        case let .memory(cursor): cursor.isValid
+        case let .memory(iterator): iterator.isValid
         case let .table(iterator): iterator.isValid
         case let .level(iterator): iterator.isValid
         }
     }
 
-    var key: [UInt8] {
+    /// Runs `body` on the current key (valid until the source moves).
+    @inline(__always)
+    func withKey<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         switch self {
-        case let .memory(cursor): cursor.key
-        case let .table(iterator): iterator.key
-        case let .level(iterator): iterator.key
+        case let .memory(iterator): return try body(iterator.key)
+        case let .table(iterator): return try iterator.key.withUnsafeBytes(body)
+        case let .level(iterator): return try iterator.key.withUnsafeBytes(body)
         }
     }
 
+    /// Runs `body` on the current value, `nil` for a tombstone.
     func withValue<T>(_ body: (UnsafeRawBufferPointer?) throws -> T) rethrows -> T {
         switch self {
-        case let .memory(cursor):
-            guard let value = cursor.value else { return try body(nil) }
-            return try value.withUnsafeBytes { try body($0) }
+        case let .memory(iterator): return try body(iterator.value)
         case let .table(iterator): return try iterator.withValue(body)
         case let .level(iterator): return try iterator.withValue(body)
         }
     }
 
-    func seek(_ key: [UInt8]) throws {
+    func seek(_ key: UnsafeRawBufferPointer) throws {
         switch self {
-        case let .memory(cursor): cursor.seek(key)
-        case let .table(iterator): try key.withUnsafeBytes { (raw) in try iterator.seek(raw) }
+        case let .memory(iterator): iterator.seek(key)
+        case let .table(iterator): try iterator.seek(key)
         case let .level(iterator): try iterator.seek(key)
         }
     }
 
     func seekToFirst() throws {
         switch self {
-        case let .memory(cursor): cursor.seek([])
+        case let .memory(iterator): iterator.seekToFirst()
         case let .table(iterator): try iterator.seekToFirst()
         case let .level(iterator): try iterator.seekToFirst()
         }
@@ -51,7 +52,7 @@ enum EntrySource {
 
     func next() throws {
         switch self {
-        case let .memory(cursor): cursor.next()
+        case let .memory(iterator): iterator.next()
         case let .table(iterator): try iterator.next()
         case let .level(iterator): try iterator.next()
         }
@@ -64,6 +65,7 @@ struct MergingIterator {
     var sources: [EntrySource]
     /// Index of the source holding the current (winning) entry.
     private(set) var winner = -1
+    /// The current key (a copy, so it stays valid while the sources move past it).
     private(set) var key: [UInt8] = []
 
     init(_ sources: [EntrySource]) {
@@ -77,30 +79,38 @@ struct MergingIterator {
     }
 
     mutating func seek(_ start: [UInt8]) throws {
-        for index in sources.indices { try sources[index].seek(start) }
+        try start.withUnsafeBytes { start in
+            for source in sources { try source.seek(start) }
+        }
         findWinner()
     }
 
     mutating func seekToFirst() throws {
-        for index in sources.indices { try sources[index].seekToFirst() }
+        for source in sources { try source.seekToFirst() }
         findWinner()
     }
 
+    /// The source with the smallest key; among equal keys the first (newest).
     private mutating func findWinner() {
-        winner = -1
+        var best = -1
         for index in sources.indices where sources[index].isValid {
-            if winner < 0 || KeyOrder.compare(sources[index].key, key) < 0 {
-                winner = index
-                key = sources[index].key
+            if best < 0 || sources[index].withKey({ candidate in sources[best].withKey { KeyOrder.compare(candidate, $0) < 0 } }) {
+                best = index
             }
+        }
+        winner = best
+        if best >= 0 {
+            key.removeAll(keepingCapacity: true)
+            sources[best].withKey { key.append(contentsOf: $0) }
         }
     }
 
     /// Moves past the current key in every source.
     mutating func next() throws {
-        let current = key
-        for index in sources.indices where sources[index].isValid && sources[index].key == current {
-            try sources[index].next()
+        try key.withUnsafeBytes { current in
+            for source in sources where source.isValid && source.withKey({ KeyOrder.compare($0, current) == 0 }) {
+                try source.next()
+            }
         }
         findWinner()
     }

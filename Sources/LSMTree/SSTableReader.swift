@@ -102,17 +102,16 @@ final class SSTReader: @unchecked Sendable {
         case value(Block, Range<Int>)
     }
 
-    /// The entry for `key` in this SST. `keyBuffer` is scratch space the caller keeps, so a
-    /// lookup does not allocate one.
-    func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache?, keyBuffer: inout [UInt8]) throws -> Lookup {
+    /// The entry for `key` in this SST, found in its block without copying keys.
+    func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache?) throws -> Lookup {
         guard mayContain(hash: hash) else { return .absent }
         let index = blockIndex(for: key)
         guard index < handles.count else { return .absent }
-        var cursor = BlockCursor(block: try block(index, cache: cache), path: path, blockOffset: blockOffset(index))
-        swap(&cursor.key, &keyBuffer)
-        defer { swap(&cursor.key, &keyBuffer) }
-        guard try cursor.seek(key), KeyOrder.compare(cursor.key, key) == 0 else { return .absent }
-        guard let range = cursor.valueRange else { return .deleted }
-        return .value(cursor.block, range)
+        let block = try block(index, cache: cache)
+        switch try block.find(key, path: path, blockOffset: blockOffset(index)) {
+        case .absent: return .absent
+        case .deleted: return .deleted
+        case let .value(range): return .value(block, range)
+        }
     }
 }

@@ -1,8 +1,9 @@
 import StoreCore
+import Synchronization
 
-/// The SSTs of each level. Level 0 files may overlap (ordered oldest first); the files of every
-/// other level are disjoint and ordered by key.
-struct Version {
+/// The SSTs of each level as the MANIFEST records them. Level 0 files may overlap (ordered
+/// oldest first); the files of every other level are disjoint and ordered by key.
+struct LevelLayout {
     var levels: [[FileMetadata]] = Array(repeating: [], count: LSMStore.levels)
 
     mutating func apply(_ edit: VersionEdit) {
@@ -27,12 +28,119 @@ struct Version {
         levels[level].filter { KeyOrder.compare($0.largest, smallest) >= 0 && KeyOrder.compare($0.smallest, largest) <= 0 }
     }
 
-    /// An edit that recreates this version from nothing (a new MANIFEST starts with it).
+    /// An edit that recreates this layout from nothing (a new MANIFEST starts with it).
     func snapshot(lastSequence: UInt64, nextFileNumber: UInt64, logNumber: UInt64) -> VersionEdit {
         var edit = VersionEdit(lastSequence: lastSequence, nextFileNumber: nextFileNumber, logNumber: logNumber)
         for (level, files) in levels.enumerated() {
             for file in files { edit.added.append((level, file)) }
         }
         return edit
+    }
+}
+
+/// An open SST, shared by every version that names it. When the last of them is gone — no
+/// reader, scan or compaction can reach the file any more — its descriptor closes (with the
+/// reader), and if a compaction retired it, its number goes to `ObsoleteFiles` for unlinking.
+final class TableFile: @unchecked Sendable {
+    let metadata: FileMetadata
+    let reader: SSTReader
+    private let obsoleteFiles: ObsoleteFiles
+    private let retired = Atomic<Bool>(false)
+
+    init(metadata: FileMetadata, reader: SSTReader, obsoleteFiles: ObsoleteFiles) {
+        self.metadata = metadata
+        self.reader = reader
+        self.obsoleteFiles = obsoleteFiles
+    }
+
+    /// Marks the file as no longer named by the current version (the edit is durable).
+    func retire() {
+        retired.store(true, ordering: .releasing)
+    }
+
+    deinit {
+        if retired.load(ordering: .acquiring) { obsoleteFiles.add(metadata.number) }
+    }
+}
+
+/// One immutable state of the SSTs: readers and scans hold the version they started on, so its
+/// files stay open and on disk until they finish, whatever compactions install meanwhile.
+final class Version: @unchecked Sendable {
+    let layout: LevelLayout
+    /// `tables[level][index]` is the open file of `layout.levels[level][index]`.
+    let tables: [[TableFile]]
+
+    init(layout: LevelLayout = LevelLayout(), tables: [[TableFile]] = Array(repeating: [], count: LSMStore.levels)) {
+        precondition(layout.levels.map(\.count) == tables.map(\.count), "a version opens each file it names")
+        self.layout = layout
+        self.tables = tables
+    }
+
+    /// The version after `edit`: files it adds come from `opened` (new SSTs) or from this version
+    /// (a file moved down a level keeps its open reader).
+    func applying(_ edit: VersionEdit, opened: [UInt64: TableFile]) -> Version {
+        var layout = self.layout
+        layout.apply(edit)
+        var existing: [UInt64: TableFile] = opened
+        for level in tables { for table in level where existing[table.metadata.number] == nil { existing[table.metadata.number] = table } }
+        let tables = layout.levels.map { files in files.map { existing[$0.number]! } }
+        return Version(layout: layout, tables: tables)
+    }
+
+    /// The open file numbered `number`, if this version names it.
+    func table(_ number: UInt64) -> TableFile? {
+        for level in tables { if let table = level.first(where: { $0.metadata.number == number }) { return table } }
+        return nil
+    }
+
+    /// Looks `key` up in the SSTs: L0 newest first, then one file per deeper level (each file's
+    /// Bloom filter before its index). `true`/`false` for a value/tombstone, `nil` when absent.
+    func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache, into value: inout [UInt8]) throws -> Bool? {
+        let level0 = layout.levels[0]
+        var index = level0.count - 1
+        while index >= 0 {
+            if KeyOrder.compare(level0[index].smallest, key) <= 0 && KeyOrder.compare(level0[index].largest, key) >= 0 {
+                if let answer = try Self.get(key, hash: hash, in: tables[0][index].reader, cache: cache, into: &value) { return answer }
+            }
+            index -= 1
+        }
+        for level in 1..<LSMStore.levels {
+            let files = layout.levels[level]
+            guard !files.isEmpty else { continue }
+            var low = 0
+            var high = files.count
+            while low < high {
+                let middle = (low + high) / 2
+                if KeyOrder.compare(files[middle].largest, key) < 0 { low = middle + 1 } else { high = middle }
+            }
+            guard low < files.count, KeyOrder.compare(files[low].smallest, key) <= 0 else { continue }
+            if let answer = try Self.get(key, hash: hash, in: tables[level][low].reader, cache: cache, into: &value) { return answer }
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private static func get(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, in reader: SSTReader, cache: BlockCache, into value: inout [UInt8]
+    ) throws -> Bool? {
+        switch try reader.get(key, hash: hash, cache: cache) {
+        case .absent: return nil
+        case .deleted: return false
+        case let .value(block, range):
+            value.removeAll(keepingCapacity: true)
+            block.bytes.withUnsafeBytes { value.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[range])) }
+            return true
+        }
+    }
+
+    /// Every SST as an iteration source, newest first: L0 files by descending number, then
+    /// one sequence per deeper level.
+    func sources(cache: BlockCache?) -> [EntrySource] {
+        var sources: [EntrySource] = []
+        for table in tables[0].reversed() { sources.append(.table(SSTIterator(reader: table.reader, cache: cache))) }
+        for level in 1..<LSMStore.levels where !tables[level].isEmpty {
+            sources.append(.level(LevelIterator(files: tables[level].map(\.reader), cache: cache)))
+        }
+        return sources
     }
 }

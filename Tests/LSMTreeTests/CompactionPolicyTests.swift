@@ -12,8 +12,8 @@ struct CompactionPolicyTests {
         FileMetadata(number: number, size: size, smallest: numberedKey(smallest), largest: numberedKey(largest), maxSequence: number, entries: 1)
     }
 
-    static func version(_ files: [(Int, FileMetadata)]) -> Version {
-        var version = Version()
+    static func version(_ files: [(Int, FileMetadata)]) -> LevelLayout {
+        var version = LevelLayout()
         var edit = VersionEdit()
         edit.added = files.map { (level: $0.0, file: $0.1) }
         version.apply(edit)
@@ -68,7 +68,7 @@ struct CompactionPolicyTests {
     @Test("a full compaction takes every level above the deepest into it")
     func full() throws {
         let policy = CompactionPolicy(settings: Self.settings)
-        #expect(policy.full(Version()) == nil)
+        #expect(policy.full(LevelLayout()) == nil)
         let version = Self.version([(0, Self.file(5, 0, 9)), (0, Self.file(8, 0, 9)), (1, Self.file(3, 0, 5)), (4, Self.file(1, 0, 100))])
         let compaction = try #require(policy.full(version))
         #expect(compaction.inputs.map(\.file.number) == [8, 5, 3])

@@ -39,10 +39,7 @@ func writeTable(
 
 /// The entry for `key` in `reader`: `.some(nil)` for a tombstone, `nil` when absent.
 func tableGet(_ reader: SSTReader, _ key: [UInt8], cache: BlockCache? = nil) throws -> [UInt8]?? {
-    var scratch: [UInt8] = []
-    let found = try key.withUnsafeBytes { raw in
-        try reader.get(raw, hash: BloomFilter.hash(raw), cache: cache, keyBuffer: &scratch)
-    }
+    let found = try key.withUnsafeBytes { raw in try reader.get(raw, hash: BloomFilter.hash(raw), cache: cache) }
     switch found {
     case .absent: return nil
     case .deleted: return .some(nil)

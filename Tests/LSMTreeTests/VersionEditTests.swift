@@ -77,9 +77,9 @@ struct VersionEditTests {
         #expect(throws: StoreError.self) { try VersionEdit.decode(tooDeep.encoded(), path: "m", offset: 0) }
     }
 
-    @Test("applying edits keeps L0 by file number and deeper levels by smallest key")
+    @Test("applying edits to a level layout keeps L0 by file number and deeper levels by smallest key")
     func applyOrders() {
-        var version = Version()
+        var version = LevelLayout()
         var edit = VersionEdit()
         edit.added = [(0, Self.file(9, "a", "z")), (0, Self.file(4, "b", "c")), (2, Self.file(5, "m", "p")), (2, Self.file(6, "a", "c"))]
         version.apply(edit)
@@ -94,7 +94,7 @@ struct VersionEditTests {
         #expect(version.overlapping(level: 2, smallest: Array("n".utf8), largest: Array("q".utf8)).map(\.number) == [5])
         #expect(version.overlapping(level: 2, smallest: Array("q".utf8), largest: Array("r".utf8)).isEmpty)
         // A snapshot edit recreates the version from nothing.
-        var copy = Version()
+        var copy = LevelLayout()
         copy.apply(version.snapshot(lastSequence: 1, nextFileNumber: 2, logNumber: 3))
         #expect(copy.allFiles == version.allFiles)
     }
