@@ -89,19 +89,39 @@ public struct Comparison: Sendable {
         Metric(name: "lost_commits", metricClass: .durability, lowerIsBetter: true) { $0.recovery.lostCommits.map(Double.init) },
     ]
 
-    /// - Throws: `ComparisonError.unusable` when the two files did not run the same workload.
+    /// Runs are compared per engine and thread layout (`lsm, 4 threads`): throughput at four
+    /// threads is not a regression of throughput at one.
+    /// - Parameter allowDifferentThreads: compare an engine's runs even when the two files ran it
+    ///   with different thread counts (all of its runs on each side are then taken together).
+    /// - Throws: `ComparisonError.unusable` when the two files did not run the same workload, or
+    ///   ran an engine with different thread counts and that was not allowed.
     public init(baseline: Results, new: Results, thresholds: Thresholds = Thresholds(),
-                classes: Set<MetricClass> = Set(MetricClass.allCases)) throws {
+                classes: Set<MetricClass> = Set(MetricClass.allCases), allowDifferentThreads: Bool = false) throws {
         guard baseline.workload.name == new.workload.name, baseline.workload.seed == new.workload.seed,
               baseline.workload.operations == new.workload.operations, baseline.workload.records == new.workload.records else {
             throw ComparisonError.unusable(
                 "the results ran different workloads: \(Self.describe(baseline.workload)) vs \(Self.describe(new.workload))")
         }
+        if !allowDifferentThreads {
+            for engine in Set(baseline.runs.map(\.engine)).intersection(new.runs.map(\.engine)).sorted() {
+                let before = Set(baseline.runs.filter { $0.engine == engine }.map(\.threadLabel))
+                let after = Set(new.runs.filter { $0.engine == engine }.map(\.threadLabel))
+                if before != after {
+                    throw ComparisonError.unusable(
+                        "\(engine) ran with \(before.sorted().joined(separator: ", ")) thread(s) in the baseline and with "
+                            + "\(after.sorted().joined(separator: ", ")) in the new results; figures at different thread counts "
+                            + "are not comparable (pass --allow-different-threads to compare them anyway)")
+                }
+            }
+        }
+        func group(_ run: Results.Run) -> String {
+            allowDifferentThreads || run.threadLabel == "1" ? run.engine : "\(run.engine), \(run.threadLabel) threads"
+        }
         var rows: [Row] = []
-        let engines = (baseline.runs.map(\.engine) + new.runs.map(\.engine)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let engines = (baseline.runs.map(group) + new.runs.map(group)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         for engine in engines {
-            let before = baseline.runs.filter { $0.engine == engine }
-            let after = new.runs.filter { $0.engine == engine }
+            let before = baseline.runs.filter { group($0) == engine }
+            let after = new.runs.filter { group($0) == engine }
             guard !before.isEmpty, !after.isEmpty else {
                 rows.append(Row(engine: engine, metric: "-", metricClass: .timing, baseline: nil, new: nil, change: nil,
                                 verdict: before.isEmpty ? .added : .removed,

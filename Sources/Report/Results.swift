@@ -107,6 +107,20 @@ public struct Results: Codable, Sendable, Equatable {
         /// What the engine reports about itself at the end of the run phase (its own key count,
         /// live and dead bytes, where it knows them).
         public var engineStatistics: EngineStatistics?
+        /// Client threads that replayed the run phase (absent in files from before threads: 1).
+        public var threads: Int?
+        /// With `--readers R --writers W`: the threads that replayed only reads, and only writes.
+        public var readers: Int?
+        public var writers: Int?
+
+        /// Client threads, 1 for results written before runs had threads.
+        public var threadCount: Int { threads ?? 1 }
+
+        /// How the run's threads were laid out: `4` or `3r+1w`.
+        public var threadLabel: String {
+            if let readers, let writers { return "\(readers)r+\(writers)w" }
+            return String(threadCount)
+        }
 
         public init(engine: String, repetition: Int, ops: Int, elapsedS: Double, opsPerS: Double,
                     byOp: [String: OpStats], duringMaintenance: OpStats?, load: Phase, disk: Disk, io: IO,
@@ -204,12 +218,20 @@ public struct Results: Codable, Sendable, Equatable {
         public var osBytesWritten: Int?
         public var writeAmp: Double?
         public var fsyncs: Int
-        public init(userBytesWritten: Int, fileBytesWritten: Int, osBytesWritten: Int?, writeAmp: Double?, fsyncs: Int) {
+        /// Write commits of the run phase (a put, delete, read-modify-write or batch is one).
+        public var commits: Int?
+        /// fsyncs / commits: below 1 when commits share syncs (group commit); `nil` where the
+        /// engine's library syncs without counting.
+        public var fsyncsPerCommit: Double?
+        public init(userBytesWritten: Int, fileBytesWritten: Int, osBytesWritten: Int?, writeAmp: Double?, fsyncs: Int,
+                    commits: Int? = nil, fsyncsPerCommit: Double? = nil) {
             self.userBytesWritten = userBytesWritten
             self.fileBytesWritten = fileBytesWritten
             self.osBytesWritten = osBytesWritten
             self.writeAmp = writeAmp
             self.fsyncs = fsyncs
+            self.commits = commits
+            self.fsyncsPerCommit = fsyncsPerCommit
         }
     }
 

@@ -15,6 +15,9 @@ struct ComparisonOptions: ParsableArguments {
     @Option(parsing: .upToNextOption, help: "Metric classes to compare: timing, deterministic, memory, durability (default: all).")
     var metrics: [Comparison.MetricClass] = Comparison.MetricClass.allCases
 
+    @Flag(help: "Compare an engine's runs even when the two results ran it with different thread counts.")
+    var allowDifferentThreads = false
+
     func validate() throws {
         guard ["table", "markdown", "json"].contains(format) else { throw ValidationError("--format takes table, markdown or json") }
     }
@@ -24,7 +27,7 @@ struct ComparisonOptions: ParsableArguments {
         let comparison: Comparison
         do {
             comparison = try Comparison(baseline: baseline, new: new, thresholds: try Comparison.Thresholds(parsing: threshold),
-                                        classes: Set(metrics))
+                                        classes: Set(metrics), allowDifferentThreads: allowDifferentThreads)
         } catch let error as ComparisonError {
             unusable(error.description)
         }
