@@ -97,10 +97,8 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     // MARK: Readers'
 
-    /// Guards `currentView` (a pthread mutex rather than `Mutex`, so Thread Sanitizer sees it).
-    private let viewLock = Lock()
     /// The view readers start from; `nil` once closed.
-    private var currentView: ReadView?
+    private let currentView = Protected<ReadView?>(nil)
     /// Cleared when the store closes or fails, so reads stop without taking `lock`.
     let usable = Atomic<Bool>(false)
 
@@ -181,9 +179,9 @@ public final class LSMStore: Store, @unchecked Sendable {
     /// Makes the current memtables and version the view new readers take. Call holding `lock`.
     func publishView() {
         let view: ReadView? = isOpen ? ReadView(memtable: memtable, immutable: immutable, version: version) : nil
-        let previous = viewLock.withLock { () -> ReadView? in
-            defer { currentView = view }
-            return currentView
+        let previous = currentView.withLock { current in
+            defer { current = view }
+            return current
         }
         // The old view goes here unless a reader still holds it (then with the reader).
         _ = previous
@@ -192,10 +190,7 @@ public final class LSMStore: Store, @unchecked Sendable {
     /// The view to read from and the snapshot to read at, taken together.
     @inline(__always)
     func acquireView() throws -> (view: ReadView, snapshot: UInt64) {
-        viewLock.lock()
-        let view = currentView
-        let snapshot = lastSequence.load(ordering: .acquiring)
-        viewLock.unlock()
+        let (view, snapshot) = currentView.withLock { view in (view, lastSequence.load(ordering: .acquiring)) }
         guard let view, usable.load(ordering: .acquiring) else { throw unusableError() }
         return (view, snapshot)
     }
@@ -293,9 +288,9 @@ public final class LSMStore: Store, @unchecked Sendable {
             version = Version()
             immutable = nil
             lock.broadcast()
-            return viewLock.withLock { () -> ReadView? in
-                defer { currentView = nil }
-                return currentView
+            return currentView.withLock { current in
+                defer { current = nil }
+                return current
             }
         }
         _ = previous

@@ -1,5 +1,6 @@
 @testable import LSMTree
 import StoreCore
+import StoreTestSupport
 import Testing
 
 @Suite("lsm block cache")
@@ -50,5 +51,32 @@ struct BlockCacheTests {
         #expect((0..<20).allSatisfy { cache.lookup(Self.key(file: 2, block: $0)) == nil })
         #expect((0..<20).allSatisfy { cache.lookup(Self.key(file: 1, block: $0)) != nil && cache.lookup(Self.key(file: 3, block: $0)) != nil })
         #expect(cache.bytes == 40 * 512)
+    }
+}
+
+@Suite("lsm block cache concurrency")
+struct BlockCacheConcurrencyTests {
+    @Test("threads looking up and inserting at once: each hit is the block inserted under its key, bytes stay within capacity")
+    func sharedUse() throws {
+        let cache = BlockCache(capacity: 4 << 20)
+        #expect(cache.shardCount == 16)
+        let blocks = try (0..<64).map { try BlockCacheTests.block(4096 + $0) }
+        try ConcurrentThreads.run(4) { thread in
+            var random = SeededRandom(seed: UInt64(thread) + 1)
+            for _ in 0..<20_000 {
+                let file = UInt64(random.below(8))
+                let index = random.below(200)
+                let key = BlockCacheTests.key(file: file, block: index)
+                let expected = blocks[(Int(file) * 200 + index) % blocks.count]
+                if let hit = cache.lookup(key) {
+                    try StoreTestSupport.expect(hit === expected, "block under key \(file)/\(index)")
+                } else {
+                    cache.insert(key, expected)
+                }
+                if random.below(5000) == 0 { cache.evict(file: file) }
+            }
+        }
+        #expect(cache.bytes <= cache.capacity)
+        #expect(cache.hits > 0 && cache.misses > 0)
     }
 }

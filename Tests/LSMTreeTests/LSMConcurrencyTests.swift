@@ -40,7 +40,7 @@ struct LSMConcurrencyTests {
         #expect(before.count > 3)
         let paused = Signal()
         let resume = Signal()
-        let stillThere = Mutex<Set<String>>([])
+        let stillThere = Protected<Set<String>>([])
         try ConcurrentThreads.run(2) { thread in
             if thread == 0 {
                 var seen = 0

@@ -89,7 +89,10 @@ struct MemtableTests {
         }
         #expect(memtable.approximateBytes > 5000 * (11 + 32))
     }
+}
 
+@Suite("lsm memtable concurrency")
+struct MemtableConcurrencyTests {
     /// One writer adds commits of two keys (the same counter in both); readers check that at
     /// any snapshot they take, both keys show the same commit and that snapshot's commit.
     @Test("readers beside the one writer never see part of a commit, nor a commit above their snapshot")
@@ -103,9 +106,9 @@ struct MemtableTests {
                 for sequence in 1...commits {
                     var value = [UInt8](repeating: 0, count: 8)
                     value.withUnsafeMutableBytes { $0.storeBytes(of: sequence, as: UInt64.self) }
-                    Self.put(memtable, keys[0], value, sequence, order: 0)
-                    Self.put(memtable, keys[2 + Int(sequence % 50)], value, sequence, order: 1)
-                    Self.put(memtable, keys[1], value, sequence, order: 2)
+                    MemtableTests.put(memtable, keys[0], value, sequence, order: 0)
+                    MemtableTests.put(memtable, keys[2 + Int(sequence % 50)], value, sequence, order: 1)
+                    MemtableTests.put(memtable, keys[1], value, sequence, order: 2)
                     memtable.noteCommit(sequence)
                     published.store(sequence, ordering: .releasing)
                 }
@@ -116,13 +119,13 @@ struct MemtableTests {
                 checks += 1
                 let snapshot = published.load(ordering: .acquiring)
                 guard snapshot > 0 else { continue }
-                let first = Self.get(memtable, keys[0], snapshot: snapshot)
-                let last = Self.get(memtable, keys[1], snapshot: snapshot)
+                let first = MemtableTests.get(memtable, keys[0], snapshot: snapshot)
+                let last = MemtableTests.get(memtable, keys[1], snapshot: snapshot)
                 let decode = { (value: [UInt8]??) -> UInt64? in value??.withUnsafeBytes { $0.load(as: UInt64.self) } }
                 try expectEqual(decode(first), snapshot, "alpha at snapshot \(snapshot)")
                 try expectEqual(decode(last), snapshot, "omega at snapshot \(snapshot)")
                 if checks % 50 == 0 {
-                    let scanned = Self.entries(memtable, snapshot: snapshot)
+                    let scanned = MemtableTests.entries(memtable, snapshot: snapshot)
                     try expect(zip(scanned, scanned.dropFirst()).allSatisfy { KeyOrder.less($0.key, $1.key) }, "scan in order")
                     try expect(scanned.allSatisfy { (decode($0.value) ?? 0) <= snapshot }, "scan sees nothing above its snapshot")
                     try expectEqual(scanned.first.flatMap { decode($0.value) }, snapshot, "scan sees its snapshot's commit")
