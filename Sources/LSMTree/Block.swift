@@ -90,11 +90,12 @@ final class Block: Sendable {
     /// The entry whose key equals `target`, for a get: a binary search of the restart points
     /// (whose keys are stored whole), then a walk that compares each key's new suffix with the
     /// target in place — no key is rebuilt or copied.
-    func find(_ target: UnsafeRawBufferPointer, path: String, blockOffset: Int64) throws -> Found {
+    /// `file` names the block's file in errors (its path is read only then).
+    func find(_ target: UnsafeRawBufferPointer, file: DurableFile, blockOffset: Int64) throws -> Found {
         try bytes.withUnsafeBytes { raw -> Found in
             let entries = UnsafeRawBufferPointer(rebasing: raw[0..<restartsOffset])
             func corrupt(_ at: Int, _ reason: String) -> StoreError {
-                .corrupted(file: path, offset: blockOffset + Int64(at), reason: "block entry: \(reason)")
+                .corrupted(file: file.path, offset: blockOffset + Int64(at), reason: "block entry: \(reason)")
             }
             // The last restart point whose key is below the target.
             var low = 0

@@ -34,13 +34,11 @@ extension LSMStore {
         try metrics.measure("flush", blockingWriters: false) {
             var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
             // The newest version of each key: every commit in the memtable is complete.
-            let entries = MemtableIterator(table, snapshot: .max)
-            entries.seekToFirst()
             var keys = 0
-            while entries.isValid {
-                builder.add(entries.key, entries.value)
+            table.forEach(from: nil, snapshot: .max) { key, value in
+                builder.add(key, value)
                 keys += 1
-                entries.next()
+                return true
             }
             var opened: [UInt64: TableFile] = [:]
             var edit = lock.withLock {

@@ -105,16 +105,14 @@ extension LSMStore {
                 recoveryReport.skippedCommits += 1
                 continue
             }
-            for (order, (key, value)) in operations.enumerated() {
+            memtable.beginWrite()
+            for (key, value) in operations {
                 key.withUnsafeBytes { key in
-                    if let value {
-                        value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence, order: UInt32(order)) }
-                    } else {
-                        memtable.delete(key, sequence: sequence, order: UInt32(order))
-                    }
+                    if let value { value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence) } } else { memtable.delete(key, sequence: sequence) }
                 }
             }
             memtable.noteCommit(sequence)
+            memtable.endWrite()
             lastSequence = max(lastSequence, sequence)
             recoveryReport.replayedCommits += 1
         }

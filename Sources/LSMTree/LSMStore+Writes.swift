@@ -78,10 +78,12 @@ extension LSMStore {
         }
         guard commits > 0 else { return }
         sequence = first
+        memtable.beginWrite()
         for request in group where request.isCommit {
             request.apply(to: memtable, sequence: sequence)
             sequence += 1
         }
+        memtable.endWrite()
         // Readers that take a snapshot from here on see the whole group.
         lastSequence.store(sequence - 1, ordering: .releasing)
         metrics.addUserBytes(userBytes)
@@ -159,7 +161,7 @@ extension LSMStore {
         lock.withLock {
             immutable = memtable
             immutableLogNumber = number
-            memtable = Memtable()
+            memtable = Memtable(writeBufferSize: settings.writeBufferSize)
             publishView()
         }
         previous.file.close()

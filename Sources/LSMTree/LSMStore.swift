@@ -10,13 +10,14 @@ import Synchronization
 /// completely — and recovery replays only newer WAL commits.
 ///
 /// Concurrency, as LevelDB does it:
-/// - Writers queue in `writers` (group commit). The leader of a group writes the WAL records of
+/// - Writers queue in `writers` (group commit, `WriteQueue`). The leader of a group writes the WAL records of
 ///   every commit in it with one write and — under durability `always` — one sync, applies them
 ///   to the memtable, then publishes the group's last sequence number. Only a leader touches the
 ///   WAL or adds to the memtable, and only one leader runs at a time.
 /// - Readers take the current `ReadView` (memtable, immutable memtable, version) and the last
 ///   published sequence under a brief lock, then search without any store-wide lock: the
-///   memtable is a skiplist readers walk beside its writer, SSTs are read with pread, the block
+///   memtable's key filter turns most gets away without a lock (the rest take its reader-writer
+///   lock only around the in-memory lookup), SSTs are read with pread, the block
 ///   cache is sharded. The sequence is the reader's snapshot: commits published after it are
 ///   skipped, so a batch is seen whole or not at all and a scan sees one state throughout.
 /// - A view pins its memtables and its version; a version pins its SSTs. A file a compaction
@@ -25,8 +26,9 @@ import Synchronization
 ///
 /// Locks, in the order they may be taken: leadership of `writers` → `maintenanceLock`
 /// (serialises flushes, compactions and the MANIFEST) → `lock` (the version, the immutable
-/// memtable, file numbers, failure and open state) → the view lock and the obsolete-file list
-/// (leaves). SST merges and writes, MANIFEST writes and WAL writes run without `lock`.
+/// memtable, file numbers, failure and open state) → the view lock, the memtable's
+/// reader-writer lock and the obsolete-file list (leaves). SST merges and writes, MANIFEST writes
+/// and WAL writes run without `lock`.
 public final class LSMStore: Store, @unchecked Sendable {
     public static let engineName = "lsm"
     public static let formatVersion = 1
@@ -36,7 +38,7 @@ public final class LSMStore: Store, @unchecked Sendable {
     public static let descriptor = EngineDescriptor(
         name: engineName,
         strategy: "LSM tree: WAL, memtable, leveled SSTs",
-        summary: "WAL in 32 KiB blocks with group commit, skiplist memtable, SSTs with bloom filters and a sharded block cache, leveled compaction, write stalls",
+        summary: "WAL in 32 KiB blocks with group commit, multi-version memtable, SSTs with bloom filters and a sharded block cache, leveled compaction, write stalls",
         isPersistent: true,
         hasBackgroundMaintenance: true,
         stressSettings: ["write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB"]
@@ -57,11 +59,11 @@ public final class LSMStore: Store, @unchecked Sendable {
     // MARK: The write leader's (one at a time, see `writers`)
 
     /// The writer queue: group commit.
-    let writers = GroupCommitQueue<WriteRequest>()
+    let writers = WriteQueue()
     var wal: LogWriter!
     var walNumber: UInt64 = 0
     /// The memtable commits go to. Only a leader adds to it, and replaces it (under `lock`).
-    var memtable = Memtable()
+    var memtable: Memtable
     /// The leader's scratch for one WAL record.
     var recordBuffer: [UInt8] = []
     /// Highest sequence applied to a memtable: readers' snapshots. Stored by the leader (release)
@@ -97,8 +99,11 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     // MARK: Readers'
 
+    /// Guards `currentView`: a plain lock (`Protected` is generic across modules, which would
+    /// cost every get a metadata lookup).
+    private let viewLock = Lock()
     /// The view readers start from; `nil` once closed.
-    private let currentView = Protected<ReadView?>(nil)
+    private var currentView: ReadView?
     /// Cleared when the store closes or fails, so reads stop without taking `lock`.
     let usable = Atomic<Bool>(false)
 
@@ -127,6 +132,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         compactionPolicy = CompactionPolicy(settings: settings)
         durability = options.durability
         cache = BlockCache(capacity: settings.blockCacheBytes)
+        memtable = Memtable(writeBufferSize: settings.writeBufferSize)
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
@@ -137,16 +143,22 @@ public final class LSMStore: Store, @unchecked Sendable {
             publishView()
         }
         usable.store(true, ordering: .releasing)
-        background = MaintenanceThread { [weak self] in self?.runMaintenance() }
+        // Unowned: a weak reference would give the store a side table, which makes every retain
+        // of it (one per commit) take the slow path. The threads never outlive the store: close()
+        // and deinit stop and join them first.
+        background = MaintenanceThread { [unowned(unsafe) self] in self.runMaintenance() }
         obsoleteFiles.attach(background)
         background?.wake()
         if durability == .interval {
-            syncThread = MaintenanceThread(period: max(1, options.syncIntervalMilliseconds)) { [weak self] in self?.syncIfDirty() }
+            syncThread = MaintenanceThread(period: max(1, options.syncIntervalMilliseconds)) { [unowned(unsafe) self] in self.syncIfDirty() }
         }
     }
 
     deinit {
         if isOpen { try? close() }
+        // After a close() that failed early, or a simulated crash, the threads may still run.
+        background?.stop()
+        syncThread?.stop()
     }
 
     /// Throws why the store cannot be used, if it cannot. Call holding `lock`.
@@ -179,10 +191,10 @@ public final class LSMStore: Store, @unchecked Sendable {
     /// Makes the current memtables and version the view new readers take. Call holding `lock`.
     func publishView() {
         let view: ReadView? = isOpen ? ReadView(memtable: memtable, immutable: immutable, version: version) : nil
-        let previous = currentView.withLock { current in
-            defer { current = view }
-            return current
-        }
+        viewLock.lock()
+        let previous = currentView
+        currentView = view
+        viewLock.unlock()
         // The old view goes here unless a reader still holds it (then with the reader).
         _ = previous
     }
@@ -190,7 +202,10 @@ public final class LSMStore: Store, @unchecked Sendable {
     /// The view to read from and the snapshot to read at, taken together.
     @inline(__always)
     func acquireView() throws -> (view: ReadView, snapshot: UInt64) {
-        let (view, snapshot) = currentView.withLock { view in (view, lastSequence.load(ordering: .acquiring)) }
+        viewLock.lock()
+        let view = currentView
+        let snapshot = lastSequence.load(ordering: .acquiring)
+        viewLock.unlock()
         guard let view, usable.load(ordering: .acquiring) else { throw unusableError() }
         return (view, snapshot)
     }
@@ -246,7 +261,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         var closeError: (any Error)?
         var failed: StoreError?
         do {
-            try writers.commit(.exclusive, weight: writers.maxGroupWeight) { _ in
+            try writers.commit(.exclusive, weight: 1) { _ in
                 maintenanceLock.withLock {
                     do {
                         if lock.withLock({ failure == nil }) {
@@ -288,13 +303,14 @@ public final class LSMStore: Store, @unchecked Sendable {
             version = Version()
             immutable = nil
             lock.broadcast()
-            return currentView.withLock { current in
-                defer { current = nil }
-                return current
-            }
+            viewLock.lock()
+            defer { viewLock.unlock() }
+            let previous = currentView
+            currentView = nil
+            return previous
         }
         _ = previous
-        memtable = Memtable()
+        memtable = Memtable(writeBufferSize: 0)
         lockedDirectory.release()
     }
 
@@ -328,7 +344,7 @@ extension LSMStore: CrashSimulating {
         guard open else { return }
         background?.stop()
         syncThread?.stop()
-        try? writers.commit(.exclusive, weight: writers.maxGroupWeight) { _ in
+        try? writers.commit(.exclusive, weight: 1) { _ in
             maintenanceLock.withLock { releaseFiles() }
         }
     }

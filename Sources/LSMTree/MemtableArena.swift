@@ -2,9 +2,9 @@
 /// freed together when the memtable is, so readers may hold pointers into it for as long as they
 /// hold the memtable. Only the memtable's one writer allocates.
 final class MemtableArena {
-    static let blockSize = 256 << 10
+    let blockSize: Int
     /// Nodes larger than this get a block of their own, so a big value wastes no block tail.
-    static let largeNode = blockSize / 4
+    var largeNode: Int { blockSize / 4 }
 
     private var blocks: [UnsafeMutableRawPointer] = []
     private var next: UnsafeMutableRawPointer?
@@ -12,7 +12,9 @@ final class MemtableArena {
     /// Bytes allocated from the system.
     private(set) var allocatedBytes = 0
 
-    init() {}
+    init(blockSize: Int = 256 << 10) {
+        self.blockSize = blockSize
+    }
 
     deinit {
         for block in blocks { block.deallocate() }
@@ -31,17 +33,17 @@ final class MemtableArena {
     }
 
     private func allocateSlow(_ count: Int) -> UnsafeMutableRawPointer {
-        if count > Self.largeNode {
+        if count > largeNode {
             let block = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 8)
             blocks.append(block)
             allocatedBytes += count
             return block
         }
-        let block = UnsafeMutableRawPointer.allocate(byteCount: Self.blockSize, alignment: 8)
+        let block = UnsafeMutableRawPointer.allocate(byteCount: blockSize, alignment: 8)
         blocks.append(block)
-        allocatedBytes += Self.blockSize
+        allocatedBytes += blockSize
         next = block + count
-        remaining = Self.blockSize - count
+        remaining = blockSize - count
         return block
     }
 }

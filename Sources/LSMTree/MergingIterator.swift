@@ -3,7 +3,7 @@ import StoreCore
 /// One input of a merge: an enum of final classes rather than a protocol, so merging neither
 /// boxes nor copies an iterator's buffers.
 enum EntrySource {
-    case memory(MemtableIterator)
+    case memory(MemtableCursor)
     case table(SSTIterator)
     case level(LevelIterator)
 
@@ -19,7 +19,7 @@ enum EntrySource {
     @inline(__always)
     func withKey<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         switch self {
-        case let .memory(iterator): return try body(iterator.key)
+        case let .memory(cursor): return try cursor.withKey(body)
         case let .table(iterator): return try iterator.key.withUnsafeBytes(body)
         case let .level(iterator): return try iterator.key.withUnsafeBytes(body)
         }
@@ -28,7 +28,7 @@ enum EntrySource {
     /// Runs `body` on the current value, `nil` for a tombstone.
     func withValue<T>(_ body: (UnsafeRawBufferPointer?) throws -> T) rethrows -> T {
         switch self {
-        case let .memory(iterator): return try body(iterator.value)
+        case let .memory(cursor): return try cursor.withValue(body)
         case let .table(iterator): return try iterator.withValue(body)
         case let .level(iterator): return try iterator.withValue(body)
         }

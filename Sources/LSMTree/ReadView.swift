@@ -19,30 +19,16 @@ final class ReadView: Sendable {
     /// newest first → L1 … L6.
     @inline(__always)
     func get(_ key: UnsafeRawBufferPointer, snapshot: UInt64, cache: BlockCache, into value: inout [UInt8]) throws -> Bool {
-        let prefix = KeyPrefix.of(key)
-        if let answer = Self.get(key, prefix: prefix, snapshot: snapshot, in: memtable, into: &value) { return answer }
-        if let immutable, let answer = Self.get(key, prefix: prefix, snapshot: snapshot, in: immutable, into: &value) { return answer }
-        return try version.get(key, hash: BloomFilter.hash(key), cache: cache, into: &value) ?? false
-    }
-
-    @inline(__always)
-    private static func get(
-        _ key: UnsafeRawBufferPointer, prefix: UInt64, snapshot: UInt64, in memtable: Memtable, into value: inout [UInt8]
-    ) -> Bool? {
-        switch memtable.get(key, prefix: prefix, snapshot: snapshot) {
-        case .absent: return nil
-        case .deleted: return false
-        case let .value(bytes):
-            value.removeAll(keepingCapacity: true)
-            value.append(contentsOf: bytes)
-            return true
-        }
+        let hash = BloomFilter.hash(key)
+        if let answer = memtable.get(key, hash: hash, snapshot: snapshot, into: &value) { return answer }
+        if let immutable, let answer = immutable.get(key, hash: hash, snapshot: snapshot, into: &value) { return answer }
+        return try version.get(key, hash: hash, cache: cache, into: &value) ?? false
     }
 
     /// Every source of the view as of `snapshot`, newest first.
     func sources(snapshot: UInt64, cache: BlockCache?) -> [EntrySource] {
-        var sources: [EntrySource] = [.memory(MemtableIterator(memtable, snapshot: snapshot))]
-        if let immutable { sources.append(.memory(MemtableIterator(immutable, snapshot: snapshot))) }
+        var sources: [EntrySource] = [.memory(MemtableCursor(memtable, snapshot: snapshot))]
+        if let immutable { sources.append(.memory(MemtableCursor(immutable, snapshot: snapshot))) }
         sources += version.sources(cache: cache)
         return sources
     }

@@ -7,7 +7,10 @@ final class SSTReader: @unchecked Sendable {
     let file: DurableFile
     let size: Int
     let properties: SSTProperties
-    private let indexKeys: [[UInt8]]
+    /// The index's keys (each data block's last key), end to end, and where each ends: one
+    /// buffer, so a binary search retains nothing.
+    private let indexKeyBytes: [UInt8]
+    private let indexKeyEnds: [Int]
     private let handles: [BlockHandle]
     private let filter: [UInt8]
 
@@ -31,7 +34,8 @@ final class SSTReader: @unchecked Sendable {
         }
         self.properties = properties
         var cursor = BlockCursor(block: indexBlock, path: path, blockOffset: Int64(footer.index.offset))
-        var keys: [[UInt8]] = []
+        var keyBytes: [UInt8] = []
+        var keyEnds: [Int] = []
         var dataHandles: [BlockHandle] = []
         var ok = try cursor.seekToFirst()
         while ok {
@@ -46,23 +50,35 @@ final class SSTReader: @unchecked Sendable {
             guard let handle, handle.offset + handle.size + SSTFormat.blockTrailerSize <= footerOffset else {
                 throw StoreError.corrupted(file: path, offset: Int64(footer.index.offset), reason: "index entry points outside the data")
             }
-            keys.append(cursor.key)
+            keyBytes.append(contentsOf: cursor.key)
+            keyEnds.append(keyBytes.count)
             dataHandles.append(handle)
             ok = try cursor.advance()
         }
-        indexKeys = keys
+        indexKeyBytes = keyBytes
+        indexKeyEnds = keyEnds
         self.handles = dataHandles
     }
 
     /// Reads the block at `handle` and checks its CRC.
     static func readBlock(_ file: DurableFile, _ handle: BlockHandle) throws -> [UInt8] {
-        var bytes = try file.read(count: handle.size + 4, at: Int64(handle.offset))
-        guard bytes.count == handle.size + 4 else {
+        let count = handle.size + SSTFormat.blockTrailerSize
+        var failure: StoreError?
+        // Read straight into the array's storage, without zero-filling it first.
+        var bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            do throws(StoreError) {
+                initialized = try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: Int64(handle.offset))
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { throw failure }
+        guard bytes.count == count else {
             throw StoreError.corrupted(file: file.path, offset: Int64(handle.offset), reason: "block cut short by the end of the file")
         }
-        let stored = UInt32(bytes[handle.size]) | UInt32(bytes[handle.size + 1]) << 8
-            | UInt32(bytes[handle.size + 2]) << 16 | UInt32(bytes[handle.size + 3]) << 24
-        bytes.removeLast(4)
+        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: handle.size, as: UInt32.self)) }
+        bytes.removeLast(SSTFormat.blockTrailerSize)
         guard CRC32C.unmask(stored) == CRC32C.checksum(bytes) else {
             throw StoreError.corrupted(file: file.path, offset: Int64(handle.offset), reason: "block checksum mismatch")
         }
@@ -76,13 +92,19 @@ final class SSTReader: @unchecked Sendable {
 
     /// Index of the first data block whose last key is ≥ `key` (blockCount if none).
     func blockIndex(for key: UnsafeRawBufferPointer) -> Int {
-        var low = 0
-        var high = indexKeys.count
-        while low < high {
-            let middle = (low + high) / 2
-            if KeyOrder.compare(indexKeys[middle], key) < 0 { low = middle + 1 } else { high = middle }
+        indexKeyBytes.withUnsafeBytes { bytes in
+            indexKeyEnds.withUnsafeBufferPointer { ends in
+                var low = 0
+                var high = ends.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    let start = middle == 0 ? 0 : ends[middle - 1]
+                    let last = UnsafeRawBufferPointer(rebasing: bytes[start..<ends[middle]])
+                    if KeyOrder.compare(last, key) < 0 { low = middle + 1 } else { high = middle }
+                }
+                return low
+            }
         }
-        return low
     }
 
     /// Data block `index`, from `cache` when given.
@@ -108,7 +130,7 @@ final class SSTReader: @unchecked Sendable {
         let index = blockIndex(for: key)
         guard index < handles.count else { return .absent }
         let block = try block(index, cache: cache)
-        switch try block.find(key, path: path, blockOffset: blockOffset(index)) {
+        switch try block.find(key, file: file, blockOffset: blockOffset(index)) {
         case .absent: return .absent
         case .deleted: return .deleted
         case let .value(range): return .value(block, range)

@@ -70,10 +70,52 @@ final class Version: @unchecked Sendable {
     /// `tables[level][index]` is the open file of `layout.levels[level][index]`.
     let tables: [[TableFile]]
 
+    /// What a get searches, flattened into memory of its own: per file its key range (in
+    /// `keyBytes`) and its reader, unretained (`tables` keeps it alive). A get through it touches
+    /// no reference count, so concurrent readers do not bounce shared counters between cores.
+    private struct Slot {
+        var keys: Int
+        var smallestCount: Int
+        var largestCount: Int
+        var reader: Unmanaged<SSTReader>
+    }
+
+    private let slots: UnsafeMutablePointer<Slot>
+    /// Level `l`'s slots are `levelStarts[l] ..< levelStarts[l + 1]`.
+    private let levelStarts: UnsafeMutablePointer<Int>
+    private let keyBytes: UnsafeMutableRawPointer
+
     init(layout: LevelLayout = LevelLayout(), tables: [[TableFile]] = Array(repeating: [], count: LSMStore.levels)) {
         precondition(layout.levels.map(\.count) == tables.map(\.count), "a version opens each file it names")
         self.layout = layout
         self.tables = tables
+        let files = layout.fileCount
+        slots = .allocate(capacity: max(1, files))
+        levelStarts = .allocate(capacity: LSMStore.levels + 1)
+        let keyCount = layout.levels.reduce(0) { $0 + $1.reduce(0) { $0 + $1.smallest.count + $1.largest.count } }
+        keyBytes = .allocate(byteCount: max(1, keyCount), alignment: 8)
+        var slot = 0
+        var offset = 0
+        for level in 0..<LSMStore.levels {
+            levelStarts[level] = slot
+            for (file, table) in zip(layout.levels[level], tables[level]) {
+                file.smallest.withUnsafeBytes { (keyBytes + offset).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(keyBytes), byteCount: $0.count) }
+                file.largest.withUnsafeBytes {
+                    (keyBytes + offset + file.smallest.count).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(keyBytes), byteCount: $0.count)
+                }
+                (slots + slot).initialize(to: Slot(keys: offset, smallestCount: file.smallest.count, largestCount: file.largest.count,
+                                                   reader: Unmanaged.passUnretained(table.reader)))
+                offset += file.smallest.count + file.largest.count
+                slot += 1
+            }
+        }
+        levelStarts[LSMStore.levels] = slot
+    }
+
+    deinit {
+        slots.deallocate()
+        levelStarts.deallocate()
+        keyBytes.deallocate()
     }
 
     /// The version after `edit`: files it adds come from `opened` (new SSTs) or from this version
@@ -93,37 +135,48 @@ final class Version: @unchecked Sendable {
         return nil
     }
 
+    @inline(__always)
+    private func smallest(_ slot: UnsafeMutablePointer<Slot>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: keyBytes + slot.pointee.keys, count: slot.pointee.smallestCount)
+    }
+
+    @inline(__always)
+    private func largest(_ slot: UnsafeMutablePointer<Slot>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: keyBytes + slot.pointee.keys + slot.pointee.smallestCount, count: slot.pointee.largestCount)
+    }
+
     /// Looks `key` up in the SSTs: L0 newest first, then one file per deeper level (each file's
     /// Bloom filter before its index). `true`/`false` for a value/tombstone, `nil` when absent.
     func get(_ key: UnsafeRawBufferPointer, hash: UInt64, cache: BlockCache, into value: inout [UInt8]) throws -> Bool? {
-        let level0 = layout.levels[0]
-        var index = level0.count - 1
-        while index >= 0 {
-            if KeyOrder.compare(level0[index].smallest, key) <= 0 && KeyOrder.compare(level0[index].largest, key) >= 0 {
-                if let answer = try Self.get(key, hash: hash, in: tables[0][index].reader, cache: cache, into: &value) { return answer }
+        var index = levelStarts[1] - 1
+        while index >= levelStarts[0] {
+            let slot = slots + index
+            if KeyOrder.compare(smallest(slot), key) <= 0 && KeyOrder.compare(largest(slot), key) >= 0 {
+                if let answer = try Self.get(key, hash: hash, in: slot.pointee.reader, cache: cache, into: &value) { return answer }
             }
             index -= 1
         }
         for level in 1..<LSMStore.levels {
-            let files = layout.levels[level]
-            guard !files.isEmpty else { continue }
-            var low = 0
-            var high = files.count
+            var low = levelStarts[level]
+            let end = levelStarts[level + 1]
+            guard low < end else { continue }
+            var high = end
             while low < high {
                 let middle = (low + high) / 2
-                if KeyOrder.compare(files[middle].largest, key) < 0 { low = middle + 1 } else { high = middle }
+                if KeyOrder.compare(largest(slots + middle), key) < 0 { low = middle + 1 } else { high = middle }
             }
-            guard low < files.count, KeyOrder.compare(files[low].smallest, key) <= 0 else { continue }
-            if let answer = try Self.get(key, hash: hash, in: tables[level][low].reader, cache: cache, into: &value) { return answer }
+            guard low < end, KeyOrder.compare(smallest(slots + low), key) <= 0 else { continue }
+            if let answer = try Self.get(key, hash: hash, in: slots[low].reader, cache: cache, into: &value) { return answer }
         }
         return nil
     }
 
     @inline(__always)
     private static func get(
-        _ key: UnsafeRawBufferPointer, hash: UInt64, in reader: SSTReader, cache: BlockCache, into value: inout [UInt8]
+        _ key: UnsafeRawBufferPointer, hash: UInt64, in reader: Unmanaged<SSTReader>, cache: BlockCache, into value: inout [UInt8]
     ) throws -> Bool? {
-        switch try reader.get(key, hash: hash, cache: cache) {
+        let found = try reader._withUnsafeGuaranteedRef { try $0.get(key, hash: hash, cache: cache) }
+        switch found {
         case .absent: return nil
         case .deleted: return false
         case let .value(block, range):

@@ -9,8 +9,7 @@ enum WriteRequest {
     /// `sync()`: the group's leader syncs the WAL after writing.
     case sync
     /// Work that needs the WAL and the memtable to itself (a memtable switch for `compact()`,
-    /// `close()`, a simulated crash). Sent with the queue's whole group weight, so it always
-    /// forms a group of its own and its caller leads it.
+    /// `close()`, a simulated crash). It always forms a group of its own, led by its caller.
     case exclusive
 
     /// Per-operation overhead counted in a request's weight (the queue caps a group's weight).
@@ -21,6 +20,11 @@ enum WriteRequest {
         case .put, .delete, .batch: true
         case .sync, .exclusive: false
         }
+    }
+
+    var isExclusive: Bool {
+        if case .exclusive = self { return true }
+        return false
     }
 
     var userBytes: Int {
@@ -56,20 +60,21 @@ enum WriteRequest {
         }
     }
 
-    /// Adds the commit's operations to `memtable` as commit `sequence`.
+    /// Adds the commit's operations to `memtable` as commit `sequence` (between its
+    /// `beginWrite` and `endWrite`).
     func apply(to memtable: Memtable, sequence: UInt64) {
         switch self {
         case let .put(key, value):
-            key.withUnsafeBytes { key in value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence, order: 0) } }
+            key.withUnsafeBytes { key in value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence) } }
         case let .delete(key):
-            key.withUnsafeBytes { memtable.delete($0, sequence: sequence, order: 0) }
+            key.withUnsafeBytes { memtable.delete($0, sequence: sequence) }
         case let .batch(batch):
-            for (order, operation) in batch.operations.enumerated() {
+            for operation in batch.operations {
                 switch operation {
                 case let .put(key, value):
-                    key.withUnsafeBytes { key in value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence, order: UInt32(order)) } }
+                    key.withUnsafeBytes { key in value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence) } }
                 case let .delete(key):
-                    key.withUnsafeBytes { memtable.delete($0, sequence: sequence, order: UInt32(order)) }
+                    key.withUnsafeBytes { memtable.delete($0, sequence: sequence) }
                 }
             }
         case .sync, .exclusive:

@@ -20,11 +20,11 @@ struct MergingIteratorTests {
         for number in stride(from: 0, to: 300, by: 5) {
             let key = numberedKey(number)
             if number % 10 == 5 {
-                key.withUnsafeBytes { newest.delete($0, sequence: UInt64(number), order: 0) }
+                newest.beginWrite(); key.withUnsafeBytes { newest.delete($0, sequence: UInt64(number)) }; newest.endWrite()
                 model[key] = .some(nil)
             } else {
                 let value = numberedValue(number, version: 3)
-                key.withUnsafeBytes { key in value.withUnsafeBytes { newest.put(key, $0, sequence: UInt64(number), order: 0) } }
+                newest.beginWrite(); key.withUnsafeBytes { key in value.withUnsafeBytes { newest.put(key, $0, sequence: UInt64(number)) } }; newest.endWrite()
                 model[key] = value
             }
         }
@@ -33,7 +33,7 @@ struct MergingIteratorTests {
         let old = try SSTReader(number: 1, file: try storage.open("000001.sst"))
         let mid = try SSTReader(number: 2, file: try storage.open("000002.sst"))
         let expected = model.compactMap { key, value in value.map { (key: key, value: $0) } }.sorted { KeyOrder.less($0.key, $1.key) }
-        return ([.memory(MemtableIterator(newest, snapshot: .max)), .table(SSTIterator(reader: mid, cache: nil)),
+        return ([.memory(MemtableCursor(newest, snapshot: .max)), .table(SSTIterator(reader: mid, cache: nil)),
                  .level(LevelIterator(files: [old], cache: nil))], expected)
     }
 
