@@ -4,51 +4,58 @@ import StoreCore
 final class LevelIterator {
     let files: [SSTReader]
     let cache: BlockCache?
-    private var index = 0
-    private var current: SSTIterator?
+    private var index: Int
+    /// The iterator of `files[index]` (of the last file once past the end).
+    private var current: SSTIterator
 
     init(files: [SSTReader], cache: BlockCache?) {
+        precondition(!files.isEmpty, "a level iterator reads at least one file")
         self.files = files
         self.cache = cache
+        index = 0
+        current = SSTIterator(reader: files[0], cache: cache)
     }
 
-    var isValid: Bool { current?.isValid ?? false }
-    var key: [UInt8] { current!.key }
-    func withValue<T>(_ body: (UnsafeRawBufferPointer?) throws -> T) rethrows -> T { try current!.withValue(body) }
+    var isValid: Bool { current.isValid }
+    var key: [UInt8] { current.key }
 
+    @inline(__always)
+    func withKey<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T { try current.withKey(body) }
+
+    @inline(__always)
+    func withValue<T>(_ body: (UnsafeRawBufferPointer?) throws -> T) rethrows -> T { try current.withValue(body) }
+
+    /// Moves on to the next files while the current one is exhausted.
     private func settle() throws {
-        while let iterator = current, !iterator.isValid {
+        while !current.isValid && index + 1 < files.count {
             index += 1
-            guard index < files.count else {
-                current = nil
-                return
-            }
             current = SSTIterator(reader: files[index], cache: cache)
-            try current!.seekToFirst()
+            try current.seekToFirst()
         }
     }
 
     func seek(_ key: UnsafeRawBufferPointer) throws {
-        index = files.firstIndex { KeyOrder.compare($0.properties.largest, key) >= 0 } ?? files.count
-        guard index < files.count else {
-            current = nil
+        guard let first = files.firstIndex(where: { KeyOrder.compare($0.properties.largest, key) >= 0 }) else {
+            // Every file ends before the key: an exhausted iterator on the last one.
+            index = files.count - 1
+            current = SSTIterator(reader: files[index], cache: cache)
             return
         }
+        index = first
         current = SSTIterator(reader: files[index], cache: cache)
-        try current!.seek(key)
+        try current.seek(key)
         try settle()
     }
 
     func seekToFirst() throws {
         index = 0
-        guard !files.isEmpty else { return }
         current = SSTIterator(reader: files[0], cache: cache)
-        try current!.seekToFirst()
+        try current.seekToFirst()
         try settle()
     }
 
     func next() throws {
-        try current?.next()
+        try current.next()
         try settle()
     }
 }

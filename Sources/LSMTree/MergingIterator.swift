@@ -20,8 +20,8 @@ enum EntrySource {
     func withKey<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         switch self {
         case let .memory(cursor): return try cursor.withKey(body)
-        case let .table(iterator): return try iterator.key.withUnsafeBytes(body)
-        case let .level(iterator): return try iterator.key.withUnsafeBytes(body)
+        case let .table(iterator): return try iterator.withKey(body)
+        case let .level(iterator): return try iterator.withKey(body)
         }
     }
 
@@ -67,9 +67,13 @@ struct MergingIterator {
     private(set) var winner = -1
     /// The current key (a copy, so it stays valid while the sources move past it).
     private(set) var key: [UInt8] = []
+    /// Per source: whether it is positioned on the current key (found while finding the winner,
+    /// so moving on compares nothing again).
+    private var onKey: [Bool]
 
     init(_ sources: [EntrySource]) {
         self.sources = sources
+        onKey = Array(repeating: false, count: sources.count)
     }
 
     var isValid: Bool { winner >= 0 }
@@ -80,22 +84,34 @@ struct MergingIterator {
 
     mutating func seek(_ start: [UInt8]) throws {
         try start.withUnsafeBytes { start in
-            for source in sources { try source.seek(start) }
+            for index in sources.indices { try sources[index].seek(start) }
         }
         findWinner()
     }
 
     mutating func seekToFirst() throws {
-        for source in sources { try source.seekToFirst() }
+        for index in sources.indices { try sources[index].seekToFirst() }
         findWinner()
     }
 
     /// The source with the smallest key; among equal keys the first (newest).
     private mutating func findWinner() {
         var best = -1
-        for index in sources.indices where sources[index].isValid {
-            if best < 0 || sources[index].withKey({ candidate in sources[best].withKey { KeyOrder.compare(candidate, $0) < 0 } }) {
+        for index in sources.indices {
+            onKey[index] = false
+            guard sources[index].isValid else { continue }
+            if best < 0 {
                 best = index
+                onKey[index] = true
+                continue
+            }
+            let order = sources[index].withKey { candidate in sources[best].withKey { KeyOrder.compare(candidate, $0) } }
+            if order < 0 {
+                for earlier in best..<index { onKey[earlier] = false }
+                best = index
+                onKey[index] = true
+            } else if order == 0 {
+                onKey[index] = true
             }
         }
         winner = best
@@ -107,11 +123,7 @@ struct MergingIterator {
 
     /// Moves past the current key in every source.
     mutating func next() throws {
-        try key.withUnsafeBytes { current in
-            for source in sources where source.isValid && source.withKey({ KeyOrder.compare($0, current) == 0 }) {
-                try source.next()
-            }
-        }
+        for index in sources.indices where onKey[index] { try sources[index].next() }
         findWinner()
     }
 }
