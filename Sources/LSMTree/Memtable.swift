@@ -20,7 +20,7 @@ import Synchronization
 /// this structure needs is taken by a get only after the filter says the key may be here.
 final class Memtable: @unchecked Sendable {
     /// One version of a key.
-    struct Version {
+    struct KeyVersion {
         var sequence: UInt64
         /// The value's bytes in the arena (`nil` for a tombstone).
         var value: UnsafeRawPointer?
@@ -32,7 +32,7 @@ final class Memtable: @unchecked Sendable {
     private let lock = ReadWriteLock()
     /// Key → index of its newest version in `versions`.
     private let map = OrderedKeyMap<Int32>()
-    private var versions: [Version] = []
+    private var versions: [KeyVersion] = []
     /// Value bytes; blocks never move, so a record's pointer stays valid.
     private let arena: MemtableArena
     /// A Bloom filter over the keys (one 64-bit word per key, four bits in it). The writer sets
@@ -87,7 +87,7 @@ final class Memtable: @unchecked Sendable {
             stored = UnsafeRawPointer(bytes)
         }
         let index = Int32(versions.count)
-        versions.append(Version(sequence: sequence, value: stored, length: Int32(value?.count ?? -1), previous: -1))
+        versions.append(KeyVersion(sequence: sequence, value: stored, length: Int32(value?.count ?? -1), previous: -1))
         if let previous = map.insert(index, forKey: key) {
             versions[Int(index)].previous = previous
             approximateBytes += value?.count ?? 0
@@ -156,7 +156,7 @@ final class Memtable: @unchecked Sendable {
     /// The newest version at or below `snapshot` in the chain starting at `index`. Call holding
     /// the lock.
     @inline(__always)
-    private func visible(_ index: Int32, _ snapshot: UInt64) -> Version? {
+    private func visible(_ index: Int32, _ snapshot: UInt64) -> KeyVersion? {
         var index = index
         while index >= 0 {
             let version = versions[Int(index)]
