@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import StoreCore
 
 /// The background thread's work — flush the immutable memtable, then compact until no level is
@@ -10,6 +13,7 @@ extension LSMStore {
             do {
                 let worked = try maintenanceLock.withLock { () throws -> Bool in
                     guard lock.withLock({ isOpen && !closing && failure == nil }) else { return false }
+                    releaseRetiredViews()
                     try deleteObsoleteFiles()
                     if lock.withLock({ immutable != nil }) {
                         try flushImmutable()
@@ -98,6 +102,15 @@ extension LSMStore {
         _ = previous
     }
 
+    /// Releases the views replaced since the last call, waiting a little for gets still reading
+    /// them (they take microseconds), so that the files only they name can go.
+    func releaseRetiredViews() {
+        for _ in 0..<50 {
+            guard lock.withLock({ reclaimViews() }) else { return }
+            usleep(200)
+        }
+    }
+
     /// Unlinks the SSTs whose last version is gone, and drops their cached blocks. Call holding
     /// `maintenanceLock` (so it never runs once `close()` released the directory).
     func deleteObsoleteFiles() throws {
@@ -129,7 +142,7 @@ extension LSMStore {
         func due() throws -> Bool {
             try lock.withLock { () throws -> Bool in
                 try checkUsable()
-                return immutable != nil || compactionPolicy.pick(version.layout) != nil
+                return immutable != nil || compactionPolicy.pick(version.layout) != nil || !retiredViews.isEmpty
             } || !obsoleteFiles.isEmpty
         }
         while true {

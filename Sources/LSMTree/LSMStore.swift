@@ -99,11 +99,15 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     // MARK: Readers'
 
-    /// Guards `currentView`: a plain lock (`Protected` is generic across modules, which would
-    /// cost every get a metadata lookup).
+    /// The view readers start from (an unmanaged reference the store holds), `nil` once closed.
+    /// Readers load it inside a `ReaderEpochs` section, without retaining it.
+    private let currentView = Atomic<UnsafeMutableRawPointer?>(nil)
+    /// Views replaced and not yet released, with the epoch after which no reader can hold them
+    /// unretained. Under `lock`.
+    var retiredViews: [(view: Unmanaged<ReadView>, epoch: UInt64)] = []
+    /// Taken by readers without an epoch slot while they retain the view, and by `reclaimViews`
+    /// while it releases views, so the two never cross.
     private let viewLock = Lock()
-    /// The view readers start from; `nil` once closed.
-    private var currentView: ReadView?
     /// Cleared when the store closes or fails, so reads stop without taking `lock`.
     let usable = Atomic<Bool>(false)
 
@@ -188,22 +192,65 @@ public final class LSMStore: Store, @unchecked Sendable {
         }
     }
 
-    /// Makes the current memtables and version the view new readers take. Call holding `lock`.
+    /// Makes the current memtables and version the view new readers take (none once closed),
+    /// and retires the previous one. Call holding `lock`.
     func publishView() {
-        let view: ReadView? = isOpen ? ReadView(memtable: memtable, immutable: immutable, version: version) : nil
-        viewLock.lock()
-        let previous = currentView
-        currentView = view
-        viewLock.unlock()
-        // The old view goes here unless a reader still holds it (then with the reader).
-        _ = previous
+        let view: Unmanaged<ReadView>? = isOpen && !closing
+            ? .passRetained(ReadView(memtable: memtable, immutable: immutable, version: version)) : nil
+        if let previous = currentView.exchange(view?.toOpaque(), ordering: .sequentiallyConsistent) {
+            retiredViews.append((Unmanaged.fromOpaque(previous), ReaderEpochs.shared.advance()))
+        }
+        reclaimViews()
     }
 
-    /// The view to read from and the snapshot to read at, taken together.
-    @inline(__always)
-    func acquireView() throws -> (view: ReadView, snapshot: UInt64) {
+    /// Releases the retired views no reader can still be reading unretained; their memtables
+    /// and versions (and so the files only they name) go when the last scan holding one ends.
+    /// Call holding `lock`. Returns whether any remain.
+    @discardableResult
+    func reclaimViews() -> Bool {
+        guard !retiredViews.isEmpty else { return false }
+        let oldest = ReaderEpochs.shared.oldestReader()
         viewLock.lock()
-        let view = currentView
+        retiredViews.removeAll { retired in
+            guard retired.epoch <= oldest else { return false }
+            retired.view.release()
+            return true
+        }
+        viewLock.unlock()
+        return !retiredViews.isEmpty
+    }
+
+    /// Runs `body` on the current view and the snapshot to read at, taken together. Inside an
+    /// epoch section the view is used without retaining it; a thread without a slot retains it.
+    @inline(__always)
+    func withView<T>(_ body: (ReadView, UInt64) throws -> T) throws -> T {
+        let epochs = ReaderEpochs.shared
+        guard let slot = epochs.currentSlot() else {
+            let (view, snapshot) = try acquireView()
+            return try body(view, snapshot)
+        }
+        epochs.enter(slot)
+        defer { epochs.leave(slot) }
+        guard let raw = currentView.load(ordering: .sequentiallyConsistent), usable.load(ordering: .acquiring) else {
+            throw unusableError()
+        }
+        let snapshot = lastSequence.load(ordering: .acquiring)
+        return try Unmanaged<ReadView>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0, snapshot) }
+    }
+
+    /// The current view, retained (for scans, which hold it throughout), and its snapshot.
+    func acquireView() throws -> (view: ReadView, snapshot: UInt64) {
+        let epochs = ReaderEpochs.shared
+        if let slot = epochs.currentSlot() {
+            epochs.enter(slot)
+            defer { epochs.leave(slot) }
+            guard let raw = currentView.load(ordering: .sequentiallyConsistent), usable.load(ordering: .acquiring) else {
+                throw unusableError()
+            }
+            return (Unmanaged<ReadView>.fromOpaque(raw).takeUnretainedValue(), lastSequence.load(ordering: .acquiring))
+        }
+        viewLock.lock()
+        let view = currentView.load(ordering: .sequentiallyConsistent).map { Unmanaged<ReadView>.fromOpaque($0).takeUnretainedValue() }
         let snapshot = lastSequence.load(ordering: .acquiring)
         viewLock.unlock()
         guard let view, usable.load(ordering: .acquiring) else { throw unusableError() }
@@ -213,8 +260,9 @@ public final class LSMStore: Store, @unchecked Sendable {
     // MARK: Reads
 
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        let (view, snapshot) = try acquireView()
-        return try key.withUnsafeBytes { key in try view.get(key, snapshot: snapshot, cache: cache, into: &value) }
+        try withView { view, snapshot in
+            try key.withUnsafeBytes { key in try view.get(key, snapshot: snapshot, cache: cache, into: &value) }
+        }
     }
 
     @discardableResult
@@ -294,7 +342,7 @@ public final class LSMStore: Store, @unchecked Sendable {
     /// leader holding `maintenanceLock`, so no WAL or MANIFEST write runs beside it. SSTs close
     /// as the last reader in flight lets go of them.
     func releaseFiles() {
-        let previous: ReadView? = lock.withLock {
+        lock.withLock {
             isOpen = false
             closing = true
             usable.store(false, ordering: .releasing)
@@ -302,14 +350,12 @@ public final class LSMStore: Store, @unchecked Sendable {
             manifest?.file.close()
             version = Version()
             immutable = nil
+            publishView()
             lock.broadcast()
-            viewLock.lock()
-            defer { viewLock.unlock() }
-            let previous = currentView
-            currentView = nil
-            return previous
         }
-        _ = previous
+        // Readers inside a get finish within microseconds; then every view goes (scans still
+        // running keep theirs, retained).
+        while lock.withLock({ reclaimViews() }) { sched_yield() }
         memtable = Memtable(writeBufferSize: 0)
         lockedDirectory.release()
     }

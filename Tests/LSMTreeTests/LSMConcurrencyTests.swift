@@ -101,6 +101,40 @@ struct LSMConcurrencyTests {
         #expect(try sstFiles(path).isDisjoint(with: before))
     }
 
+    /// A get reads its view without retaining it, inside an epoch section: a view replaced meanwhile
+    /// must not be released (nor its files unlinked) until the section ends.
+    @Test("a view replaced while a get reads it unretained stays whole until the get leaves its epoch section")
+    func epochSectionHoldsView() throws {
+        let scratch = try ScratchDirectory("lsm-epoch-view")
+        let path = scratch.child("store")
+        let store = try openLSM(path, smallLSM)
+        defer { try? store.close() }
+        try Self.fill(store, version: 1)
+        try store.compact()
+        try store.waitForMaintenance()
+        let before = try sstFiles(path)
+        weak var released: ReadView?
+        try store.withView { view, snapshot in
+            released = view
+            // Another thread replaces every file and publishes new views meanwhile.
+            try ConcurrentThreads.run(1) { _ in
+                try Self.fill(store, version: 2)
+                try store.compact()
+            }
+            #expect(store.lock.withLock { !store.retiredViews.isEmpty }, "the replaced view waits for this section")
+            #expect(before.isSubset(of: try sstFiles(path)), "its files are still on disk")
+            var value: [UInt8] = []
+            for number in stride(from: 0, to: Self.keys, by: 11) {
+                let found = try numberedKey(number).withUnsafeBytes { try view.get($0, snapshot: snapshot, cache: store.cache, into: &value) }
+                #expect(found && value == numberedValue(number, version: 1, size: 60), "key \(number) through the old view")
+            }
+        }
+        try store.waitForMaintenance()
+        #expect(released == nil, "released once the section ended")
+        #expect(store.lock.withLock { store.retiredViews.isEmpty })
+        #expect(try sstFiles(path).isDisjoint(with: before))
+    }
+
     @Test("8 writers under durability always: far fewer syncs than commits, every commit durable")
     func groupCommit() throws {
         let scratch = try ScratchDirectory("lsm-group-commit")
