@@ -56,7 +56,7 @@ struct BlockBuilder {
 }
 
 /// A verified block in memory.
-final class Block {
+final class Block: Sendable {
     let bytes: [UInt8]
     /// Where the restart array starts (the end of the entries).
     let restartsOffset: Int
@@ -79,6 +79,74 @@ final class Block {
     func restart(_ index: Int) -> Int {
         let at = restartsOffset + 4 * index
         return Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24)
+    }
+
+    enum Found: Equatable {
+        case absent, deleted
+        /// The value's range in `bytes`.
+        case value(Range<Int>)
+    }
+
+    /// The entry whose key equals `target`, for a get: a binary search of the restart points
+    /// (whose keys are stored whole), then a walk that compares each key's new suffix with the
+    /// target in place — no key is rebuilt or copied.
+    /// `file` names the block's file in errors (its path is read only then).
+    func find(_ target: UnsafeRawBufferPointer, file: DurableFile, blockOffset: Int64) throws -> Found {
+        try bytes.withUnsafeBytes { raw -> Found in
+            let entries = UnsafeRawBufferPointer(rebasing: raw[0..<restartsOffset])
+            func corrupt(_ at: Int, _ reason: String) -> StoreError {
+                .corrupted(file: file.path, offset: blockOffset + Int64(at), reason: "block entry: \(reason)")
+            }
+            // The last restart point whose key is below the target.
+            var low = 0
+            var high = restartCount - 1
+            while low < high {
+                let middle = (low + high + 1) / 2
+                let offset = restart(middle)
+                var reader = ByteReader(entries, offset: offset)
+                guard offset < restartsOffset, reader.readLength(limit: 0) != nil, let unshared = reader.readLength(limit: restartsOffset),
+                      reader.readLength(limit: restartsOffset + 1) != nil, let key = reader.readBytes(unshared) else {
+                    throw corrupt(offset, "restart point \(middle) does not start a whole key")
+                }
+                if KeyOrder.compare(key, target) < 0 { low = middle } else { high = middle - 1 }
+            }
+            var reader = ByteReader(entries, offset: restart(low))
+            guard reader.offset == 0 || reader.offset < restartsOffset else {
+                throw corrupt(restartsOffset + 4 * low, "restart point \(low) lies past the entries")
+            }
+            // Bytes the previous key shares with the target, and the previous key's length.
+            var matched = 0
+            var previousLength = 0
+            while !reader.isAtEnd {
+                let start = reader.offset
+                guard let shared = reader.readLength(limit: previousLength), let unshared = reader.readLength(limit: restartsOffset),
+                      let valueField = reader.readLength(limit: restartsOffset + 1), let suffix = reader.readBytes(unshared) else {
+                    throw corrupt(start, "header or key cut short")
+                }
+                let valueStart = reader.offset
+                if valueField > 0 {
+                    guard reader.skip(valueField - 1) else { throw corrupt(start, "value cut short") }
+                }
+                previousLength = shared + unshared
+                // Past the byte where the previous key fell below the target, this key is below too.
+                if shared > matched { continue }
+                // The first `shared` bytes equal the target's: compare the rest.
+                var common = 0
+                let rest = target.count - shared
+                let limit = min(rest, unshared)
+                while common < limit && suffix[common] == target[shared + common] { common += 1 }
+                if common == limit {
+                    if unshared == rest {
+                        return valueField == 0 ? .deleted : .value(valueStart..<(valueStart + valueField - 1))
+                    }
+                    if unshared > rest { return .absent }  // the target is a prefix of this key
+                } else if suffix[common] > target[shared + common] {
+                    return .absent
+                }
+                matched = shared + common
+            }
+            return .absent
+        }
     }
 }
 
@@ -144,17 +212,25 @@ struct BlockCursor {
         var high = block.restartCount - 1
         while low < high {
             let middle = (low + high + 1) / 2
-            next = block.restart(middle)
-            key.removeAll(keepingCapacity: true)
+            try startAtRestart(middle)
             guard try advance() else { throw corrupt(next, "restart point past the entries") }
             if KeyOrder.compare(key, target) < 0 { low = middle } else { high = middle - 1 }
         }
-        next = block.restart(low)
-        key.removeAll(keepingCapacity: true)
+        try startAtRestart(low)
         while try advance() {
             if KeyOrder.compare(key, target) >= 0 { return true }
         }
         return false
+    }
+
+    /// Makes restart point `index` the next entry to decode.
+    private mutating func startAtRestart(_ index: Int) throws {
+        let offset = block.restart(index)
+        guard offset == 0 || offset < block.restartsOffset else {
+            throw corrupt(block.restartsOffset + 4 * index, "restart point \(index) at \(offset) lies past the entries")
+        }
+        next = offset
+        key.removeAll(keepingCapacity: true)
     }
 
     mutating func seekToFirst() throws -> Bool {

@@ -1,79 +1,52 @@
-/// Least-recently-used cache of SST data blocks, bounded in bytes (`block_cache_size`, default
-/// 8 MiB). Used by gets and scans on the store's thread; compactions read around it so a merge
-/// does not flush the blocks readers need.
-final class BlockCache {
-    private final class Node {
-        let key: UInt64
-        let block: Block
-        var previous: Node?
-        var next: Node?
-        init(key: UInt64, block: Block) {
-            self.key = key
-            self.block = block
-        }
-    }
+import StoreCore
+
+/// SST data blocks kept in memory, least recently used out first, bounded in bytes
+/// (`block_cache_size`, default 8 MiB). Split into shards by block, each with its own lock and
+/// LRU list, as LevelDB's ShardedLRUCache is, so that concurrent readers seldom wait for one
+/// another. Gets and scans go through it; compactions read around it so that a merge does not
+/// push out the blocks readers need.
+///
+/// A block's key is its SST's number and its index there (`number << 24 | index`); numbers are
+/// never reused, so a retired file's blocks can only age out or be evicted, never be read again.
+final class BlockCache: Sendable {
+    /// Shards hold at least this many bytes (a small cache has fewer shards, down to one).
+    static let minimumShardBytes = 256 << 10
+    static let maximumShards = 16
 
     let capacity: Int
-    private var nodes: [UInt64: Node] = [:]
-    private var head: Node?  // most recent
-    private var tail: Node?  // least recent
-    private(set) var bytes = 0
-    private(set) var hits = 0
-    private(set) var misses = 0
+    private let shards: [BlockCacheShard]
+    private let shardShift: UInt64
 
     init(capacity: Int) {
         self.capacity = capacity
+        var count = 1
+        while count < Self.maximumShards && capacity / (count * 2) >= Self.minimumShardBytes { count *= 2 }
+        shardShift = UInt64(64 - count.trailingZeroBitCount)
+        shards = (0..<count).map { _ in BlockCacheShard(capacity: capacity / count) }
+    }
+
+    var shardCount: Int { shards.count }
+
+    @inline(__always)
+    private func shard(_ key: UInt64) -> BlockCacheShard {
+        shards[Int((key &* 0x9E37_79B9_7F4A_7C15) >> shardShift)]
     }
 
     func lookup(_ key: UInt64) -> Block? {
-        guard let node = nodes[key] else {
-            misses += 1
-            return nil
-        }
-        hits += 1
-        if node !== head {
-            unlink(node)
-            pushFront(node)
-        }
-        return node.block
+        shard(key).lookup(key)
     }
 
     func insert(_ key: UInt64, _ block: Block) {
-        // A block larger than a quarter of the cache would only evict everything else.
-        guard block.bytes.count <= capacity / 4, nodes[key] == nil else { return }
-        let node = Node(key: key, block: block)
-        nodes[key] = node
-        pushFront(node)
-        bytes += block.bytes.count
-        while bytes > capacity, let last = tail {
-            unlink(last)
-            nodes[last.key] = nil
-            bytes -= last.block.bytes.count
-        }
+        shard(key).insert(key, block)
     }
 
     /// Drops every block of SST `number` (its file was deleted).
     func evict(file number: UInt64) {
-        for (key, node) in nodes where key >> 24 == number {
-            unlink(node)
-            nodes[key] = nil
-            bytes -= node.block.bytes.count
-        }
+        for shard in shards { shard.evict { $0 >> 24 == number } }
     }
 
-    private func unlink(_ node: Node) {
-        node.previous?.next = node.next
-        node.next?.previous = node.previous
-        if head === node { head = node.next }
-        if tail === node { tail = node.previous }
-        node.previous = nil
-        node.next = nil
-    }
-
-    private func pushFront(_ node: Node) {
-        node.next = head
-        head?.previous = node
-        head = node
-        if tail == nil { tail = node }
-    }
+    /// Bytes of the blocks held.
+    var bytes: Int { shards.reduce(0) { $0 + $1.counters.bytes } }
+    var hits: Int { shards.reduce(0) { $0 + $1.counters.hits } }
+    var misses: Int { shards.reduce(0) { $0 + $1.counters.misses } }
 }

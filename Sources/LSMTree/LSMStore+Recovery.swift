@@ -3,41 +3,29 @@ import StoreCore
 /// Open: CURRENT → MANIFEST → the SSTs and the highest sequence they hold completely; then only
 /// WAL commits above that sequence are replayed into the memtable.
 extension LSMStore {
-    static let currentName = "CURRENT"
-
-    static func manifestName(_ number: UInt64) -> String { FileNumber.name(number, prefix: "MANIFEST-") }
-
-    static func number(of name: String, suffix: String) -> UInt64? {
-        guard name.hasSuffix(suffix) else { return nil }
-        return UInt64(name.dropLast(suffix.count))
-    }
-
     func recover() throws {
         try storage.removeTemporaryFiles()
         let names = try storage.list()
-        guard names.contains(Self.currentName) else {
+        guard names.contains(FileNames.current) else {
             // SSTs only exist once CURRENT does (a flush records them in the MANIFEST it names).
-            let tables = names.filter { $0.hasSuffix(".sst") }
+            let tables = names.filter { $0.hasSuffix(FileNames.tableSuffix) }
             guard tables.isEmpty else {
-                throw StoreError.corrupted(file: storage.path(of: Self.currentName), offset: 0,
+                throw StoreError.corrupted(file: storage.path(of: FileNames.current), offset: 0,
                                            reason: "missing, but the directory holds \(tables.count) SST files")
             }
             // A new store, or a creation interrupted before CURRENT existed (nothing was
             // acknowledged yet): start from nothing.
-            try storage.remove(names.filter { Self.number(of: $0, suffix: ".log") != nil || $0.hasPrefix("MANIFEST-") })
+            try storage.remove(names.filter { FileNames.number(of: $0, .wal) != nil || $0.hasPrefix(FileNames.manifestPrefix) })
             nextFileNumber = 1
             try startNewManifest()
             try startNewWAL()
             return
         }
         // CURRENT names the MANIFEST.
-        let currentPath = storage.path(of: Self.currentName)
-        let current = String(decoding: try storage.readAll(Self.currentName), as: UTF8.self)
-        guard current.hasSuffix("\n"), let number = Self.number(of: String(current.dropFirst("MANIFEST-".count).dropLast()), suffix: ""),
-              current.hasPrefix("MANIFEST-") else {
+        let currentPath = storage.path(of: FileNames.current)
+        guard let (manifestName, number) = FileNames.manifestNamed(byCurrent: try storage.readAll(FileNames.current)) else {
             throw StoreError.corrupted(file: currentPath, offset: 0, reason: "does not name a MANIFEST file")
         }
-        let manifestName = String(current.dropLast())
         guard names.contains(manifestName) else {
             throw StoreError.corrupted(file: currentPath, offset: 0, reason: "names \(manifestName), which does not exist")
         }
@@ -47,17 +35,19 @@ extension LSMStore {
         guard !log.records.isEmpty else {
             throw StoreError.corrupted(file: manifestPath, offset: 0, reason: "holds no version record")
         }
+        var layout = LevelLayout()
         for (offset, record) in log.records {
             let edit = try VersionEdit.decode(record, path: manifestPath, offset: offset)
-            version.apply(edit)
+            layout.apply(edit)
             if let value = edit.lastSequence { persistedSequence = max(persistedSequence, value) }
             if let value = edit.nextFileNumber { nextFileNumber = max(nextFileNumber, value) }
             if let value = edit.logNumber { logNumber = max(logNumber, value) }
         }
-        lastSequence = persistedSequence
+        var lastSequence = persistedSequence
         recoveryReport.persistedSequence = persistedSequence
-        for file in version.allFiles {
-            let name = SSTFormat.fileName(file.number)
+        var tables: [UInt64: TableFile] = [:]
+        for file in layout.allFiles {
+            let name = FileNames.table(file.number)
             guard names.contains(name) else {
                 throw StoreError.corrupted(file: storage.path(of: name), offset: 0, reason: "SST named by \(manifestName) is missing")
             }
@@ -66,45 +56,46 @@ extension LSMStore {
                 throw StoreError.corrupted(file: reader.path, offset: Int64(reader.size),
                                            reason: "is \(reader.size) bytes, the MANIFEST says \(file.size)")
             }
-            readers[file.number] = reader
+            tables[file.number] = TableFile(metadata: file, reader: reader, obsoleteFiles: obsoleteFiles)
             nextFileNumber = max(nextFileNumber, file.number + 1)
         }
-        recoveryReport.sstFiles = readers.count
+        version = Version(layout: layout, tables: layout.levels.map { files in files.map { tables[$0.number]! } })
+        recoveryReport.sstFiles = tables.count
         // Replay WAL commits newer than what the SSTs hold, oldest WAL first.
-        let logs = names.compactMap { Self.number(of: $0, suffix: ".log") }.sorted()
+        let logs = names.compactMap { FileNames.number(of: $0, .wal) }.sorted()
         for number in logs where number >= logNumber {
             nextFileNumber = max(nextFileNumber, number + 1)
-            try replay(wal: number)
+            lastSequence = max(lastSequence, try replay(wal: number))
         }
+        self.lastSequence.store(lastSequence, ordering: .releasing)
         // A file numbered past what the MANIFEST recorded can exist: a MANIFEST or WAL created
         // by an open that was killed before CURRENT named it. New files must not collide with it.
         for name in names {
-            let number = name.hasPrefix("MANIFEST-") ? Self.number(of: String(name.dropFirst("MANIFEST-".count)), suffix: "")
-                : Self.number(of: name, suffix: ".log") ?? Self.number(of: name, suffix: ".sst")
-            if let number { nextFileNumber = max(nextFileNumber, number + 1) }
+            if let (_, number) = FileNames.parse(name) { nextFileNumber = max(nextFileNumber, number + 1) }
         }
         // Start clean: a fresh MANIFEST with the whole version, a fresh WAL; then remove what no
         // longer belongs (older MANIFESTs, WALs below the log number, SSTs no version names).
         try startNewManifest()
         try startNewWAL()
         var obsolete: [String] = []
-        let live = Set(version.allFiles.map(\.number))
+        let live = Set(layout.allFiles.map(\.number))
         for name in names {
-            if name.hasPrefix("MANIFEST-") && name != Self.manifestName(manifestNumber) { obsolete.append(name) }
-            if let number = Self.number(of: name, suffix: ".log"), number < logNumber { obsolete.append(name) }
-            if let number = Self.number(of: name, suffix: ".sst"), !live.contains(number) { obsolete.append(name) }
+            if name.hasPrefix(FileNames.manifestPrefix) && name != FileNames.manifest(manifestNumber) { obsolete.append(name) }
+            if let number = FileNames.number(of: name, .wal), number < logNumber { obsolete.append(name) }
+            if let number = FileNames.number(of: name, .table), !live.contains(number) { obsolete.append(name) }
         }
         try storage.remove(obsolete)
     }
 
     /// Applies the commits of WAL `number` whose sequence is above the SSTs' complete sequence;
-    /// cuts a torn tail off.
-    private func replay(wal number: UInt64) throws {
-        let name = Self.walName(number)
+    /// cuts a torn tail off. Returns the highest sequence applied (0 if none).
+    private func replay(wal number: UInt64) throws -> UInt64 {
+        let name = FileNames.wal(number)
         let path = storage.path(of: name)
         let bytes = try storage.readAll(name)
         let log = try LogReader.read(bytes, path: path)
         recoveryReport.walFiles += 1
+        var lastSequence: UInt64 = 0
         for (offset, record) in log.records {
             var operations: [(key: [UInt8], value: [UInt8]?)] = []
             let sequence = try CommitRecord.decode(record, path: path, offset: offset) { key, value in
@@ -114,12 +105,14 @@ extension LSMStore {
                 recoveryReport.skippedCommits += 1
                 continue
             }
+            memtable.beginWrite()
             for (key, value) in operations {
                 key.withUnsafeBytes { key in
-                    if let value { value.withUnsafeBytes { memtable.put(key, $0) } } else { memtable.delete(key) }
+                    if let value { value.withUnsafeBytes { memtable.put(key, $0, sequence: sequence) } } else { memtable.delete(key, sequence: sequence) }
                 }
             }
             memtable.noteCommit(sequence)
+            memtable.endWrite()
             lastSequence = max(lastSequence, sequence)
             recoveryReport.replayedCommits += 1
         }
@@ -130,17 +123,18 @@ extension LSMStore {
             try file.sync()
             recoveryReport.truncatedBytes += log.tornBytes
         }
+        return lastSequence
     }
 
     /// Writes a new MANIFEST holding the whole current version, points CURRENT at it.
     func startNewManifest() throws {
         let number = nextFileNumber
         nextFileNumber += 1
-        let file = try storage.create(Self.manifestName(number))
+        let file = try storage.create(FileNames.manifest(number))
         let writer = LogWriter(file: file, offset: 0)
-        try writer.append(version.snapshot(lastSequence: persistedSequence, nextFileNumber: nextFileNumber, logNumber: logNumber).encoded())
+        try writer.append(version.layout.snapshot(lastSequence: persistedSequence, nextFileNumber: nextFileNumber, logNumber: logNumber).encoded())
         try writer.sync()
-        try storage.writeAtomically(Self.currentName, contents: Array((Self.manifestName(number) + "\n").utf8))
+        try storage.writeAtomically(FileNames.current, contents: FileNames.currentContents(manifest: number))
         manifest?.file.close()
         manifest = writer
         manifestNumber = number
@@ -149,7 +143,7 @@ extension LSMStore {
     private func startNewWAL() throws {
         let number = nextFileNumber
         nextFileNumber += 1
-        wal = LogWriter(file: try storage.create(Self.walName(number)), offset: 0)
+        wal = LogWriter(file: try storage.create(FileNames.wal(number)), offset: 0)
         walNumber = number
         if logNumber == 0 { logNumber = number }
     }

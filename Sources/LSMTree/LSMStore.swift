@@ -2,15 +2,33 @@
 import Glibc
 #endif
 import StoreCore
+import Synchronization
 
 /// The `lsm` engine: commits go to a WAL and a memtable; full memtables are flushed to SSTs on a
 /// background thread, which also runs leveled compaction. Every commit is one WAL record with one
 /// sequence number, applied to one memtable whole, so every SST knows the last commit it holds
 /// completely — and recovery replays only newer WAL commits.
 ///
-/// Lock discipline: `lock` guards the memtables, the WAL, the version and the counters;
-/// `maintenanceLock` serialises flushes and compactions and is taken before `lock`. SST merges
-/// and writes run with only `maintenanceLock` held, so writers go on meanwhile.
+/// Concurrency, as LevelDB does it:
+/// - Writers queue in `writers` (group commit, `WriteQueue`). The leader of a group writes the WAL records of
+///   every commit in it with one write and — under durability `always` — one sync, applies them
+///   to the memtable, then publishes the group's last sequence number. Only a leader touches the
+///   WAL or adds to the memtable, and only one leader runs at a time.
+/// - Readers take the current `ReadView` (memtable, immutable memtable, version) and the last
+///   published sequence under a brief lock, then search without any store-wide lock: the
+///   memtable's key filter turns most gets away without a lock (the rest take its reader-writer
+///   lock only around the in-memory lookup), SSTs are read with pread, the block
+///   cache is sharded. The sequence is the reader's snapshot: commits published after it are
+///   skipped, so a batch is seen whole or not at all and a scan sees one state throughout.
+/// - A view pins its memtables and its version; a version pins its SSTs. A file a compaction
+///   retires is closed and unlinked only once no view, scan or compaction holds a version that
+///   names it (`TableFile`, `ObsoleteFiles`).
+///
+/// Locks, in the order they may be taken: leadership of `writers` → `maintenanceLock`
+/// (serialises flushes, compactions and the MANIFEST) → `lock` (the version, the immutable
+/// memtable, file numbers, failure and open state) → the view lock, the memtable's
+/// reader-writer lock and the obsolete-file list (leaves). SST merges and writes, MANIFEST writes
+/// and WAL writes run without `lock`.
 public final class LSMStore: Store, @unchecked Sendable {
     public static let engineName = "lsm"
     public static let formatVersion = 1
@@ -20,7 +38,7 @@ public final class LSMStore: Store, @unchecked Sendable {
     public static let descriptor = EngineDescriptor(
         name: engineName,
         strategy: "LSM tree: WAL, memtable, leveled SSTs",
-        summary: "WAL in 32 KiB blocks, memtable, SSTs with bloom filters and block cache, leveled compaction, write stalls",
+        summary: "WAL in 32 KiB blocks with group commit, multi-version memtable, SSTs with bloom filters and a sharded block cache, leveled compaction, write stalls",
         isPersistent: true,
         hasBackgroundMaintenance: true,
         stressSettings: ["write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB"]
@@ -35,37 +53,67 @@ public final class LSMStore: Store, @unchecked Sendable {
     let durability: Durability
     let lockedDirectory: LockedDirectory
     var storage: StorageDirectory { lockedDirectory.directory }
-    let lock = Lock()
-    let maintenanceLock = Lock()
     let cache: BlockCache
+    let obsoleteFiles = ObsoleteFiles()
 
-    var memtable = Memtable()
+    // MARK: The write leader's (one at a time, see `writers`)
+
+    /// The writer queue: group commit.
+    let writers = WriteQueue()
+    var wal: LogWriter!
+    var walNumber: UInt64 = 0
+    /// The memtable commits go to. Only a leader adds to it, and replaces it (under `lock`).
+    var memtable: Memtable
+    /// The leader's scratch for one WAL record.
+    var recordBuffer: [UInt8] = []
+    /// Highest sequence applied to a memtable: readers' snapshots. Stored by the leader (release)
+    /// once a group is applied whole.
+    let lastSequence = Atomic<UInt64>(0)
+    /// WAL bytes written and not yet synced (for the interval sync thread).
+    let unsynced = Atomic<Bool>(false)
+
+    // MARK: Under `lock`
+
+    let lock = Lock()
     var immutable: Memtable?
     /// The WAL started when `immutable` was frozen: once it is flushed, older WALs are obsolete.
     var immutableLogNumber: UInt64 = 0
-    var wal: LogWriter!
-    var walNumber: UInt64 = 0
     var version = Version()
-    var readers: [UInt64: SSTReader] = [:]
-    /// Highest sequence handed out.
-    var lastSequence: UInt64 = 0
     /// Highest sequence the SSTs hold completely.
     var persistedSequence: UInt64 = 0
     var nextFileNumber: UInt64 = 1
     var logNumber: UInt64 = 0
-    var manifest: LogWriter!
-    var manifestNumber: UInt64 = 0
-    /// Per level: the largest key of the last file compacted, so the next compaction starts after it.
-    var compactPointers: [[UInt8]] = Array(repeating: [], count: LSMStore.levels)
+    /// What to compact next (with each level's compact pointer).
+    var compactionPolicy: CompactionPolicy
     var failure: StoreError?
     /// Set once `init` has recovered the store (a failed open never counts as open).
     var isOpen = false
-    var unsynced = false
+    /// Set when `close()` (or a simulated crash) begins: new calls fail with `closed`.
+    var closing = false
+
+    // MARK: Under `maintenanceLock`
+
+    let maintenanceLock = Lock()
+    var manifest: LogWriter!
+    var manifestNumber: UInt64 = 0
+
+    // MARK: Readers'
+
+    /// The view readers start from (an unmanaged reference the store holds), `nil` once closed.
+    /// Readers load it inside a `ReaderEpochs` section, without retaining it.
+    private let currentView = Atomic<UnsafeMutableRawPointer?>(nil)
+    /// Views replaced and not yet released, with the epoch after which no reader can hold them
+    /// unretained. Under `lock`.
+    var retiredViews: [(view: Unmanaged<ReadView>, epoch: UInt64)] = []
+    /// Taken by readers without an epoch slot while they retain the view, and by `reclaimViews`
+    /// while it releases views, so the two never cross.
+    private let viewLock = Lock()
+    /// Cleared when the store closes or fails, so reads stop without taking `lock`.
+    let usable = Atomic<Bool>(false)
+
+    /// Set in `init`, stopped (never cleared) by `close()`.
     var background: MaintenanceThread?
     private var syncThread: MaintenanceThread?
-    private var writeBuffer: [UInt8] = []
-    /// Scratch key of SST block searches in `get`.
-    private var lookupKey: [UInt8] = []
 
     /// What open found and did.
     public struct RecoveryReport: Sendable, Equatable {
@@ -85,228 +133,135 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     public init(directory: String, options: StoreOptions) throws {
         settings = try LSMSettings(options)
+        compactionPolicy = CompactionPolicy(settings: settings)
         durability = options.durability
         cache = BlockCache(capacity: settings.blockCacheBytes)
+        memtable = Memtable(writeBufferSize: settings.writeBufferSize)
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
-        writeBuffer.reserveCapacity(1 << 16)
+        recordBuffer.reserveCapacity(1 << 12)
         try recover()
-        isOpen = true
-        background = MaintenanceThread { [weak self] in self?.runMaintenance() }
+        lock.withLock {
+            isOpen = true
+            publishView()
+        }
+        usable.store(true, ordering: .releasing)
+        // Unowned: a weak reference would give the store a side table, which makes every retain
+        // of it (one per commit) take the slow path. The threads never outlive the store: close()
+        // and deinit stop and join them first.
+        background = MaintenanceThread { [unowned(unsafe) self] in self.runMaintenance() }
+        obsoleteFiles.attach(background)
         background?.wake()
         if durability == .interval {
-            syncThread = MaintenanceThread(period: max(1, options.syncIntervalMilliseconds)) { [weak self] in self?.syncIfDirty() }
+            syncThread = MaintenanceThread(period: max(1, options.syncIntervalMilliseconds)) { [unowned(unsafe) self] in self.syncIfDirty() }
         }
     }
 
     deinit {
         if isOpen { try? close() }
+        // After a close() that failed early, or a simulated crash, the threads may still run.
+        background?.stop()
+        syncThread?.stop()
     }
 
+    /// Throws why the store cannot be used, if it cannot. Call holding `lock`.
     @inline(__always)
     func checkUsable() throws {
-        guard isOpen else { throw StoreError.closed }
+        guard isOpen && !closing else { throw StoreError.closed }
         if let failure {
             throw StoreError.io(call: "earlier write", errno: EIO, path: "\(storage.path) (store stopped after: \(failure); reopen it)")
         }
     }
 
-    // MARK: Writes
-
-    public func put(_ key: [UInt8], _ value: [UInt8]) throws {
-        try StoreLimits.check(keySize: key.count)
-        try StoreLimits.check(valueSize: value.count)
-        try commit(count: 1, userBytes: key.count + value.count) { buffer in
-            key.withUnsafeBytes { key in value.withUnsafeBytes { CommitRecord.appendPut(key, $0, to: &buffer) } }
-        } apply: { memtable in
-            key.withUnsafeBytes { key in value.withUnsafeBytes { memtable.put(key, $0) } }
-        }
-    }
-
-    public func delete(_ key: [UInt8]) throws {
-        try StoreLimits.check(keySize: key.count)
-        try commit(count: 1, userBytes: key.count) { buffer in
-            key.withUnsafeBytes { CommitRecord.appendDelete($0, to: &buffer) }
-        } apply: { memtable in
-            key.withUnsafeBytes { memtable.delete($0) }
-        }
-    }
-
-    public func apply(_ batch: WriteBatch) throws {
-        try batch.validate()
-        guard !batch.isEmpty else {
-            try lock.withLock { try checkUsable() }
-            return
-        }
-        try commit(count: batch.count, userBytes: batch.userBytes) { buffer in
-            for operation in batch.operations {
-                switch operation {
-                case let .put(key, value):
-                    key.withUnsafeBytes { key in value.withUnsafeBytes { CommitRecord.appendPut(key, $0, to: &buffer) } }
-                case let .delete(key):
-                    key.withUnsafeBytes { CommitRecord.appendDelete($0, to: &buffer) }
-                }
-            }
-        } apply: { memtable in
-            for operation in batch.operations {
-                switch operation {
-                case let .put(key, value): key.withUnsafeBytes { key in value.withUnsafeBytes { memtable.put(key, $0) } }
-                case let .delete(key): key.withUnsafeBytes { memtable.delete($0) }
-                }
-            }
-        }
-    }
-
-    /// One commit: a sequence number, one WAL record (synced for durability `always`), then the
-    /// memtable — all of it, under the lock, so readers see the commit whole or not at all.
-    private func commit(
-        count: Int, userBytes: Int, encode: (inout [UInt8]) -> Void, apply: (Memtable) -> Void
-    ) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        try checkUsable()
-        try makeRoomForWrite()
-        let sequence = lastSequence + 1
-        CommitRecord.encodeHeader(sequence: sequence, count: count, into: &writeBuffer)
-        encode(&writeBuffer)
-        do {
-            try wal.append(writeBuffer)
-            if durability == .always { try wal.sync() }
-        } catch {
-            // The WAL's state is unknown after a failed write or sync: stop until reopened.
+    /// Records the first failure: the store stops taking writes and reads until reopened. Call
+    /// holding `lock`.
+    func setFailure(_ error: any Error) {
+        if failure == nil {
             failure = error as? StoreError ?? .io(call: "write", errno: EIO, path: storage.path)
-            throw error
         }
-        apply(memtable)
-        memtable.noteCommit(sequence)
-        lastSequence = sequence
-        metrics.addUserBytes(userBytes)
-        unsynced = durability != .always
+        usable.store(false, ordering: .releasing)
+        lock.broadcast()
     }
 
-    /// Makes room in the memtable, holding `lock` (released while waiting). Writers slow down by
-    /// 1 ms once L0 reaches the slowdown trigger, and stop while L0 is at the stop trigger or a full
-    /// memtable waits for the previous one's flush. Each delay is a maintenance event with
-    /// `blockedWriters`, so reports show the pauses users feel.
-    private func makeRoomForWrite() throws {
-        var slowed = false
-        while true {
-            try checkUsable()
-            let level0 = version.levels[0].count
-            if !slowed && level0 >= settings.l0SlowdownTrigger && level0 < settings.l0StopTrigger {
-                let start = MonotonicClock.now()
-                lock.unlock()
-                usleep(1000)
-                lock.lock()
-                slowed = true
-                metrics.record(MaintenanceEvent(kind: "slowdown", startNanos: start, durationNanos: MonotonicClock.now() &- start,
-                                                bytesRead: 0, bytesWritten: 0, blockedWriters: true, detail: "\(level0) L0 files"))
-                continue
+    /// The error a call meets once the store is closed or failed.
+    func unusableError() -> any Error {
+        lock.withLock {
+            do { try checkUsable() } catch { return error }
+            return StoreError.closed
+        }
+    }
+
+    /// Makes the current memtables and version the view new readers take (none once closed),
+    /// and retires the previous one. Call holding `lock`.
+    func publishView() {
+        let view: Unmanaged<ReadView>? = isOpen && !closing
+            ? .passRetained(ReadView(memtable: memtable, immutable: immutable, version: version)) : nil
+        if let previous = currentView.exchange(view?.toOpaque(), ordering: .sequentiallyConsistent) {
+            retiredViews.append((Unmanaged.fromOpaque(previous), ReaderEpochs.shared.advance()))
+        }
+        reclaimViews()
+    }
+
+    /// Releases the retired views no reader can still be reading unretained; their memtables
+    /// and versions (and so the files only they name) go when the last scan holding one ends.
+    /// Call holding `lock`. Returns whether any remain.
+    @discardableResult
+    func reclaimViews() -> Bool {
+        guard !retiredViews.isEmpty else { return false }
+        let oldest = ReaderEpochs.shared.oldestReader()
+        viewLock.lock()
+        retiredViews.removeAll { retired in
+            guard retired.epoch <= oldest else { return false }
+            retired.view.release()
+            return true
+        }
+        viewLock.unlock()
+        return !retiredViews.isEmpty
+    }
+
+    /// Runs `body` on the current view and the snapshot to read at, taken together. Inside an
+    /// epoch section the view is used without retaining it; a thread without a slot retains it.
+    @inline(__always)
+    func withView<T>(_ body: (ReadView, UInt64) throws -> T) throws -> T {
+        let epochs = ReaderEpochs.shared
+        guard let slot = epochs.currentSlot() else {
+            let (view, snapshot) = try acquireView()
+            return try body(view, snapshot)
+        }
+        epochs.enter(slot)
+        defer { epochs.leave(slot) }
+        guard let raw = currentView.load(ordering: .sequentiallyConsistent), usable.load(ordering: .acquiring) else {
+            throw unusableError()
+        }
+        let snapshot = lastSequence.load(ordering: .acquiring)
+        return try Unmanaged<ReadView>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0, snapshot) }
+    }
+
+    /// The current view, retained (for scans, which hold it throughout), and its snapshot.
+    func acquireView() throws -> (view: ReadView, snapshot: UInt64) {
+        let epochs = ReaderEpochs.shared
+        if let slot = epochs.currentSlot() {
+            epochs.enter(slot)
+            defer { epochs.leave(slot) }
+            guard let raw = currentView.load(ordering: .sequentiallyConsistent), usable.load(ordering: .acquiring) else {
+                throw unusableError()
             }
-            let full = memtable.approximateBytes >= settings.writeBufferSize
-            if level0 >= settings.l0StopTrigger || (full && immutable != nil) {
-                let start = MonotonicClock.now()
-                let reason = level0 >= settings.l0StopTrigger ? "\(level0) L0 files" : "memtable full, previous one not flushed"
-                background?.wake()
-                while failure == nil && isOpen
-                    && (version.levels[0].count >= settings.l0StopTrigger
-                        || (memtable.approximateBytes >= settings.writeBufferSize && immutable != nil)) {
-                    lock.wait(milliseconds: 100)
-                }
-                metrics.record(MaintenanceEvent(kind: "stall", startNanos: start, durationNanos: MonotonicClock.now() &- start,
-                                                bytesRead: 0, bytesWritten: 0, blockedWriters: true, detail: reason))
-                continue
-            }
-            guard full else { return }
-            try freezeMemtable()
-            background?.wake()
+            return (Unmanaged<ReadView>.fromOpaque(raw).takeUnretainedValue(), lastSequence.load(ordering: .acquiring))
         }
+        viewLock.lock()
+        let view = currentView.load(ordering: .sequentiallyConsistent).map { Unmanaged<ReadView>.fromOpaque($0).takeUnretainedValue() }
+        let snapshot = lastSequence.load(ordering: .acquiring)
+        viewLock.unlock()
+        guard let view, usable.load(ordering: .acquiring) else { throw unusableError() }
+        return (view, snapshot)
     }
-
-    /// Turns the memtable immutable and starts a new one with a new WAL. Call holding `lock`,
-    /// with no immutable memtable.
-    func freezeMemtable() throws {
-        let number = nextFileNumber
-        nextFileNumber += 1
-        let file: DurableFile
-        do {
-            file = try storage.create(Self.walName(number))
-            if durability != .always { try wal.sync() }  // the frozen memtable's WAL is complete on disk
-        } catch {
-            failure = error as? StoreError ?? .io(call: "write", errno: EIO, path: storage.path)
-            throw error
-        }
-        wal.file.close()
-        wal = LogWriter(file: file, offset: 0)
-        walNumber = number
-        immutable = memtable
-        immutableLogNumber = number
-        memtable = Memtable()
-    }
-
-    static func walName(_ number: UInt64) -> String { FileNumber.name(number, suffix: ".log") }
 
     // MARK: Reads
 
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        try checkUsable()
-        return try key.withUnsafeBytes { key in try lookup(key, into: &value) }
-    }
-
-    /// Memtable → immutable memtable → L0 newest first → L1 … (each file's Bloom filter first).
-    private func lookup(_ key: UnsafeRawBufferPointer, into value: inout [UInt8]) throws -> Bool {
-        if let answer = Self.lookup(key, in: memtable, into: &value) { return answer }
-        if let immutable, let answer = Self.lookup(key, in: immutable, into: &value) { return answer }
-        let hash = BloomFilter.hash(key)
-        for file in version.levels[0].reversed()
-        where KeyOrder.compare(file.smallest, key) <= 0 && KeyOrder.compare(file.largest, key) >= 0 {
-            if let answer = try lookup(key, hash: hash, in: file.number, into: &value) { return answer }
-        }
-        for level in 1..<Self.levels {
-            let files = version.levels[level]
-            guard !files.isEmpty else { continue }
-            var low = 0
-            var high = files.count
-            while low < high {
-                let middle = (low + high) / 2
-                if KeyOrder.compare(files[middle].largest, key) < 0 { low = middle + 1 } else { high = middle }
-            }
-            guard low < files.count, KeyOrder.compare(files[low].smallest, key) <= 0 else { continue }
-            if let answer = try lookup(key, hash: hash, in: files[low].number, into: &value) { return answer }
-        }
-        return false
-    }
-
-    @inline(__always)
-    private static func lookup(_ key: UnsafeRawBufferPointer, in table: Memtable, into value: inout [UInt8]) -> Bool? {
-        var answer: Bool?
-        table.lookup(key) { found in
-            switch found {
-            case .absent: break
-            case .deleted: answer = false
-            case let .value(bytes):
-                value.removeAll(keepingCapacity: true)
-                value.append(contentsOf: bytes)
-                answer = true
-            }
-        }
-        return answer
-    }
-
-    private func lookup(_ key: UnsafeRawBufferPointer, hash: UInt64, in number: UInt64, into value: inout [UInt8]) throws -> Bool? {
-        guard let reader = readers[number] else {
-            throw StoreError.corrupted(file: storage.path(of: SSTFormat.fileName(number)), offset: 0, reason: "SST named by the MANIFEST is not open")
-        }
-        switch try reader.get(key, hash: hash, cache: cache, keyBuffer: &lookupKey) {
-        case .absent: return nil
-        case .deleted: return false
-        case let .value(block, range):
-            value.removeAll(keepingCapacity: true)
-            value.append(contentsOf: block.bytes[range])
-            return true
+        try withView { view, snapshot in
+            try key.withUnsafeBytes { key in try view.get(key, snapshot: snapshot, cache: cache, into: &value) }
         }
     }
 
@@ -315,102 +270,94 @@ public final class LSMStore: Store, @unchecked Sendable {
         from start: [UInt8], limit: Int,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        try checkUsable()
+        let (view, snapshot) = try acquireView()
         guard limit > 0 else { return 0 }
-        var merged = MergingIterator(currentSources(cache: cache))
-        try merged.seek(start)
-        var visited = 0
-        while merged.isValid {
-            let delivered = try merged.withValue { value -> Bool in
-                guard let value else { return false }
-                try merged.key.withUnsafeBytes { try body($0, value) }
-                return true
-            }
-            if delivered {
-                visited += 1
-                if visited == limit { break }
-            }
-            try merged.next()
-        }
-        return visited
-    }
-
-    /// Every source of the current state, newest first. Call holding `lock`.
-    func currentSources(cache: BlockCache?) -> [EntrySource] {
-        var sources: [EntrySource] = [.memory(MemtableCursor(memtable))]
-        if let immutable { sources.append(.memory(MemtableCursor(immutable))) }
-        for file in version.levels[0].reversed() {
-            if let reader = readers[file.number] { sources.append(.table(SSTIterator(reader: reader, cache: cache))) }
-        }
-        for level in 1..<Self.levels where !version.levels[level].isEmpty {
-            sources.append(.level(LevelIterator(files: version.levels[level].compactMap { readers[$0.number] }, cache: cache)))
-        }
-        return sources
-    }
-
-    // MARK: Sync, close, statistics
-
-    public func sync() throws {
-        try lock.withLock { () throws in
-            try checkUsable()
-            try wal.sync()
-            unsynced = false
-        }
-    }
-
-    private func syncIfDirty() {
-        lock.withLock {
-            guard isOpen, unsynced, failure == nil else { return }
-            do {
-                try wal.sync()
-                unsynced = false
-            } catch {
-                failure = error as? StoreError
-            }
-        }
-    }
-
-    /// A clean close flushes the memtable to an SST, so the next open replays no WAL.
-    public func close() throws {
-        try lock.withLock { guard isOpen else { throw StoreError.closed } }
-        background?.stop()
-        background = nil
-        syncThread?.stop()
-        syncThread = nil
-        var closeError: Error?
-        do {
-            try maintenanceLock.withLock {
-                let frozen = try lock.withLock { () throws -> Bool in
-                    guard failure == nil else { return false }
-                    if immutable == nil && !memtable.isEmpty { try freezeMemtable() }
-                    return immutable != nil
+        // The view stays held to the end: its version keeps the SSTs being read on disk.
+        return try withExtendedLifetime(view) {
+            var merged = MergingIterator(view.sources(snapshot: snapshot, cache: cache))
+            try merged.seek(start)
+            var visited = 0
+            while merged.isValid {
+                let delivered = try merged.withValue { value -> Bool in
+                    guard let value else { return false }
+                    try merged.key.withUnsafeBytes { try body($0, value) }
+                    return true
                 }
-                if frozen { try flushImmutable() }
+                if delivered {
+                    visited += 1
+                    if visited == limit { break }
+                }
+                try merged.next()
+            }
+            return visited
+        }
+    }
+
+    // MARK: Close, statistics
+
+    /// A clean close flushes the memtable to an SST, so the next open replays no WAL. It runs as
+    /// the last write leader: commits queued behind it fail with `closed`.
+    public func close() throws {
+        try lock.withLock {
+            guard isOpen && !closing else { throw StoreError.closed }
+            closing = true
+            usable.store(false, ordering: .releasing)
+            lock.broadcast()
+        }
+        background?.stop()
+        syncThread?.stop()
+        var closeError: (any Error)?
+        var failed: StoreError?
+        do {
+            try writers.commit(.exclusive, weight: 1) { _ in
+                maintenanceLock.withLock {
+                    do {
+                        if lock.withLock({ failure == nil }) {
+                            try flushImmutable()
+                            if !memtable.isEmpty {
+                                try freezeMemtable()
+                                try flushImmutable()
+                            }
+                        }
+                    } catch {
+                        closeError = error
+                    }
+                    // A failure background work met and no write has reported yet is reported here.
+                    failed = lock.withLock { failure }
+                    if failed == nil && closeError == nil {
+                        try? wal.sync()
+                        try? deleteObsoleteFiles()
+                    }
+                    releaseFiles()
+                }
             }
         } catch {
-            closeError = error
-        }
-        // A failure background work met and no write has reported yet is reported here.
-        let failed = lock.withLock { () -> StoreError? in
-            if failure == nil { try? wal?.sync() }
-            releaseFiles()
-            return failure
+            closeError = closeError ?? error
         }
         if let closeError { throw closeError }
         if let failed { throw failed }
     }
 
-    /// Marks the store closed and lets go of its files and its lock. Call holding `lock`.
-    private func releaseFiles() {
-        isOpen = false
-        wal?.file.close()
-        manifest?.file.close()
-        for reader in readers.values { reader.file.close() }
-        readers.removeAll()
+    /// Marks the store closed and lets go of its files and its directory lock. Call as the write
+    /// leader holding `maintenanceLock`, so no WAL or MANIFEST write runs beside it. SSTs close
+    /// as the last reader in flight lets go of them.
+    func releaseFiles() {
+        lock.withLock {
+            isOpen = false
+            closing = true
+            usable.store(false, ordering: .releasing)
+            wal?.file.close()
+            manifest?.file.close()
+            version = Version()
+            immutable = nil
+            publishView()
+            lock.broadcast()
+        }
+        // Readers inside a get finish within microseconds; then every view goes (scans still
+        // running keep theirs, retained).
+        while lock.withLock({ reclaimViews() }) { sched_yield() }
+        memtable = Memtable(writeBufferSize: 0)
         lockedDirectory.release()
-        lock.broadcast()
     }
 
     public func statistics() throws -> StoreStatistics {
@@ -422,18 +369,29 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     /// Files per level, for tests and reports.
     public func levelSummary() -> [(files: Int, bytes: Int)] {
-        lock.withLock { version.levels.map { ($0.count, $0.reduce(0) { $0 + $1.size }) } }
+        lock.withLock { version.layout.levels.map { ($0.count, $0.reduce(0) { $0 + $1.size }) } }
     }
+
+    /// Groups the writer queue formed and the commits, syncs and other requests they held.
+    public var writeGroups: (groups: Int, requests: Int) { writers.counts }
 }
 
 extension LSMStore: CrashSimulating {
     /// Stops the background threads and releases files and the lock without flushing the
     /// memtable or syncing: the next open must recover from the WAL.
     public func simulateCrash() {
+        let open = lock.withLock { () -> Bool in
+            guard isOpen && !closing else { return false }
+            closing = true
+            usable.store(false, ordering: .releasing)
+            lock.broadcast()
+            return true
+        }
+        guard open else { return }
         background?.stop()
-        background = nil
-        lock.withLock {
-            if isOpen { releaseFiles() }
+        syncThread?.stop()
+        try? writers.commit(.exclusive, weight: 1) { _ in
+            maintenanceLock.withLock { releaseFiles() }
         }
     }
 }
