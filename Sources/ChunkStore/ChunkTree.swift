@@ -7,18 +7,18 @@ import StoreCore
 /// linked by virtual ids. Because a rewritten node keeps its virtual id, a change copies only
 /// the nodes it touches — never the path to the root — and leaves keep stable `next` links.
 ///
-/// Writes must run inside a chunk-file transaction; the tree keeps its root and its key and byte
-/// counts in the transaction's meta.
+/// Writes must run inside a chunk-file transaction, on the writer's thread; the tree keeps its
+/// root and its key and byte counts in the transaction's meta. Reads (`get`, `scan`) are generic
+/// over a `ChunkSource` and touch no state of the tree's own, so any number of readers run them
+/// at once, each through its pinned snapshot.
 final class ChunkTree {
     let chunks: ChunkFile
     let chunkSize: Int
     let maxEntry: Int
     let keyLimit: Int
-    /// Chunk-sized scratch buffers (defragmenting, splitting, merging, scanning).
+    /// Chunk-sized scratch buffers of the writer (defragmenting, splitting, merging).
     private let scratch: UnsafeMutableRawPointer
     private let entryBuffer: UnsafeMutableRawPointer
-    /// The leaf a scan is reading, copied out of the cache.
-    private let scanPage: UnsafeMutableRawPointer
     private var pathNodes: [UInt32] = []
     private var pathIndexes: [Int] = []
 
@@ -29,7 +29,6 @@ final class ChunkTree {
         keyLimit = NodeLayout.keyLimit(chunkSize)
         scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         entryBuffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
-        scanPage = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         pathNodes.reserveCapacity(16)
         pathIndexes.reserveCapacity(16)
     }
@@ -37,7 +36,6 @@ final class ChunkTree {
     deinit {
         scratch.deallocate()
         entryBuffer.deallocate()
-        scanPage.deallocate()
     }
 
     var keyCount: Int { Int(chunks.counters.0) }
@@ -80,15 +78,31 @@ final class ChunkTree {
         .corrupted(file: chunks.file.path, offset: -1, reason: "virtual chunk \(virtual): \(reason)")
     }
 
-    func get(_ key: UnsafeRawBufferPointer, into value: inout [UInt8]) throws(StoreError) -> Bool {
-        guard chunks.root != 0 else { return false }
-        let leafId = try findLeaf(key, record: false)
-        let leaf = NodeView(try chunks.read(leafId), chunkSize: chunkSize)
+    /// Descends from `source`'s root to the leaf that would hold `key` (readers: no path kept).
+    @inline(__always)
+    private func descend<Source: ChunkSource>(_ key: UnsafeRawBufferPointer, in source: Source) throws(StoreError) -> UInt32 {
+        var virtual = source.treeRoot
+        var depth = 0
+        while true {
+            let node = NodeView(try source.read(virtual), chunkSize: chunkSize)
+            if node.isLeaf { return virtual }
+            guard node.kindByte == NodeKind.internal.rawValue, depth < 64 else {
+                throw corrupt(virtual, "chunk is not a tree node (kind \(node.kindByte)) or the tree is deeper than 64")
+            }
+            virtual = node.child(node.childIndex(key))
+            depth += 1
+        }
+    }
+
+    func get<Source: ChunkSource>(_ key: UnsafeRawBufferPointer, into value: inout [UInt8], from source: Source) throws(StoreError) -> Bool {
+        guard source.treeRoot != 0 else { return false }
+        let leafId = try descend(key, in: source)
+        let leaf = NodeView(try source.read(leafId), chunkSize: chunkSize)
         let (index, found) = leaf.lowerBound(key)
         guard found else { return false }
         let stored = leaf.value(index)
         if stored.overflow {
-            try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &value)
+            try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &value, from: source)
         } else {
             value.removeAll(keepingCapacity: true)
             value.append(contentsOf: UnsafeRawBufferPointer(start: leaf.base + stored.start, count: stored.length))
@@ -331,14 +345,16 @@ final class ChunkTree {
         return first
     }
 
-    /// Reads the `length`-byte value starting at overflow chunk `first`.
-    func readOverflow(_ first: UInt32, length: Int, into value: inout [UInt8]) throws(StoreError) {
+    /// Reads the `length`-byte value starting at overflow chunk `first`. Each chunk is copied out
+    /// before the next is read, so a reader holds one cache buffer at a time.
+    func readOverflow<Source: ChunkSource>(_ first: UInt32, length: Int, into value: inout [UInt8], from source: Source) throws(StoreError) {
         value.removeAll(keepingCapacity: true)
         value.reserveCapacity(length)
         var virtual = first
         while value.count < length {
             guard virtual != 0 else { throw corrupt(first, "overflow chain ends after \(value.count) of \(length) bytes") }
-            let bytes = try chunks.read(virtual)
+            source.enterCache()  // the previous chunk is copied out: only this one is held
+            let bytes = try source.read(virtual)
             let part = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
             guard part > 0, part <= overflowPayload, part <= length - value.count else {
                 throw corrupt(virtual, "overflow chunk holds \(part) bytes where \(length - value.count) remain")
@@ -365,15 +381,18 @@ final class ChunkTree {
     // MARK: Scan
 
     /// Visits up to `limit` entries with keys ≥ `start`, following leaf links. Each leaf is
-    /// copied out first, so reading overflow chunks cannot evict it.
-    func scan(
-        from start: UnsafeRawBufferPointer, limit: Int,
+    /// copied out first (so overflow reads cannot evict it, and a reader holds no cache buffer
+    /// while `body` runs: a slow body does not keep evicted frames from being recycled).
+    func scan<Source: ChunkSource>(
+        from start: UnsafeRawBufferPointer, limit: Int, in source: Source,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int {
-        guard chunks.root != 0, limit > 0 else { return 0 }
-        var leafId = try findLeaf(start, record: false)
-        let page = scanPage
-        page.copyMemory(from: try chunks.read(leafId), byteCount: chunkSize)
+        guard source.treeRoot != 0, limit > 0 else { return 0 }
+        let page = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { page.deallocate() }
+        var leafId = try descend(start, in: source)
+        page.copyMemory(from: try source.read(leafId), byteCount: chunkSize)
+        source.leaveCache()
         var leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
         var index = leaf.lowerBound(start).index
         var visited = 0
@@ -383,7 +402,8 @@ final class ChunkTree {
             while index < leaf.count {
                 let stored = leaf.value(index)
                 if stored.overflow {
-                    try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &large)
+                    try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &large, from: source)
+                    source.leaveCache()
                     try large.withUnsafeBytes { try body(leaf.key(index), $0) }
                 } else {
                     try body(leaf.key(index), UnsafeRawBufferPointer(start: leaf.base + stored.start, count: stored.length))
@@ -395,9 +415,11 @@ final class ChunkTree {
             let next = leaf.link
             guard next != 0 else { return visited }
             hops += 1
-            guard hops <= chunks.mappedVirtualCount else { throw corrupt(leafId, "leaf links form a cycle") }
+            guard hops <= source.virtualLimit else { throw corrupt(leafId, "leaf links form a cycle") }
             leafId = next
-            page.copyMemory(from: try chunks.read(next), byteCount: chunkSize)
+            source.enterCache()
+            page.copyMemory(from: try source.read(next), byteCount: chunkSize)
+            source.leaveCache()
             leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
             guard leaf.isLeaf else { throw corrupt(next, "a leaf links to a chunk that is not a leaf") }
             index = 0
