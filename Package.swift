@@ -14,10 +14,15 @@ let package = Package(
     ],
     traits: [
         .trait(
-            name: "ReferenceEngines",
-            description: "Adds sqlite, lmdb, rocksdb and leveldb (Debian's libsqlite3-dev, liblmdb-dev, librocksdb-dev, libleveldb-dev) as reference engines."
+            name: "Jemalloc",
+            description: "Links Debian's libjemalloc as the process allocator and reads its statistics (on by default; off for the Thread Sanitizer build, whose runtime must be the allocator)."
         ),
-        .default(enabledTraits: []),
+        .trait(
+            name: "ReferenceEngines",
+            description: "Adds sqlite, lmdb, rocksdb and leveldb (Debian's libsqlite3-dev, liblmdb-dev, librocksdb-dev, libleveldb-dev) as reference engines.",
+            enabledTraits: ["Jemalloc"]
+        ),
+        .default(enabledTraits: ["Jemalloc"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,7 +39,7 @@ let package = Package(
         .target(name: "StoreCore", dependencies: ["CHardwareCRC"], swiftSettings: performance),
         // The CPU's CRC-32C instruction, chosen at run time.
         .target(name: "CHardwareCRC"),
-        .target(name: "ProcessMemory", dependencies: ["CJemalloc"]),
+        .target(name: "ProcessMemory", dependencies: [.target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"]))]),
         .target(name: "MemoryStore", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(name: "AppendLog", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),
         .target(name: "ChunkStore", dependencies: ["StoreCore"], exclude: ["FORMAT.md"], swiftSettings: performance),

@@ -16,7 +16,7 @@ public final class CrashingFileSystem: FileSystem {
         var crashAfter: Int?
         var log: [String] = []
     }
-    private let state = Mutex(State())
+    private let state = Protected(State())
 
     public init() {}
 
@@ -44,7 +44,7 @@ public final class CrashingFileSystem: FileSystem {
         if crashed { throw SystemCallError(call, EIO) }
     }
 
-    private let paths = Mutex<[Int32: String]>([:])
+    private let paths = Protected<[Int32: String]>([:])
     private func path(_ fd: Int32) -> String { paths.withLock { $0[fd] ?? "fd \(fd)" } }
 
     public func open(_ path: String, mode: FileOpenMode) throws(SystemCallError) -> Int32 {

@@ -10,7 +10,7 @@ public final class FaultyFileSystem: FileSystem {
     public let call: String
     public let nth: Int
     public let errno: Int32
-    private let seen = Mutex(0)
+    private let seen = Protected(0)
 
     public init(failing call: String, nth: Int, errno: Int32) {
         self.call = call

@@ -33,7 +33,7 @@ public final class PowerLossFileSystem: FileSystem {
         var failAt: Int?
     }
 
-    private let state = Mutex(State())
+    private let state = Protected(State())
 
     /// Takes the directory as it is now (if it exists) as durable.
     public init(directory: String) throws {

@@ -67,7 +67,6 @@ public final class MemoryStore: Store, @unchecked Sendable {
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws {
-        try checkOpen()
         try StoreLimits.check(keySize: key.count)
         try StoreLimits.check(valueSize: value.count)
         let copy = Self.exactCopy(value)

@@ -1,4 +1,6 @@
+#if Jemalloc
 import CJemalloc
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +18,7 @@ public enum ProcessMemory {
 
     /// Current jemalloc statistics, or `nil` when jemalloc is not the allocator in use.
     public static func allocator() -> AllocatorStatistics? {
+        #if Jemalloc
         // Writing `epoch` makes jemalloc refresh the cached statistics read below.
         var epoch: UInt64 = 1
         guard mallctl("epoch", nil, nil, &epoch, MemoryLayout<UInt64>.size) == 0 else { return nil }
@@ -23,14 +26,20 @@ public enum ProcessMemory {
             return nil
         }
         return AllocatorStatistics(allocated: allocated, resident: resident)
+        #else
+        // Built without jemalloc (the Thread Sanitizer build: its runtime is the allocator).
+        return nil
+        #endif
     }
 
+    #if Jemalloc
     private static func readSize(_ name: String) -> Int? {
         var value: Int = 0
         var size = MemoryLayout<Int>.size
         guard mallctl(name, &value, &size, nil, 0) == 0 else { return nil }
         return value
     }
+    #endif
 
     /// Whether this process's `malloc` is jemalloc's: the address the global lookup finds must be
     /// the one inside the loaded libjemalloc. (Allocating and watching `stats.allocated` is no

@@ -55,12 +55,15 @@ public struct CrashCycles {
     public let totalRecords: Int
     public let synthesizer: ValueSynthesizer
     public let executable: String
-    /// The child's arguments for a directory and a start position.
-    public let childArguments: (_ directory: String, _ start: Int) -> [String]
+    /// The child's arguments for a directory and the frontier it continues from.
+    public let childArguments: (_ directory: String, _ start: ReplayFrontier) -> [String]
+    /// The child's worker threads.
+    public let layout: WorkerLayout
     public var progress: ((String) -> Void)?
 
     public init(configuration: Configuration, tracePath: String, totalRecords: Int, synthesizer: ValueSynthesizer,
-                executable: String, childArguments: @escaping (String, Int) -> [String]) {
+                executable: String, layout: WorkerLayout = .threads(1), childArguments: @escaping (String, ReplayFrontier) -> [String]) {
+        self.layout = layout
         self.configuration = configuration
         self.tracePath = tracePath
         self.totalRecords = totalRecords
@@ -73,7 +76,7 @@ public struct CrashCycles {
         var report = Report(engine: engine.name)
         var random = SeededRandom(seed: configuration.seed)
         let check = CrashCheck(executable: executable, childArguments: [], tracePath: tracePath, synthesizer: synthesizer)
-        var position = 0
+        var frontier = ReplayFrontier(layout: layout)
         var opens: [Double] = []
         try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
         defer { try? StorageDirectory.destroy(directory, fileSystem: options.fileSystem) }
@@ -82,6 +85,7 @@ public struct CrashCycles {
             report.iterations = iteration
             let draw = Double(random.next() >> 11) * 0x1.0p-53
             let rule: CrashCheck.KillRule
+            let position = frontier.highest
             if draw < configuration.duringRecovery {
                 rule = .afterDelay(microseconds: UInt32(random.below(20_000)))
             } else if draw < configuration.duringRecovery + configuration.aimAtMaintenance {
@@ -90,27 +94,25 @@ public struct CrashCycles {
             } else {
                 rule = .afterAcknowledging(position + 1 + random.below(configuration.window))
             }
-            progress?("\(engine.name): cycle \(iteration)/\(configuration.iterations) from trace position \(position)")
-            let child = try CrashCheck.runChild(executable: executable, arguments: childArguments(directory, position), rule: rule)
+            progress?("\(engine.name): cycle \(iteration)/\(configuration.iterations) from trace \(frontier)")
+            let child = try CrashCheck.runChild(executable: executable, arguments: childArguments(directory, frontier), from: frontier, rule: rule)
             if child.killed {
                 report.kills += 1
                 if child.duringMaintenance { report.killsDuringMaintenance += 1 }
                 if child.acknowledged == nil { report.killsBeforeFirstAcknowledgement += 1 }
             }
-            let acknowledged = max(child.acknowledged ?? position, position)
-
             guard let next = try report.reopenAndVerify(
-                engine: engine, directory: directory, options: options, check: check, acknowledged: acknowledged,
+                engine: engine, directory: directory, options: options, check: check, acknowledged: child.frontier,
                 cycle: "cycle \(iteration)", opens: &opens)
             else {
-                position = 0
+                frontier = ReplayFrontier(layout: layout)
                 continue
             }
-            position = next
-            if !child.killed || position >= totalRecords {
+            frontier = next
+            if !child.killed || frontier.lowest >= totalRecords {
                 report.completedTraces += 1
                 try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
-                position = 0
+                frontier = ReplayFrontier(layout: layout)
             }
         }
         report.setRecoveryTimes(opens)

@@ -4,30 +4,37 @@ import Synchronization
 import Workload
 
 /// The child side of a crash test: replays a trace at full speed and, after every write commit
-/// the store has acknowledged, writes the trace position reached (8 bytes, little-endian) to a
-/// pipe, so the parent knows exactly which commits were acknowledged when it kills the process.
-/// The top bit of an acknowledgement is set when the store was doing maintenance work just then.
+/// the store has acknowledged, writes an `Acknowledgement` (the worker and the trace position it
+/// reached, 8 bytes) to a pipe, so the parent knows exactly which commits were acknowledged when
+/// it kills the process. With several worker threads each worker acknowledges its own commits.
 public enum CrashChild {
-    public static let maintenanceFlag: UInt64 = 1 << 63
-
-    /// - Parameter start: trace position to continue from (the store already holds the records
-    ///   before it).
-    public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, start: Int = 0, acknowledgeTo descriptor: Int32) throws {
+    /// - Parameter frontier: where to continue (the store already holds what each worker executed
+    ///   before it); its layout gives the worker threads.
+    /// - Parameter degradation: `earlyAcknowledgement` makes the child claim commits it has not
+    ///   made yet (to prove that the checks catch lost commits).
+    public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, from frontier: ReplayFrontier,
+                           degradation: Degradation? = nil, acknowledgeTo descriptor: Int32) throws {
+        let lead = degradation == .earlyAcknowledgement ? Degradation.earlyAcknowledgementLead : 0
         // Maintenance that runs inside a write (a stop-the-world compaction) sends no
         // acknowledgement while it runs: a watcher reports its start, repeating the last
-        // acknowledged position with the flag set, so the parent can kill in the middle of it.
-        let acknowledged = Atomic<Int>(start)
+        // acknowledgement with the maintenance flag set, so the parent can kill in the middle of it.
+        let last = Atomic<UInt64>(Acknowledgement(worker: 0, position: frontier.positions[0], duringMaintenance: false).encoded)
         let metrics = store.metrics
         var wasRunning = false
         let watcher = MaintenanceThread(period: 1) {
             let running = metrics.isMaintenanceRunning
-            if running && !wasRunning { acknowledge(acknowledged.load(ordering: .acquiring), maintenance: true, to: descriptor) }
+            if running && !wasRunning {
+                var repeated = Acknowledgement(decoding: last.load(ordering: .acquiring))
+                repeated.duringMaintenance = true
+                send(repeated, to: descriptor)
+            }
             wasRunning = running
         }
         defer { watcher.stop() }
-        try replayCommits(store: store, tracePath: tracePath, synthesizer: synthesizer, from: start) { position in
-            acknowledged.store(position, ordering: .releasing)
-            guard acknowledge(position, maintenance: metrics.isMaintenanceRunning, to: descriptor) else {
+        try replayCommits(store: store, tracePath: tracePath, synthesizer: synthesizer, from: frontier) { worker, position in
+            let acknowledgement = Acknowledgement(worker: worker, position: position + lead, duringMaintenance: metrics.isMaintenanceRunning)
+            last.store(acknowledgement.encoded, ordering: .releasing)
+            guard send(acknowledgement, to: descriptor) else {
                 throw StoreError.io(call: "write", errno: errno, path: "acknowledgement pipe")
             }
         }
@@ -35,50 +42,56 @@ public enum CrashChild {
         try store.close()
     }
 
-    /// Replays the trace on `store` from position `start` (the store already holds the records
-    /// before it) until position `limit` or the end, calling `acknowledged` with the position
-    /// reached after every write commit the store acknowledged. Shared by the killed child and
-    /// the in-process fault cycles.
+    /// Replays the trace on `store` from `frontier` (the store already holds what each worker
+    /// executed before it) until trace position `limit` or the end, calling `acknowledged` with
+    /// the worker and the position it reached after every write commit the store acknowledged
+    /// (from that worker's thread). Shared by the killed child and the in-process fault cycles.
     static func replayCommits(
-        store: any Store, tracePath: String, synthesizer: ValueSynthesizer, from start: Int, until limit: Int = .max,
-        acknowledged: (Int) throws -> Void
+        store: any Store, tracePath: String, synthesizer: ValueSynthesizer, from frontier: ReplayFrontier, until limit: Int = .max,
+        acknowledged: @escaping (_ worker: Int, _ position: Int) throws -> Void
     ) throws {
         var reader = try TraceReader(path: tracePath)
         var operation = WorkloadOperation(.get)
+        let start = frontier.lowest
         for _ in 0..<start where try !reader.next(into: &operation) { break }
+        if frontier.layout.workers > 1 {
+            var parallel = ParallelReplay(layout: frontier.layout)
+            parallel.measured.acknowledge = acknowledged
+            _ = try parallel.run(store: store, synthesizer: synthesizer, reader: &reader, from: frontier,
+                                 count: limit == .max ? .max : max(0, limit - start))
+            return
+        }
         var replayer = Replayer(store: store, synthesizer: synthesizer, startingAt: start)
         while replayer.position < limit, try reader.next(into: &operation) {
             guard case let .completed(_, isWrite, _, _) = try replayer.execute(operation, start: 0, mark: 0), isWrite else { continue }
-            try acknowledged(replayer.position)
+            try acknowledged(0, replayer.position)
         }
     }
 
     /// Writes one acknowledgement (8 bytes: a pipe write this small is atomic, so two threads may
     /// send them).
     @discardableResult
-    static func acknowledge(_ position: Int, maintenance: Bool, to descriptor: Int32) -> Bool {
-        var value = (UInt64(position) | (maintenance ? maintenanceFlag : 0)).littleEndian
+    static func send(_ acknowledgement: Acknowledgement, to descriptor: Int32) -> Bool {
+        var value = acknowledgement.encoded.littleEndian
         return withUnsafeBytes(of: &value) { write(descriptor, $0.baseAddress, 8) } == 8
     }
 }
 
 /// The parent side: starts the child, kills it with SIGKILL once it has acknowledged the commit
 /// at a chosen trace position, reopens the store (timing the open) and checks it against a model
-/// of the trace: every acknowledged commit must be there, the one commit in flight may be there
-/// whole or not at all, and nothing else may be.
+/// of the trace: every acknowledged commit must be there, each worker's one commit in flight may
+/// be there whole or not at all, and nothing else may be.
 public struct CrashCheck {
     public struct Outcome: Sendable {
-        /// Trace position the last acknowledged commit reached.
-        public var acknowledged: Int
+        /// What each worker had acknowledged when the child died.
+        public var acknowledged: ReplayFrontier
         /// Whether the child was killed (it may finish first when the kill point is past the end).
         public var killed: Bool
         public var openSeconds: Double
         /// Keys whose acknowledged value is missing or wrong after recovery.
         public var lostCommits: Int
-        /// The in-flight batch was found partly applied.
+        /// A commit in flight was found partly applied.
         public var partialBatch: Bool
-        /// Whether the commit in flight at the kill turned out to be durable.
-        public var inFlightApplied: Bool?
         public var verified: Bool { lostCommits == 0 && !partialBatch }
     }
 
@@ -96,7 +109,7 @@ public struct CrashCheck {
 
     /// When the parent kills the child.
     public enum KillRule: Sendable {
-        /// Once it has acknowledged this trace position (or a later one).
+        /// Once a worker has acknowledged this trace position (or a later one).
         case afterAcknowledging(Int)
         /// At the first acknowledgement from `from` on that arrives while the store is doing
         /// maintenance; at `deadline` when none has by then.
@@ -108,15 +121,18 @@ public struct CrashCheck {
 
     /// What happened to one child.
     public struct ChildOutcome: Sendable {
-        /// Trace position of the last acknowledgement, if any arrived.
+        /// The furthest trace position any worker acknowledged, if any acknowledgement arrived.
         public var acknowledged: Int?
+        /// What each worker had acknowledged (the start frontier where it acknowledged nothing).
+        public var frontier: ReplayFrontier
         public var killed: Bool
         /// The kill came right after an acknowledgement sent during maintenance.
         public var duringMaintenance: Bool
     }
 
-    /// Starts `executable arguments…`, reads its acknowledgements and kills it by `rule`.
-    public static func runChild(executable: String, arguments: [String], rule: KillRule) throws -> ChildOutcome {
+    /// Starts `executable arguments…`, a child continuing from `frontier`, reads its
+    /// acknowledgements and kills it by `rule`.
+    public static func runChild(executable: String, arguments: [String], from frontier: ReplayFrontier, rule: KillRule) throws -> ChildOutcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -125,7 +141,7 @@ public struct CrashCheck {
         process.standardOutput = acknowledgements
         process.standardError = errors
         try process.run()
-        var outcome = ChildOutcome(acknowledged: nil, killed: false, duringMaintenance: false)
+        var outcome = ChildOutcome(acknowledged: nil, frontier: frontier, killed: false, duringMaintenance: false)
         if case let .afterDelay(microseconds) = rule {
             usleep(microseconds)
             kill(process.processIdentifier, SIGKILL)
@@ -141,14 +157,15 @@ public struct CrashCheck {
             partial += buffer[0..<count]
             let whole = partial.count / 8 * 8
             guard whole > 0 else { continue }
-            var sawMaintenance = false
             for offset in stride(from: 0, to: whole, by: 8) {
                 let value = partial.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
-                // The maintenance watcher may send a position read just before a newer one was
-                // acknowledged: keep the highest.
-                outcome.acknowledged = max(outcome.acknowledged ?? 0, Int(value & ~CrashChild.maintenanceFlag))
-                sawMaintenance = value & CrashChild.maintenanceFlag != 0
+                let acknowledgement = Acknowledgement(decoding: value)
+                // The maintenance watcher may repeat a position read just before a newer one was
+                // acknowledged: keep the highest, per worker.
+                outcome.frontier.advance(worker: acknowledgement.worker, to: acknowledgement.position)
+                outcome.acknowledged = max(outcome.acknowledged ?? 0, acknowledgement.position)
                 if !outcome.killed, let position = outcome.acknowledged {
+                    let sawMaintenance = acknowledgement.duringMaintenance
                     let due: Bool
                     switch rule {
                     case let .afterAcknowledging(target): due = position >= target
@@ -174,62 +191,97 @@ public struct CrashCheck {
         return outcome
     }
 
-    /// Runs the child until it acknowledges trace position `killAt` (or later), kills it, reopens
-    /// the store with `open` and verifies it.
-    public func run(killAt: Int, open: () throws -> any Store) throws -> Outcome {
-        let child = try Self.runChild(executable: executable, arguments: childArguments, rule: .afterAcknowledging(killAt))
-        let acknowledged = child.acknowledged ?? 0
+    /// Runs the child (from an empty store, with `layout`'s workers) until a worker acknowledges
+    /// trace position `killAt` (or later), kills it, reopens the store with `open` and verifies it.
+    public func run(killAt: Int, layout: WorkerLayout = .threads(1), open: () throws -> any Store) throws -> Outcome {
+        let child = try Self.runChild(executable: executable, arguments: childArguments, from: ReplayFrontier(layout: layout),
+                                      rule: .afterAcknowledging(killAt))
         let start = MonotonicClock.now()
         let store = try open()
         let openSeconds = MonotonicClock.seconds(since: start)
         defer { try? store.close() }
-        let verdict = try verify(store, acknowledged: acknowledged)
-        return Outcome(
-            acknowledged: acknowledged, killed: child.killed, openSeconds: openSeconds, lostCommits: verdict.lostCommits,
-            partialBatch: verdict.partialBatch, inFlightApplied: verdict.inFlightApplied)
+        let verdict = try verify(store, acknowledged: child.frontier)
+        return Outcome(acknowledged: child.frontier, killed: child.killed, openSeconds: openSeconds,
+                       lostCommits: verdict.lostCommits, partialBatch: verdict.partialBatch)
     }
 
     /// How a recovered store compares with the trace.
     public struct Verdict: Equatable, Sendable {
         public var lostCommits: Int
         public var partialBatch: Bool
-        public var inFlightApplied: Bool?
-        /// Trace position just after the commit that was in flight.
-        public var inFlightEnd: Int = 0
+        /// The state the store turned out to hold, to continue from: the acknowledged frontier,
+        /// moved past each commit in flight that turned out durable.
+        public var frontier: ReplayFrontier
+        /// Commits in flight (at most one per worker) found applied, and found not applied.
+        public var inFlightApplied = 0
+        public var inFlightNotApplied = 0
     }
 
-    /// Compares `store` with the state after the first `acknowledged` trace records, allowing the
-    /// next write commit (in flight at the kill) to be there whole or not at all.
-    public func verify(_ store: any Store, acknowledged: Int) throws -> Verdict {
-        // The model at the last acknowledged position, and the write commit that was in flight.
+    /// One write commit of the trace: a single write, or a batch from `begin` to `commit`.
+    private struct Commit {
+        var writes: [(operation: WorkloadOperation, position: Int)] = []
+        /// Trace position just after the commit's last record.
+        var end = 0
+        var keys: [[UInt8]] { writes.map(\.operation.key) }
+    }
+
+    /// Compares `store` with the state the trace reaches at `frontier` (per worker, every commit
+    /// it acknowledged), allowing each worker's next write commit (in flight at the kill) to be
+    /// there whole or not at all.
+    public func verify(_ store: any Store, acknowledged frontier: ReplayFrontier) throws -> Verdict {
         var reader = try TraceReader(path: tracePath)
         var model = StateModel()
         var operation = WorkloadOperation(.get)
+        var inFlight: [Int: Commit] = [:]
+        let writers = Set((0..<frontier.positions.count).filter { worker in
+            if case let .roles(_, writerCount) = frontier.layout { return worker < writerCount }
+            return true
+        })
         var position = 0
-        while position < acknowledged, try reader.next(into: &operation) {
-            model.apply(operation, at: position)
-            position += 1
-        }
-        var inFlight: [(WorkloadOperation, Int)] = []
-        var inBatch = false
-        while try reader.next(into: &operation) {
-            switch operation.kind {
-            case .begin: inBatch = true
-            case .commit: inBatch = false
-            case .put, .delete, .readModifyWrite: inFlight.append((operation, position))
-            case .get, .scan: break
+        var pending: Commit?
+        func settle(_ commit: Commit) {
+            let worker = frontier.writer(of: commit.keys)
+            if commit.end <= frontier.positions[worker] {
+                for (write, at) in commit.writes { model.apply(write, at: at) }
+            } else if inFlight[worker] == nil {
+                inFlight[worker] = commit
             }
-            position += 1
-            if !inBatch && !inFlight.isEmpty { break }
         }
-        var after = model
-        for (operation, at) in inFlight { after.apply(operation, at: at) }
-        let inFlightKeys = Set(inFlight.map(\.0.key))
+        // Reads the trace until every writer has its commit in flight (or the trace ends).
+        while inFlight.count < writers.count, try reader.next(into: &operation) {
+            defer { position += 1 }
+            switch operation.kind {
+            case .begin:
+                pending = Commit()
+            case .commit:
+                if var batch = pending {
+                    batch.end = position + 1
+                    if !batch.writes.isEmpty { settle(batch) }
+                }
+                pending = nil
+            case .put, .delete, .readModifyWrite:
+                if pending != nil {
+                    pending!.writes.append((operation, position))
+                } else {
+                    settle(Commit(writes: [(operation, position)], end: position + 1))
+                }
+            case .get, .scan:
+                break
+            }
+        }
 
+        // For each key, the commits in flight that write it, in trace order: after a crash the
+        // key holds the model's value with some prefix of them applied (later ones on a key
+        // wait for earlier ones, even across workers).
+        let flights = inFlight.sorted { $0.value.end < $1.value.end }
+        var touching: [[UInt8]: [Int]] = [:]
+        for (index, flight) in flights.enumerated() {
+            for key in flight.value.keys where touching[key]?.last != index { touching[key, default: []].append(index) }
+        }
+        var applied = [Bool](repeating: false, count: flights.count)
+        var notApplied = [Bool](repeating: false, count: flights.count)
         var remaining = model.entries
         var lost = 0
-        var appliedEvidence = false
-        var notAppliedEvidence = false
         var expected: [UInt8] = []
         func matches(_ value: StateModel.Value?, _ key: [UInt8], _ actual: UnsafeRawBufferPointer?) -> Bool {
             guard let value else { return actual == nil }
@@ -238,15 +290,28 @@ public struct CrashCheck {
             return expected.count == actual.count && expected.withUnsafeBytes { memcmp($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, actual.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, actual.count) == 0 }
         }
         func judge(_ key: [UInt8], _ actual: UnsafeRawBufferPointer?) {
-            let before = model.entries[key]
-            let beforeMatches = matches(before, key, actual)
-            guard inFlightKeys.contains(key) else {
-                if !beforeMatches { lost += 1 }
+            guard let indices = touching[key] else {
+                if !matches(model.entries[key], key, actual) { lost += 1 }
                 return
             }
-            let afterMatches = matches(after.entries[key], key, actual)
-            if beforeMatches && afterMatches { return }
-            if afterMatches { appliedEvidence = true } else if beforeMatches { notAppliedEvidence = true } else { lost += 1 }
+            // Candidate states: the model's value, then each in-flight commit on the key applied.
+            var candidates: [StateModel.Value?] = [model.entries[key]]
+            var state = StateModel()
+            state.entries[key] = model.entries[key]
+            for index in indices {
+                for (write, at) in flights[index].value.writes where write.key == key { state.apply(write, at: at) }
+                candidates.append(state.entries[key])
+            }
+            let matching = candidates.indices.filter { matches(candidates[$0], key, actual) }
+            guard let first = matching.first, let last = matching.last else {
+                lost += 1
+                return
+            }
+            // Commits every matching state has applied are evidence of applied; those none has,
+            // of not applied (a commit that leaves the key unchanged is evidence of neither).
+            for (offset, index) in indices.enumerated() {
+                if offset < first { applied[index] = true } else if offset >= last { notApplied[index] = true }
+            }
         }
         try store.scan(from: [], limit: Int.max) { key, value in
             let key = Array(key)
@@ -254,11 +319,20 @@ public struct CrashCheck {
             judge(key, value)
         }
         for key in remaining.keys { judge(key, nil) }
-        for key in inFlightKeys where model.entries[key] == nil {
+        for key in touching.keys where model.entries[key] == nil {
             if try store.get(key) == nil { judge(key, nil) }
         }
-        return Verdict(
-            lostCommits: lost, partialBatch: appliedEvidence && notAppliedEvidence,
-            inFlightApplied: appliedEvidence ? true : (notAppliedEvidence ? false : nil), inFlightEnd: position)
+        var verdict = Verdict(lostCommits: lost, partialBatch: false, frontier: frontier)
+        verdict.frontier.alignReaders()
+        for (index, flight) in flights.enumerated() {
+            if applied[index] && notApplied[index] { verdict.partialBatch = true }
+            if applied[index] {
+                verdict.inFlightApplied += 1
+                verdict.frontier.advance(worker: flight.key, to: flight.value.end)
+            } else if notApplied[index] {
+                verdict.inFlightNotApplied += 1
+            }
+        }
+        return verdict
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ProcessMemory
 import StoreCore
+import Synchronization
 import Workload
 
 /// db_bench-style phases run against one store, with the same meanings as RocksDB's `db_bench`
@@ -15,6 +16,9 @@ import Workload
 public struct DBBench {
     public enum Phase: Equatable, Sendable, CustomStringConvertible {
         case fillseq, fillrandom, overwrite, readrandom, readseq, seekrandom, deleterandom, compact
+        /// db_bench's `readwhilewriting`: `threads` threads read random keys while one more thread
+        /// overwrites random keys until they are done; the figure is the reads'.
+        case readwhilewriting
         /// Close and reopen the store, optionally with changed engine settings; measures open time
         /// and the memory the reopened store holds (through jemalloc). `cold`: first drop the
         /// store's files from the page cache, as after a restart.
@@ -28,7 +32,7 @@ public struct DBBench {
         case reopenAfterCrash
 
         public static let names = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq",
-                                   "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]",
+                                   "readwhilewriting", "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]",
                                    "reopen-cold[:name=value,...]", "overwrite:n=COUNT", "reopen-crash"]
 
         /// Parses `fillrandom` or `reopen:use_hints=false,segment_size=1MiB`.
@@ -46,6 +50,7 @@ public struct DBBench {
             case "reopen-crash": self = .reopenAfterCrash
             case "readrandom": self = .readrandom
             case "readseq": self = .readseq
+            case "readwhilewriting": self = .readwhilewriting
             case "seekrandom": self = .seekrandom
             case "deleterandom": self = .deleterandom
             case "compact": self = .compact
@@ -69,6 +74,7 @@ public struct DBBench {
             case .overwrite: "overwrite"
             case .readrandom: "readrandom"
             case .readseq: "readseq"
+            case .readwhilewriting: "readwhilewriting"
             case .seekrandom: "seekrandom"
             case .deleterandom: "deleterandom"
             case .compact: "compact"
@@ -89,14 +95,19 @@ public struct DBBench {
         /// Puts per commit in the fill phases (one `WriteBatch` each when above 1).
         public var batchSize: Int
         public var seed: UInt64
+        /// Threads that share each phase's operations (db_bench's `--threads`, except that the
+        /// phase's total stays `num`: see `run`).
+        public var threads: Int
 
-        public init(num: Int, keySize: Int = 16, valueSize: Int = 100, seekNexts: Int = 10, batchSize: Int = 1, seed: UInt64 = 1) {
+        public init(num: Int, keySize: Int = 16, valueSize: Int = 100, seekNexts: Int = 10, batchSize: Int = 1,
+                    seed: UInt64 = 1, threads: Int = 1) {
             self.num = num
             self.batchSize = max(1, batchSize)
             self.keySize = keySize
             self.valueSize = valueSize
             self.seekNexts = seekNexts
             self.seed = seed
+            self.threads = max(1, threads)
         }
     }
 
@@ -109,8 +120,21 @@ public struct DBBench {
         public var found: Int?
         /// For `reopen`: jemalloc bytes the reopened store holds, per live key.
         public var bytesPerKey: Double?
+        /// Threads that ran the phase.
+        public var threads = 1
+        /// Write commits the phase made (a batch is one), and the syncs the engine counted
+        /// meanwhile (`nil` for an engine whose library syncs on its own, uncounted).
+        public var commits: Int?
+        public var syncs: Int?
         public var opsPerSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
         public var microsecondsPerOp: Double { operations > 0 ? seconds * 1e6 / Double(operations) : 0 }
+        /// What else ran meanwhile (`readwhilewriting`: the writer's overwrites).
+        public var note: String?
+        /// Syncs per write commit: below 1 when commits share syncs (group commit).
+        public var syncsPerCommit: Double? {
+            guard let commits, commits > 0, let syncs else { return nil }
+            return Double(syncs) / Double(commits)
+        }
     }
 
     /// Everything a run measured: the phases, and the store's own figures at the end. Metrics and
@@ -124,11 +148,12 @@ public struct DBBench {
     }
 
     public let configuration: Configuration
-    private var random: SeededRandom
+    /// One generator per thread; thread 0's is the one a single-threaded run has always used.
+    var randoms: [SeededRandom]
     /// Value version per key number; 0 = absent. A value is a window into `pool` chosen by
     /// (key number, version), so reads can be checked byte for byte without storing values.
-    private var versions: [UInt8]
-    private let pool: [UInt8]
+    var versions: [UInt8]
+    let pool: [UInt8]
 
     public init(_ configuration: Configuration) throws(StoreError) {
         guard configuration.num > 0 else { throw .invalidArgument("--num must be positive") }
@@ -136,23 +161,31 @@ public struct DBBench {
         try StoreLimits.check(keySize: configuration.keySize)
         try StoreLimits.check(valueSize: configuration.valueSize)
         self.configuration = configuration
-        random = SeededRandom(seed: configuration.seed)
+        randoms = (0..<configuration.threads).map { SeededRandom(seed: configuration.seed, stream: $0) }
         versions = [UInt8](repeating: 0, count: configuration.num)
-        pool = random.bytes(configuration.valueSize + 4096)
+        pool = randoms[0].bytes(configuration.valueSize + 4096)
     }
 
     @inline(__always)
-    private func valueStart(_ number: Int, _ version: UInt8) -> Int {
+    static func valueStart(_ number: Int, _ version: UInt8) -> Int {
         (number &* 31 &+ Int(version) &* 17) & 4095
     }
 
     /// Runs `phases` in order. `open` (re)opens the store with extra engine settings.
+    ///
+    /// With `threads` above 1, each data phase's operations are shared among that many threads
+    /// (the total stays what one thread does, so every thread count leaves a store of the same
+    /// size and figures compare directly). Writers own disjoint key numbers — thread t of N
+    /// writes the numbers ≡ t (mod N), `fillseq` a contiguous range — so the model of what was
+    /// written stays exact and every read is still checked; readers draw from every key.
     /// - Parameters:
     ///   - persistent: whether the engine keeps data across a reopen; for one that does not, a
     ///     `reopen` empties the model too.
+    ///   - countsSyncs: whether the engine's metrics count its syncs (reference engines' libraries
+    ///     sync on their own).
     ///   - dropCachedPages: evicts the closed store's files from the page cache (`reopen-cold`).
     public mutating func run(
-        _ phases: [Phase], persistent: Bool, dropCachedPages: () throws -> Void,
+        _ phases: [Phase], persistent: Bool, countsSyncs: Bool = true, dropCachedPages: () throws -> Void,
         open: (_ settings: [String: String]) throws -> any Store
     ) throws -> Outcome {
         var store = try open([:])
@@ -162,101 +195,28 @@ public struct DBBench {
         var metrics = StoreMetrics.Snapshot()
         var events: [MaintenanceEvent] = []
         let num = configuration.num
-        var key = [UInt8](repeating: 0, count: configuration.keySize)
-        var value: [UInt8] = []
-        var readBuffer: [UInt8] = []
         let engine = store.engineName
 
-        func mismatch(_ number: Int, _ what: String) -> StoreError {
-            .corrupted(file: engine, offset: Int64(number), reason: "key #\(number): \(what)")
-        }
-
         for phase in phases {
-            let start = MonotonicClock.now()
-            var operations = num
-            var found: Int?
             switch phase {
-            case .fillseq, .fillrandom, .overwrite, .overwriteCount:
-                var batch = WriteBatch()
-                if case let .overwriteCount(count) = phase { operations = count }
-                for index in 0..<operations {
-                    let number = phase == .fillseq ? index : random.below(num)
-                    DBBenchKey.write(number, into: &key)
-                    let version = versions[number] == 255 ? 1 : versions[number] + 1
-                    let from = valueStart(number, version)
-                    value.removeAll(keepingCapacity: true)
-                    value.append(contentsOf: pool[from..<(from + configuration.valueSize)])
-                    versions[number] = version
-                    // In-memory indexes keep the key array: hand over a fresh copy, not our buffer.
-                    if configuration.batchSize == 1 {
-                        try store.put(Array(key), value)
-                        continue
-                    }
-                    batch.put(Array(key), value)
-                    if batch.count == configuration.batchSize || index == operations - 1 {
-                        try store.apply(batch)
-                        batch.removeAll()
-                    }
+            case .fillseq, .fillrandom, .overwrite, .overwriteCount, .readrandom, .readseq, .seekrandom, .deleterandom:
+                let syncsBefore = store.metrics.snapshot().syncs
+                let start = MonotonicClock.now()
+                let tally = try runShared(phase, on: store, engine: engine)
+                var result = Result(phase: phase.description, operations: tally.operations,
+                                    seconds: MonotonicClock.seconds(since: start), found: tally.found)
+                result.threads = configuration.threads
+                if tally.commits > 0 {
+                    result.commits = tally.commits
+                    result.syncs = countsSyncs ? store.metrics.snapshot().syncs - syncsBefore : nil
                 }
-            case .readrandom:
-                var hits = 0
-                for _ in 0..<num {
-                    let number = random.below(num)
-                    DBBenchKey.write(number, into: &key)
-                    let hit = try store.get(key, into: &readBuffer)
-                    guard hit == (versions[number] != 0) else {
-                        throw mismatch(number, hit ? "a deleted or never written key was found" : "a written key was not found")
-                    }
-                    if hit {
-                        try readBuffer.withUnsafeBytes { try check(number, $0) }
-                        hits += 1
-                    }
-                }
-                found = hits
-            case .readseq:
-                var expected = 0
-                operations = try store.scan(from: [], limit: Int.max) { key, value in
-                    let number = DBBenchKey.number(key)
-                    guard number < num else { throw mismatch(number, "a key that was never written in a full scan") }
-                    while expected < number {
-                        if versions[expected] != 0 { throw mismatch(expected, "missing from a full scan") }
-                        expected += 1
-                    }
-                    guard versions[number] != 0 else { throw mismatch(number, "a deleted key in a full scan") }
-                    try check(number, value)
-                    expected = number + 1
-                }
-                if let missing = versions[expected...].firstIndex(where: { $0 != 0 }) {
-                    throw mismatch(missing, "missing from a full scan")
-                }
-                found = operations
-            case .seekrandom:
-                operations = max(1, num / 10)
-                var hits = 0
-                for _ in 0..<operations {
-                    DBBenchKey.write(random.below(num), into: &key)
-                    var previous = -1
-                    let visited = try store.scan(from: key, limit: configuration.seekNexts) { key, value in
-                        let number = DBBenchKey.number(key)
-                        guard number > previous, number < num, versions[number] != 0 else {
-                            throw mismatch(number, "a scan returned keys out of order, or a deleted key")
-                        }
-                        try check(number, value)
-                        previous = number
-                    }
-                    if visited > 0 { hits += 1 }
-                }
-                found = hits
-            case .deleterandom:
-                for _ in 0..<num {
-                    let number = random.below(num)
-                    DBBenchKey.write(number, into: &key)
-                    try store.delete(key)
-                    versions[number] = 0
-                }
+                results.append(result)
+            case .readwhilewriting:
+                results.append(try readWhileWriting(on: store, engine: engine))
             case .compact:
-                operations = 1
+                let start = MonotonicClock.now()
                 try store.compact()
+                results.append(Result(phase: phase.description, operations: 1, seconds: MonotonicClock.seconds(since: start)))
             case .reopenAfterCrash:
                 guard let crashable = store as? CrashSimulating else {
                     throw StoreError.unsupported("`\(engine)` cannot simulate a crash in-process (reopen-crash)")
@@ -267,7 +227,6 @@ public struct DBBench {
                 let reopenStart = MonotonicClock.now()
                 store = try open([:])
                 results.append(Result(phase: phase.description, operations: 1, seconds: MonotonicClock.seconds(since: reopenStart)))
-                continue
             case let .reopen(settings, cold):
                 // Closing is work too (a final sync, hints): count it before reading the counters.
                 try store.close()
@@ -285,10 +244,7 @@ public struct DBBench {
                     bytesPerKey = Double(after - before) / Double(keys)
                 }
                 results.append(Result(phase: phase.description, operations: 1, seconds: seconds, bytesPerKey: bytesPerKey))
-                continue
             }
-            results.append(Result(phase: phase.description, operations: operations,
-                                  seconds: MonotonicClock.seconds(since: start), found: found))
         }
         let statistics = try store.statistics()
         let allocator = ProcessMemory.allocator()
@@ -299,10 +255,46 @@ public struct DBBench {
         return Outcome(results: results, statistics: statistics, metrics: metrics, events: events, allocator: allocator)
     }
 
-    /// Throws unless `value` is exactly the bytes last written for key `number`.
-    private func check(_ number: Int, _ value: UnsafeRawBufferPointer) throws {
-        let from = valueStart(number, versions[number])
-        let size = configuration.valueSize
+    /// What the threads of one phase did, added up.
+    struct Tally {
+        var operations = 0
+        var found: Int?
+        var commits = 0
+    }
+
+    /// Runs a data phase on `configuration.threads` threads (inline on this one when it is 1).
+    mutating func runShared(_ phase: Phase, on store: any Store, engine: String) throws -> Tally {
+        let threads = configuration.threads
+        let workers = (0..<threads).map { PhaseWorker(thread: $0, random: randoms[$0], keySize: configuration.keySize) }
+        let context = PhaseContext(configuration: configuration, phase: phase, store: store, engine: engine, pool: pool)
+        try versions.withUnsafeMutableBufferPointer { versions in
+            let shared = SharedVersions(versions)
+            if threads == 1 {
+                try workers[0].run(context, versions: shared)
+            } else {
+                try ConcurrentThreads.run(threads) { thread in
+                    do {
+                        try workers[thread].run(context, versions: shared)
+                    } catch {
+                        context.stop()
+                        throw error
+                    }
+                }
+            }
+        }
+        var tally = Tally()
+        for worker in workers {
+            randoms[worker.thread] = worker.random
+            tally.operations += worker.operations
+            tally.commits += worker.commits
+            if let found = worker.found { tally.found = (tally.found ?? 0) + found }
+        }
+        return tally
+    }
+
+    /// Throws unless `value` is exactly the bytes written for key `number` at `version`.
+    static func check(_ number: Int, _ value: UnsafeRawBufferPointer, version: UInt8, size: Int, pool: [UInt8]) throws {
+        let from = valueStart(number, version)
         let matches = value.count == size && (size == 0 || pool.withUnsafeBytes { pool in
             memcmp(pool.baseAddress! + from, value.baseAddress!, size) == 0
         })

@@ -18,13 +18,18 @@ public struct RunPlan: Sendable {
     public var seed: UInt64
     /// Crash kills per persistent engine (0: no crash phase).
     public var killPoints: Int
-    /// The executable to start as the crash child, and its arguments for (engine, directory).
+    /// The executable to start as the crash child, and its arguments but for the engine, the
+    /// directory and where it starts.
     public var crashExecutable: String
-    public var crashArguments: @Sendable (_ engine: String, _ directory: String) -> [String]
+    public var crashChild: CrashChildArguments
+    /// Client threads of the run phase, and how operations are shared among them.
+    public var layout: WorkerLayout
 
     public init(tracePath: String, loadRecords: Int, totalRecords: Int, options: StoreOptions, pace: Pace,
                 sampleInterval: Double, synthesizer: ValueSynthesizer, seed: UInt64, killPoints: Int,
-                crashExecutable: String, crashArguments: @escaping @Sendable (String, String) -> [String]) {
+                crashExecutable: String, crashChild: CrashChildArguments,
+                layout: WorkerLayout = .threads(1)) {
+        self.layout = layout
         self.tracePath = tracePath
         self.loadRecords = loadRecords
         self.totalRecords = totalRecords
@@ -35,7 +40,7 @@ public struct RunPlan: Sendable {
         self.seed = seed
         self.killPoints = killPoints
         self.crashExecutable = crashExecutable
-        self.crashArguments = crashArguments
+        self.crashChild = crashChild
     }
 }
 
@@ -54,16 +59,35 @@ public struct EngineBenchmark {
     }
 
     /// Per-operation cost of the replay loop itself: replays up to 200,000 run-phase operations
-    /// against a store that does nothing, with every measurement on.
+    /// (per thread) against a store that does nothing, with every measurement on and the plan's
+    /// threads. Wall-clock time per operation, so with N threads it is what the harness costs the
+    /// throughput figure.
     public static func harnessOverhead(plan: RunPlan) throws -> Double {
         var reader = try TraceReader(path: plan.tracePath)
         var skip = WorkloadOperation(.get)
         for _ in 0..<plan.loadRecords where try !reader.next(into: &skip) { break }
-        var replayer = Replayer(store: NullStore(), synthesizer: plan.synthesizer, startingAt: plan.loadRecords)
-        let count = min(200_000, plan.totalRecords - plan.loadRecords)
+        let count = min(200_000 * plan.layout.workers, plan.totalRecords - plan.loadRecords)
         guard count > 0 else { return 0 }
-        let measurement = try MeasuredReplay().run(&replayer, from: &reader, count: count)
+        let measurement = try replay(store: NullStore(), plan: plan, reader: &reader, from: plan.loadRecords, count: count) { $0.pace = .max }
         return measurement.operations > 0 ? measurement.elapsedSeconds * 1e9 / Double(measurement.operations) : 0
+    }
+
+    /// Replays `count` records from position `position` with the plan's threads and pace.
+    static func replay(
+        store: any Store, plan: RunPlan, reader: inout TraceReader, from position: Int, count: Int,
+        configure: (inout MeasuredReplay) -> Void
+    ) throws -> PhaseMeasurement {
+        var measured = MeasuredReplay()
+        measured.pace = plan.pace
+        measured.sampleInterval = plan.sampleInterval
+        configure(&measured)
+        if plan.layout == .threads(1) {
+            var replayer = Replayer(store: store, synthesizer: plan.synthesizer, startingAt: position)
+            return try measured.run(&replayer, from: &reader, count: count)
+        }
+        var parallel = ParallelReplay(layout: plan.layout)
+        parallel.measured = measured
+        return try parallel.run(store: store, synthesizer: plan.synthesizer, reader: &reader, startingAt: position, count: count)
     }
 
     public func run(repetition: Int, harnessOverhead: Double) throws -> Results.Run {
@@ -93,16 +117,16 @@ public struct EngineBenchmark {
         let osBefore = OSCounters.bytesWritten()
         let passedBefore = OSCounters.bytesPassedToWrite()
         let runStart = MonotonicClock.now()
-        var replay = MeasuredReplay()
-        replay.pace = plan.pace
-        replay.sampleInterval = plan.sampleInterval
-        replay.diskUsage = { try storage.usage() }
         let name = engine.name
         let report = progress
-        replay.progress = { operations, seconds, rate in
-            report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
+        let measurement = try Self.replay(
+            store: store, plan: plan, reader: &reader, from: replayer.position, count: plan.totalRecords - plan.loadRecords
+        ) { replay in
+            replay.diskUsage = { try storage.usage() }
+            replay.progress = { operations, seconds, rate in
+                report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
+            }
         }
-        let measurement = try replay.run(&replayer, from: &reader, count: plan.totalRecords - plan.loadRecords)
         try store.waitForMaintenance()
         let osAfter = OSCounters.bytesWritten()
         let passedAfter = OSCounters.bytesPassedToWrite()
@@ -140,6 +164,8 @@ public struct EngineBenchmark {
         // count of bytes passed to write calls is the counterpart of our engines' counter.
         let passed = passedBefore.flatMap { before in passedAfter.map { $0 - before } }
         let fileBytes = engine.isReference ? (passed ?? 0) : metrics.fileBytesWritten - metricsBefore.fileBytesWritten
+        let commits = [MeasuredKind.put, .delete, .rmw, .batch].reduce(0) { $0 + Int(measurement.histograms[$1.rawValue].totalCount) }
+        let fsyncs = metrics.syncs - metricsBefore.syncs
         var byOp: [String: Results.OpStats] = [:]
         var all = makeHistogram()
         for kind in MeasuredKind.allCases where measurement.histograms[kind.rawValue].totalCount > 0 {
@@ -162,8 +188,11 @@ public struct EngineBenchmark {
             io: Results.IO(
                 userBytesWritten: userBytes, fileBytesWritten: fileBytes, osBytesWritten: osBytes,
                 writeAmp: userBytes > 0 ? Double(fileBytes) / Double(userBytes) : nil,
-                fsyncs: metrics.syncs - metricsBefore.syncs),
-            pauses: Results.Pauses(
+                fsyncs: engine.isReference ? nil : fsyncs, commits: commits,
+                fsyncsPerCommit: commits > 0 && !engine.isReference ? Double(fsyncs) / Double(commits) : nil),
+            // A reference engine's library compacts and stalls on its own threads without telling:
+            // its pauses are unknown, not zero.
+            pauses: engine.isReference ? nil : Results.Pauses(
                 count: blocking.count, totalMs: pausedMs, maxMs: blocking.last ?? 0,
                 p99Ms: blocking.isEmpty ? 0 : blocking[min(blocking.count - 1, Int((Double(blocking.count) * 0.99).rounded(.up)) - 1)],
                 stalledFraction: measurement.elapsedSeconds > 0 ? pausedMs / 1000 / measurement.elapsedSeconds : 0),
@@ -174,6 +203,11 @@ public struct EngineBenchmark {
                 intervalS: plan.sampleInterval, t: series.t, opsPerS: series.opsPerSecond, p99Us: series.p99Microseconds,
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
+        run.threads = plan.layout.workers
+        if case let .roles(readers, writers) = plan.layout {
+            run.readers = readers
+            run.writers = writers
+        }
         return run
     }
 
@@ -199,9 +233,10 @@ public struct EngineBenchmark {
             let killAt = plan.loadRecords / 2 + random.below(max(1, plan.totalRecords - plan.loadRecords / 2))
             progress?("\(engine.name): crash \(point + 1)/\(plan.killPoints), kill after trace position \(killAt)")
             let check = CrashCheck(
-                executable: plan.crashExecutable, childArguments: plan.crashArguments(engine.name, crashDirectory),
+                executable: plan.crashExecutable,
+                childArguments: plan.crashChild.child(engine: engine.name, directory: crashDirectory, from: ReplayFrontier(layout: plan.layout)).arguments,
                 tracePath: plan.tracePath, synthesizer: plan.synthesizer)
-            let outcome = try check.run(killAt: killAt) { try engine.open(crashDirectory, plan.options) }
+            let outcome = try check.run(killAt: killAt, layout: plan.layout) { try engine.open(crashDirectory, plan.options) }
             opens.append(outcome.openSeconds)
             lost += outcome.lostCommits
             partial += outcome.partialBatch ? 1 : 0

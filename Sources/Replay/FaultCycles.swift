@@ -61,9 +61,13 @@ public struct FaultCycles {
     public let tracePath: String
     public let totalRecords: Int
     public let synthesizer: ValueSynthesizer
+    /// The worker threads that replay the trace on the store.
+    public let layout: WorkerLayout
     public var progress: ((String) -> Void)?
 
-    public init(configuration: CrashCycles.Configuration, faults: [Fault], tracePath: String, totalRecords: Int, synthesizer: ValueSynthesizer) {
+    public init(configuration: CrashCycles.Configuration, faults: [Fault], tracePath: String, totalRecords: Int, synthesizer: ValueSynthesizer,
+                layout: WorkerLayout = .threads(1)) {
+        self.layout = layout
         self.configuration = configuration
         self.faults = faults
         self.tracePath = tracePath
@@ -80,7 +84,7 @@ public struct FaultCycles {
         var reports: [Report] = []
         for fault in faults {
             var report = Report(engine: engine.name, fault: fault)
-            var position = 0
+            var frontier = ReplayFrontier(layout: layout)
             var opens: [Double] = []
             // Learned as the cycles go, so the faults land inside the work rather than after it:
             // mutating calls per trace record, and how often the engine makes each failing call
@@ -91,7 +95,8 @@ public struct FaultCycles {
             defer { try? StorageDirectory.destroy(directory, fileSystem: real) }
             for iteration in 1...configuration.iterations {
                 report.cycles = iteration
-                progress?("\(engine.name), \(fault.rawValue): cycle \(iteration)/\(configuration.iterations) from trace position \(position)")
+                progress?("\(engine.name), \(fault.rawValue): cycle \(iteration)/\(configuration.iterations) from trace \(frontier)")
+                let position = frontier.highest
                 try StorageDirectory.createPath(directory, fileSystem: real)
                 // Some faults land in the open (recovery), the rest anywhere in the cycle.
                 let early = Double(random.next() >> 11) * 0x1.0p-53 < configuration.duringRecovery
@@ -107,8 +112,8 @@ public struct FaultCycles {
                     power.arm(powerLossAt: 1 + random.below(span))
                     var injecting = options
                     injecting.fileSystem = power
-                    outcome = replay(engine: engine, directory: directory, options: injecting, from: position, until: position + records)
-                    let replayed = outcome.acknowledged - position
+                    outcome = replay(engine: engine, directory: directory, options: injecting, from: frontier, until: position + records)
+                    let replayed = outcome.acknowledged.highest - frontier.lowest
                     if replayed >= 100 { callsPerRecord = Double(power.mutatingCalls) / Double(replayed) }
                     if !power.isDead { try power.powerLoss() }
                     outcome.injected = true
@@ -120,9 +125,9 @@ public struct FaultCycles {
                     var injecting = options
                     injecting.fileSystem = faulty
                     let limit = position + 1 + random.below(configuration.window)
-                    outcome = replay(engine: engine, directory: directory, options: injecting, from: position, until: limit)
+                    outcome = replay(engine: engine, directory: directory, options: injecting, from: frontier, until: limit)
                     outcome.injected = faulty.fired
-                    if !faulty.fired && outcome.error == nil && outcome.acknowledged >= limit {
+                    if !faulty.fired && outcome.error == nil && outcome.acknowledged.highest >= limit {
                         // A whole cycle without reaching the Nth call: it makes this many.
                         callCounts[call] = faulty.calls
                     }
@@ -143,10 +148,10 @@ public struct FaultCycles {
                 let next = try report.reopenAndVerify(
                     engine: engine, directory: directory, options: reopen, check: check, acknowledged: acknowledged,
                     cycle: "cycle \(iteration) (\(fault.rawValue))", opens: &opens)
-                position = next ?? 0
-                if position >= totalRecords {
+                frontier = next ?? ReplayFrontier(layout: layout)
+                if frontier.lowest >= totalRecords {
                     try StorageDirectory.destroy(directory, fileSystem: real)
-                    position = 0
+                    frontier = ReplayFrontier(layout: layout)
                 }
             }
             report.setRecoveryTimes(opens)
@@ -157,8 +162,8 @@ public struct FaultCycles {
 
     /// What one faulty run did.
     struct Injection {
-        /// Trace position of the last acknowledged write commit.
-        var acknowledged: Int
+        /// What each worker had acknowledged.
+        var acknowledged: ReplayFrontier
         var acknowledgedAny = false
         var injected = false
         /// The error that stopped the run, if any.
@@ -178,22 +183,41 @@ public struct FaultCycles {
     /// Opens the store and replays the trace from `start` until trace position `limit`, the end
     /// of the trace, or the first error; then closes the store (an error from close counts only
     /// when nothing failed before: after a power loss or a failed write it fails too).
-    private func replay(engine: EngineDescriptor, directory: String, options: StoreOptions, from start: Int, until limit: Int) -> Injection {
+    private func replay(engine: EngineDescriptor, directory: String, options: StoreOptions, from start: ReplayFrontier, until limit: Int) -> Injection {
         var result = Injection(acknowledged: start)
         var store: (any Store)?
+        let tally = AcknowledgementTally(start)
         do {
             let opened = try engine.open(directory, options)
             store = opened
-            try CrashChild.replayCommits(store: opened, tracePath: tracePath, synthesizer: synthesizer, from: start, until: limit) { position in
-                result.acknowledged = position
-                result.acknowledgedAny = true
+            try CrashChild.replayCommits(store: opened, tracePath: tracePath, synthesizer: synthesizer, from: start, until: limit) { worker, position in
+                tally.note(worker: worker, position: position)
             }
         } catch {
             result.error = error
         }
+        (result.acknowledged, result.acknowledgedAny) = tally.state
         if let store {
             do { try store.close() } catch { if result.error == nil { result.error = error } }
         }
         return result
     }
+}
+
+/// Acknowledgements of an in-process replay, from however many worker threads.
+final class AcknowledgementTally: @unchecked Sendable {
+    private let lock = Lock()
+    private var frontier: ReplayFrontier
+    private var any = false
+
+    init(_ start: ReplayFrontier) { frontier = start }
+
+    func note(worker: Int, position: Int) {
+        lock.withLock {
+            frontier.advance(worker: worker, to: position)
+            any = true
+        }
+    }
+
+    var state: (ReplayFrontier, Bool) { lock.withLock { (frontier, any) } }
 }

@@ -23,19 +23,19 @@ extension RecoveryFigures {
 
     /// Reopens the store in `directory`, times the open (into `opens`, milliseconds) and checks
     /// it against the trace.
-    /// - Returns: the trace position to continue from, or nil when the open failed (the
-    ///   directory is then destroyed, so the next cycle starts from position 0).
+    /// - Returns: the frontier to continue from, or nil when the open failed (the directory is
+    ///   then destroyed, so the next cycle starts from the beginning).
     mutating func reopenAndVerify(
-        engine: EngineDescriptor, directory: String, options: StoreOptions, check: CrashCheck, acknowledged: Int, cycle: String,
-        opens: inout [Double]
-    ) throws -> Int? {
+        engine: EngineDescriptor, directory: String, options: StoreOptions, check: CrashCheck, acknowledged: ReplayFrontier,
+        cycle: String, opens: inout [Double]
+    ) throws -> ReplayFrontier? {
         let start = MonotonicClock.now()
         let store: any Store
         do {
             store = try engine.open(directory, options)
         } catch {
             failedOpens += 1
-            note("\(cycle): open failed, last acknowledged position \(acknowledged): \(error)")
+            note("\(cycle): open failed, acknowledged \(acknowledged): \(error)")
             try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
             return nil
         }
@@ -52,10 +52,10 @@ extension RecoveryFigures {
         lostCommits += verdict.lostCommits
         partialBatches += verdict.partialBatch ? 1 : 0
         if verdict.lostCommits > 0 || verdict.partialBatch {
-            note("\(cycle): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged position \(acknowledged)")
+            note("\(cycle): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged \(acknowledged)")
         }
-        // Continue from the verified state: after the commit in flight when it turned out durable.
-        return verdict.inFlightApplied == true ? verdict.inFlightEnd : acknowledged
+        // Continue from the verified state: after each commit in flight that turned out durable.
+        return verdict.frontier
     }
 
     /// Sets the open-time distribution from the open times (milliseconds).

@@ -40,6 +40,8 @@ public struct Replayer {
     private var batchMark = 0
     /// Position of the next operation in the trace (every record counts, begin and commit too).
     public private(set) var position = 0
+    /// CRC-32C of every key and value scans visited (so the bytes are read, not just located).
+    public private(set) var scanChecksum: UInt32 = 0
 
     public init(store: any Store, synthesizer: ValueSynthesizer, startingAt position: Int = 0) {
         self.store = store
@@ -55,6 +57,14 @@ public struct Replayer {
         /// A single operation, or a batch at its commit, is done; a write is durable as the
         /// durability option promises.
         case completed(MeasuredKind, isWrite: Bool, startedAt: UInt64, mark: Int)
+    }
+
+    /// Executes `operation` found at trace position `position` (a worker that replays one
+    /// partition of a trace skips the positions other workers replay).
+    @inline(__always)
+    public mutating func execute(_ operation: WorkloadOperation, at position: Int, start: UInt64, mark: Int) throws -> Completion {
+        self.position = position
+        return try execute(operation, start: start, mark: mark)
     }
 
     /// Executes `operation`.
@@ -83,7 +93,13 @@ public struct Replayer {
             try store.delete(operation.key)
             return .completed(.delete, isWrite: true, startedAt: start, mark: mark)
         case .scan:
-            try store.scan(from: operation.key, limit: operation.scanCount) { _, _ in }
+            // Every byte a scan visits is read (checksummed), as a real reader would: a store
+            // that hands out pointers without touching the data does not get a free scan.
+            var checksum = scanChecksum
+            try store.scan(from: operation.key, limit: operation.scanCount) { key, value in
+                checksum = CRC32C.checksum(value, continuing: CRC32C.checksum(key, continuing: checksum))
+            }
+            scanChecksum = checksum
             return .completed(.scan, isWrite: false, startedAt: start, mark: mark)
         case .readModifyWrite:
             _ = try store.get(operation.key, into: &readBuffer)
@@ -110,117 +126,5 @@ public struct Replayer {
         if let explicit = operation.value { return explicit }
         synthesizer.fill(&value, size: operation.valueSize, key: operation.key, version: UInt64(version))
         return value
-    }
-}
-
-/// Latency and throughput of one measured phase.
-public struct PhaseMeasurement {
-    public var operations = 0
-    public var elapsedSeconds = 0.0
-    public var histograms: [Histogram<UInt64>] = MeasuredKind.allCases.map { _ in makeHistogram() }
-    /// Operations that overlapped maintenance work.
-    public var duringMaintenance = makeHistogram()
-    public var timeseries = Timeseries()
-
-    public struct Timeseries {
-        public var t: [Double] = []
-        public var opsPerSecond: [Double] = []
-        public var p99Microseconds: [Double] = []
-        public var diskBytes: [Int] = []
-        public var allocatedDiskBytes: [Int] = []
-    }
-}
-
-/// Runs the trace operations from the current position through `end` with measurement.
-public struct MeasuredReplay {
-    public var pace: Pace = .max
-    /// Seconds per time-series sample.
-    public var sampleInterval = 1.0
-    /// Sizes the store's directory on disk for the time series (`nil`: not sampled).
-    public var diskUsage: (() throws -> StoreStatistics)?
-    /// Called at every sample with (operations so far, elapsed seconds, operations per second).
-    public var progress: ((Int, Double, Double) -> Void)?
-
-    public init() {}
-
-    /// Replays operations from `reader` until `count` have been executed (or the trace ends).
-    public func run<Source: OperationSource>(
-        _ replayer: inout Replayer, from reader: inout Source, count: Int
-    ) throws -> PhaseMeasurement {
-        var measurement = PhaseMeasurement()
-        var interval = makeHistogram()
-        var operation = WorkloadOperation(.get)
-        let metrics = replayer.store.metrics
-        let start = MonotonicClock.now()
-        let sampleNanos = UInt64(sampleInterval * 1e9)
-        var nextSample = start + sampleNanos
-        var operationsAtSample = 0
-        var firstTimestamp: UInt64?
-        var executed = 0
-        var completed = 0
-
-        func sample(_ now: UInt64) throws {
-            let seconds = Double(now - start) / 1e9
-            let elapsed = Double(now - (nextSample - sampleNanos)) / 1e9
-            let rate = Double(completed - operationsAtSample) / max(elapsed, 1e-9)
-            measurement.timeseries.t.append(seconds)
-            measurement.timeseries.opsPerSecond.append(rate)
-            measurement.timeseries.p99Microseconds.append(interval.totalCount > 0 ? Double(interval.valueAtPercentile(99)) / 1000 : 0)
-            if let diskUsage {
-                let usage = try diskUsage()
-                measurement.timeseries.diskBytes.append(usage.diskBytes)
-                measurement.timeseries.allocatedDiskBytes.append(usage.allocatedBytes)
-            }
-            interval.reset()
-            operationsAtSample = completed
-            nextSample = now + sampleNanos
-            progress?(completed, seconds, rate)
-        }
-
-        while executed < count, try reader.next(into: &operation) {
-            executed += 1
-            var begin = MonotonicClock.now()
-            switch pace {
-            case .max:
-                break
-            case let .rate(rate):
-                let due = start + UInt64(Double(executed - 1) / rate * 1e9)
-                begin = Self.wait(until: due, now: begin)
-            case let .recorded(speedup):
-                if let timestamp = operation.timestamp {
-                    if firstTimestamp == nil { firstTimestamp = timestamp }
-                    let offset = Double(timestamp &- firstTimestamp!) * 1000 / speedup
-                    begin = Self.wait(until: start + UInt64(max(offset, 0)), now: begin)
-                }
-            }
-            let mark = metrics.maintenanceMark
-            guard case let .completed(kind, _, startedAt, startMark) = try replayer.execute(operation, start: begin, mark: mark) else { continue }
-            let end = MonotonicClock.now()
-            let latency = end &- startedAt
-            measurement.histograms[kind.rawValue].record(latency)
-            interval.record(latency)
-            let endMark = metrics.maintenanceMark
-            if startMark < 0 || endMark < 0 || startMark != endMark { measurement.duringMaintenance.record(latency) }
-            completed += 1
-            if completed & 1023 == 0 && end >= nextSample { try sample(end) }
-        }
-        let end = MonotonicClock.now()
-        if completed > operationsAtSample || measurement.timeseries.t.isEmpty { try sample(end) }
-        measurement.operations = completed
-        measurement.elapsedSeconds = Double(end - start) / 1e9
-        return measurement
-    }
-
-    /// Waits until `due` (sleeping for long waits, spinning for the last stretch).
-    /// - Returns: the time the operation is due: latency counts from then.
-    @inline(__always)
-    static func wait(until due: UInt64, now: UInt64) -> UInt64 {
-        var current = now
-        while current < due {
-            let remaining = due - current
-            if remaining > 200_000 { usleep(UInt32((remaining - 100_000) / 1000)) }
-            current = MonotonicClock.now()
-        }
-        return due
     }
 }

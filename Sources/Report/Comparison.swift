@@ -5,16 +5,16 @@ import Foundation
 ///
 /// Metric classes:
 /// - **timing** (throughput, latency percentiles, open times): noisy. A change is a regression only
-///   when the medians differ by more than the time threshold *and* the repetitions separate: their
-///   ranges do not overlap, or a two-sided exact Mann–Whitney U test gives p < 0.05. That needs at
-///   least three repetitions a side (`run --repeat 3`); with fewer, a change past the threshold is
-///   reported as noise.
+///   when the medians differ by more than the time threshold *and* a two-sided exact Mann–Whitney U
+///   test of the repetitions gives p < `alpha` (0.01: the false-alarm rate of a change that passed
+///   the threshold by chance). That needs at least five repetitions a side (`run --repeat 5`);
+///   with fewer, a change past the threshold is reported as noise.
 /// - **deterministic** (file bytes written, fsyncs, bytes on disk, maintenance events): for a
 ///   fixed seed they do not depend on machine speed, so they are compared strictly against the
 ///   bytes threshold — CI can catch a regression even where timings are noise.
 /// - **memory** (jemalloc allocated bytes, peak RSS): against the memory threshold, and like timing
 ///   only when the repetitions separate (allocation and RSS vary from run to run).
-/// - **durability** (lost commits): any increase is a regression.
+/// - **durability** (lost commits, partial batches): any loss in any repetition is a regression.
 public struct Comparison: Sendable {
     public enum MetricClass: String, Sendable, CaseIterable, Codable {
         case timing, deterministic, memory, durability
@@ -81,27 +81,48 @@ public struct Comparison: Sendable {
         Metric(name: "clean_open_ms", metricClass: .timing, lowerIsBetter: true) { $0.recovery.cleanOpenMs },
         Metric(name: "crash_open_ms", metricClass: .timing, lowerIsBetter: true) { $0.recovery.crashOpenMs },
         Metric(name: "file_bytes_written", metricClass: .deterministic, lowerIsBetter: true) { Double($0.io.fileBytesWritten) },
-        Metric(name: "fsyncs", metricClass: .deterministic, lowerIsBetter: true) { Double($0.io.fsyncs) },
+        Metric(name: "fsyncs", metricClass: .deterministic, lowerIsBetter: true) { $0.io.fsyncs.map(Double.init) },
         Metric(name: "disk_final_bytes", metricClass: .deterministic, lowerIsBetter: true) { Double($0.disk.finalBytes) },
         Metric(name: "maintenance_events", metricClass: .deterministic, lowerIsBetter: true) { Double($0.events.count) },
         Metric(name: "jemalloc_allocated_bytes", metricClass: .memory, lowerIsBetter: true) { $0.memory.allocatedBytes.map(Double.init) },
         Metric(name: "peak_rss_bytes", metricClass: .memory, lowerIsBetter: true) { Double($0.memory.peakRssBytes) },
         Metric(name: "lost_commits", metricClass: .durability, lowerIsBetter: true) { $0.recovery.lostCommits.map(Double.init) },
+        Metric(name: "partial_batches", metricClass: .durability, lowerIsBetter: true) { $0.recovery.partialBatches.map(Double.init) },
     ]
 
-    /// - Throws: `ComparisonError.unusable` when the two files did not run the same workload.
+    /// Runs are compared per engine and thread layout (`lsm, 4 threads`): throughput at four
+    /// threads is not a regression of throughput at one.
+    /// - Parameter allowDifferentThreads: compare an engine's runs even when the two files ran it
+    ///   with different thread counts (all of its runs on each side are then taken together).
+    /// - Throws: `ComparisonError.unusable` when the two files did not run the same workload, or
+    ///   ran an engine with different thread counts and that was not allowed.
     public init(baseline: Results, new: Results, thresholds: Thresholds = Thresholds(),
-                classes: Set<MetricClass> = Set(MetricClass.allCases)) throws {
+                classes: Set<MetricClass> = Set(MetricClass.allCases), allowDifferentThreads: Bool = false) throws {
         guard baseline.workload.name == new.workload.name, baseline.workload.seed == new.workload.seed,
               baseline.workload.operations == new.workload.operations, baseline.workload.records == new.workload.records else {
             throw ComparisonError.unusable(
                 "the results ran different workloads: \(Self.describe(baseline.workload)) vs \(Self.describe(new.workload))")
         }
+        if !allowDifferentThreads {
+            for engine in Set(baseline.runs.map(\.engine)).intersection(new.runs.map(\.engine)).sorted() {
+                let before = Set(baseline.runs.filter { $0.engine == engine }.map(\.threadLabel))
+                let after = Set(new.runs.filter { $0.engine == engine }.map(\.threadLabel))
+                if before != after {
+                    throw ComparisonError.unusable(
+                        "\(engine) ran with \(before.sorted().joined(separator: ", ")) thread(s) in the baseline and with "
+                            + "\(after.sorted().joined(separator: ", ")) in the new results; figures at different thread counts "
+                            + "are not comparable (pass --allow-different-threads to compare them anyway)")
+                }
+            }
+        }
+        func group(_ run: Results.Run) -> String {
+            allowDifferentThreads || run.threadLabel == "1" ? run.engine : "\(run.engine), \(run.threadLabel) threads"
+        }
         var rows: [Row] = []
-        let engines = (baseline.runs.map(\.engine) + new.runs.map(\.engine)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let engines = (baseline.runs.map(group) + new.runs.map(group)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         for engine in engines {
-            let before = baseline.runs.filter { $0.engine == engine }
-            let after = new.runs.filter { $0.engine == engine }
+            let before = baseline.runs.filter { group($0) == engine }
+            let after = new.runs.filter { group($0) == engine }
             guard !before.isEmpty, !after.isEmpty else {
                 rows.append(Row(engine: engine, metric: "-", metricClass: .timing, baseline: nil, new: nil, change: nil,
                                 verdict: before.isEmpty ? .added : .removed,
@@ -130,8 +151,17 @@ public struct Comparison: Sendable {
                       change: change, verdict: .unchanged, reason: "")
         let worse = metric.lowerIsBetter ? after > before : after < before
         if metric.metricClass == .durability {
-            row.verdict = after > before ? .regression : (after < before ? .improvement : .unchanged)
-            row.reason = after > before ? "more acknowledged commits lost" : "no increase allowed, none seen"
+            // Any loss in any repetition is a regression, whatever the median or the baseline says.
+            let worst = b.max() ?? 0
+            row.new = worst
+            row.change = before != 0 ? (worst - before) / abs(before) : (worst == 0 ? 0 : nil)
+            if worst > 0 {
+                row.verdict = .regression
+                row.reason = "\(Int(worst)) in the worst of \(b.count) repetition(s): no loss is allowed"
+            } else {
+                row.verdict = (a.max() ?? 0) > 0 ? .improvement : .unchanged
+                row.reason = "none in any repetition"
+            }
             return row
         }
         let threshold = metric.metricClass == .timing ? thresholds.time : (metric.metricClass == .memory ? thresholds.memory : thresholds.bytes)
@@ -147,22 +177,30 @@ public struct Comparison: Sendable {
             row.reason = "\(metric.metricClass.rawValue): past ±\(percent(threshold))"
             return row
         }
-        guard a.count >= 3, b.count >= 3 else {
+        // The exact two-sided Mann–Whitney p of two fully separated samples is 2 / C(n+m, n): 0.1
+        // for 3 against 3, 0.008 for 5 against 5. Below `minimumRepetitions` a side no
+        // separation can reach `alpha`, so the change cannot be told from noise.
+        guard a.count >= minimumRepetitions, b.count >= minimumRepetitions else {
             row.verdict = .noise
-            row.reason = "past ±\(percent(threshold)), but \(a.count) vs \(b.count) runs cannot be told from noise: use --repeat 3 or more"
+            row.reason = "past ±\(percent(threshold)), but \(a.count) vs \(b.count) runs cannot be told from noise at p < \(alpha): use --repeat \(minimumRepetitions) or more"
             return row
         }
-        let separated = a.max()! < b.min()! || b.max()! < a.min()!
         let p = mannWhitneyP(a, b)
-        if separated || p < 0.05 {
+        if p < alpha {
             row.verdict = direction
-            row.reason = separated ? "past ±\(percent(threshold)) and the ranges do not overlap" : "past ±\(percent(threshold)), Mann–Whitney p = \(String(format: "%.3f", p))"
+            row.reason = "past ±\(percent(threshold)), Mann–Whitney p = \(String(format: "%.3f", p)) < \(alpha)"
         } else {
             row.verdict = .noise
-            row.reason = "past ±\(percent(threshold)), but the ranges overlap (Mann–Whitney p = \(String(format: "%.3f", p)))"
+            row.reason = "past ±\(percent(threshold)), but Mann–Whitney p = \(String(format: "%.3f", p)) ≥ \(alpha)"
         }
         return row
     }
+
+    /// False-alarm rate of a timing or memory regression: the two-sided Mann–Whitney p must be
+    /// below it (on top of the change passing its threshold).
+    public static let alpha = 0.01
+    /// Repetitions a side that can reach `alpha` at all (5 against 5: p = 0.008 when separated).
+    public static let minimumRepetitions = 5
 
     static func percent(_ fraction: Double) -> String {
         let value = fraction * 100

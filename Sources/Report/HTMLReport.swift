@@ -61,6 +61,7 @@ public enum HTMLReport {
         html += "<table><tr>" + table.headers.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
         for row in table.rows { html += "<tr>" + row.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n" }
         html += "</table>\n"
+        html += scalingCharts(results)
         html += "<h2>Throughput over time</h2>\n" + throughput.svg()
         html += "<h2>p99 latency over time</h2>\n" + latency.svg()
         html += "<h2>Bytes on disk over time</h2>\n" + disk.svg()
@@ -91,7 +92,48 @@ public enum HTMLReport {
     }
 
     static func label(_ run: Results.Run, in results: Results) -> String {
-        results.runs.contains { $0.repetition > 1 } ? "\(run.engine) #\(run.repetition)" : run.engine
+        var label = run.engine
+        if Set(results.runs.map(\.threadLabel)).count > 1 || run.threadCount > 1 {
+            label += run.readers != nil ? ", \(run.threadLabel)" : ", \(run.threadCount) thread\(run.threadCount == 1 ? "" : "s")"
+        }
+        if results.runs.contains(where: { $0.repetition > 1 }) { label += " #\(run.repetition)" }
+        return label
+    }
+
+    /// Throughput and p99 against client threads, one line per engine (median over repetitions),
+    /// when the run measured more than one thread count.
+    static func scalingCharts(_ results: Results) -> String {
+        let counts = Set(results.runs.filter { $0.readers == nil }.map(\.threadCount)).sorted()
+        guard counts.count > 1 else { return "" }
+        var engines: [String] = []
+        for run in results.runs where !engines.contains(run.engine) { engines.append(run.engine) }
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        }
+        func series(_ value: (Results.Run) -> Double?) -> [LineChart.Series] {
+            engines.enumerated().map { index, engine in
+                let points = counts.compactMap { count -> (Double, Double)? in
+                    let values = results.runs.filter { $0.engine == engine && $0.readers == nil && $0.threadCount == count }.compactMap(value)
+                    return values.isEmpty ? nil : (Double(count), median(values))
+                }
+                return LineChart.Series(name: engine, color: palette[index % palette.count], points: points)
+            }
+        }
+        let ticks = counts.map(Double.init)
+        var throughput = LineChart(title: "Throughput against threads", unit: "ops/s", maxX: ticks.last!,
+                                   series: series { $0.opsPerS }, format: { NumberFormat.grouped($0) })
+        throughput.xTicks = ticks
+        throughput.markPoints = true
+        var latency = LineChart(title: "p99 latency against threads", unit: "µs", maxX: ticks.last!,
+                                series: series { $0.byOp["all"]?.latencyUs.p99 },
+                                format: { NumberFormat.fixed($0, places: $0 < 10 ? 1 : 0) })
+        latency.xTicks = ticks
+        latency.markPoints = true
+        let legend = engines.enumerated().map { index, engine in
+            "<span><span class=\"swatch\" style=\"background:\(palette[index % palette.count])\"></span>\(escape(engine))</span>"
+        }.joined()
+        return "<h2>Scaling with client threads</h2>\n<p class=\"legend\">\(legend)</p>\n" + throughput.svg() + latency.svg()
     }
 
     static func escape(_ text: String) -> String {
@@ -122,6 +164,11 @@ struct LineChart {
     var series: [Series]
     var format: (Double) -> String
     var bands: [Band] = []
+    /// Tick values for a non-time x axis (e.g. thread counts), labelled as they are; `nil`: five
+    /// ticks in seconds.
+    var xTicks: [Double]?
+    /// Draw a dot at every point (for sparse series such as one per thread count).
+    var markPoints = false
     var width = 1000.0
     var height = 280.0
 
@@ -145,15 +192,24 @@ struct LineChart {
             let position = y(value)
             out += "<line x1=\"\(left)\" x2=\"\(left + plotWidth)\" y1=\"\(f(position))\" y2=\"\(f(position))\" stroke=\"#e4e4e4\"/>\n"
             out += "<text x=\"\(left - 6)\" y=\"\(f(position + 4))\" text-anchor=\"end\">\(HTMLReport.escape(format(value)))</text>\n"
+            guard xTicks == nil else { continue }
             let seconds = xMax * Double(tick) / 4
             out += "<text x=\"\(f(x(seconds)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(NumberFormat.fixed(seconds, places: seconds < 10 ? 1 : 0)) s</text>\n"
+        }
+        for value in xTicks ?? [] {
+            out += "<text x=\"\(f(x(value)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(NumberFormat.grouped(value))</text>\n"
+        }
+        if xTicks != nil {
+            out += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\">threads</text>\n"
         }
         out += "<text x=\"12\" y=\"\(f(top + plotHeight / 2))\" transform=\"rotate(-90 12 \(f(top + plotHeight / 2)))\" text-anchor=\"middle\">\(HTMLReport.escape(unit))</text>\n"
         for line in series where !line.points.isEmpty {
             let points = line.points.map { "\(f(x($0.0))),\(f(y($0.1)))" }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"1.8\" points=\"\(points)\"><title>\(HTMLReport.escape(line.name))</title></polyline>\n"
-            if line.points.count == 1 {
-                out += "<circle cx=\"\(f(x(line.points[0].0)))\" cy=\"\(f(y(line.points[0].1)))\" r=\"3\" fill=\"\(line.color)\"/>\n"
+            if line.points.count == 1 || markPoints {
+                for point in line.points {
+                    out += "<circle cx=\"\(f(x(point.0)))\" cy=\"\(f(y(point.1)))\" r=\"3\" fill=\"\(line.color)\"><title>\(HTMLReport.escape(line.name)): \(HTMLReport.escape(format(point.1)))</title></circle>\n"
+                }
             }
         }
         return out + "</svg>\n"

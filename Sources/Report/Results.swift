@@ -98,7 +98,8 @@ public struct Results: Codable, Sendable, Equatable {
         public var load: Phase
         public var disk: Disk
         public var io: IO
-        public var pauses: Pauses
+        /// Maintenance pauses; `nil` for an engine whose library does not report them.
+        public var pauses: Pauses?
         public var events: [Event]
         public var recovery: Recovery
         public var memory: Memory
@@ -107,10 +108,24 @@ public struct Results: Codable, Sendable, Equatable {
         /// What the engine reports about itself at the end of the run phase (its own key count,
         /// live and dead bytes, where it knows them).
         public var engineStatistics: EngineStatistics?
+        /// Client threads that replayed the run phase (absent in files from before threads: 1).
+        public var threads: Int?
+        /// With `--readers R --writers W`: the threads that replayed only reads, and only writes.
+        public var readers: Int?
+        public var writers: Int?
+
+        /// Client threads, 1 for results written before runs had threads.
+        public var threadCount: Int { threads ?? 1 }
+
+        /// How the run's threads were laid out: `4` or `3r+1w`.
+        public var threadLabel: String {
+            if let readers, let writers { return "\(readers)r+\(writers)w" }
+            return String(threadCount)
+        }
 
         public init(engine: String, repetition: Int, ops: Int, elapsedS: Double, opsPerS: Double,
                     byOp: [String: OpStats], duringMaintenance: OpStats?, load: Phase, disk: Disk, io: IO,
-                    pauses: Pauses, events: [Event], recovery: Recovery, memory: Memory, harness: Harness,
+                    pauses: Pauses?, events: [Event], recovery: Recovery, memory: Memory, harness: Harness,
                     timeseries: Timeseries) {
             self.engine = engine
             self.repetition = repetition
@@ -203,13 +218,22 @@ public struct Results: Codable, Sendable, Equatable {
         /// The kernel's count for this process (`/proc/self/io` write_bytes) over the run phase.
         public var osBytesWritten: Int?
         public var writeAmp: Double?
-        public var fsyncs: Int
-        public init(userBytesWritten: Int, fileBytesWritten: Int, osBytesWritten: Int?, writeAmp: Double?, fsyncs: Int) {
+        /// fsync and fdatasync calls the engine made; `nil` where its library syncs uncounted.
+        public var fsyncs: Int?
+        /// Write commits of the run phase (a put, delete, read-modify-write or batch is one).
+        public var commits: Int?
+        /// fsyncs / commits: below 1 when commits share syncs (group commit); `nil` where the
+        /// engine's library syncs without counting.
+        public var fsyncsPerCommit: Double?
+        public init(userBytesWritten: Int, fileBytesWritten: Int, osBytesWritten: Int?, writeAmp: Double?, fsyncs: Int?,
+                    commits: Int? = nil, fsyncsPerCommit: Double? = nil) {
             self.userBytesWritten = userBytesWritten
             self.fileBytesWritten = fileBytesWritten
             self.osBytesWritten = osBytesWritten
             self.writeAmp = writeAmp
             self.fsyncs = fsyncs
+            self.commits = commits
+            self.fsyncsPerCommit = fsyncsPerCommit
         }
     }
 

@@ -4,26 +4,30 @@ import StoreCore
 public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
-            "engine", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "space amp", "write amp", "fsyncs",
-            "max pause", "stalled", "clean open", "crash open", "lost", "jemalloc", "peak RSS",
+            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp", "write amp", "fsyncs",
+            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", "peak RSS",
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
         for run in results.runs {
             let all = run.byOp["all"]
             table.append([
                 repeated ? "\(run.engine) #\(run.repetition)" : run.engine,
+                run.threadLabel,
                 NumberFormat.grouped(run.opsPerS),
                 all.map { NumberFormat.fixed($0.latencyUs.p50, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p99, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p999, places: 1) } ?? "-",
+                all.map { NumberFormat.fixed($0.latencyUs.max, places: 1) } ?? "-",
                 run.disk.spaceAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 run.io.writeAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
-                NumberFormat.grouped(Double(run.io.fsyncs)),
-                run.pauses.count > 0 ? NumberFormat.fixed(run.pauses.maxMs, places: 1) + " ms" : "-",
-                NumberFormat.fixed(run.pauses.stalledFraction * 100, places: 1) + "%",
+                run.io.fsyncs.map { NumberFormat.grouped(Double($0)) } ?? "–",
+                run.io.fsyncsPerCommit.map { NumberFormat.fixed($0, places: 3) } ?? "–",
+                run.pauses.map { $0.count > 0 ? NumberFormat.fixed($0.maxMs, places: 1) + " ms" : "0" } ?? "–",
+                run.pauses.map { NumberFormat.fixed($0.stalledFraction * 100, places: 1) + "%" } ?? "–",
                 run.recovery.cleanOpenMs.map { NumberFormat.fixed($0, places: 1) + " ms" } ?? "-",
                 run.recovery.crashOpenMs.map { NumberFormat.fixed($0, places: 1) + " ms" } ?? "-",
                 run.recovery.lostCommits.map { String($0) } ?? "-",
+                run.recovery.partialBatches.map { String($0) } ?? "-",
                 run.memory.allocatedBytes.map(ByteSize.format) ?? "-",
                 ByteSize.format(run.memory.peakRssBytes),
             ])
@@ -42,17 +46,20 @@ public enum SummaryTable {
 
     /// One CSV row per engine run with the headline figures.
     public static func csv(_ results: Results) -> String {
-        var lines = ["engine,repetition,ops,elapsed_s,ops_per_s,p50_us,p99_us,p999_us,space_amp,write_amp,fsyncs,pause_count,max_pause_ms,stalled_fraction,clean_open_ms,crash_open_ms,lost_commits,peak_rss_bytes"]
+        var lines = ["engine,repetition,ops,elapsed_s,ops_per_s,p50_us,p99_us,p999_us,space_amp,write_amp,fsyncs,pause_count,max_pause_ms,stalled_fraction,clean_open_ms,crash_open_ms,lost_commits,peak_rss_bytes,threads,fsyncs_per_commit,max_us,partial_batches"]
         for run in results.runs {
             let all = run.byOp["all"]
             let fields: [String] = [
                 run.engine, String(run.repetition), String(run.ops), String(run.elapsedS), String(run.opsPerS),
                 all.map { String($0.latencyUs.p50) } ?? "", all.map { String($0.latencyUs.p99) } ?? "",
                 all.map { String($0.latencyUs.p999) } ?? "", run.disk.spaceAmp.map { String($0) } ?? "",
-                run.io.writeAmp.map { String($0) } ?? "", String(run.io.fsyncs), String(run.pauses.count),
-                String(run.pauses.maxMs), String(run.pauses.stalledFraction),
+                run.io.writeAmp.map { String($0) } ?? "", run.io.fsyncs.map { String($0) } ?? "",
+                run.pauses.map { String($0.count) } ?? "", run.pauses.map { String($0.maxMs) } ?? "",
+                run.pauses.map { String($0.stalledFraction) } ?? "",
                 run.recovery.cleanOpenMs.map { String($0) } ?? "", run.recovery.crashOpenMs.map { String($0) } ?? "",
                 run.recovery.lostCommits.map { String($0) } ?? "", String(run.memory.peakRssBytes),
+                run.threadLabel, run.io.fsyncsPerCommit.map { String($0) } ?? "",
+                all.map { String($0.latencyUs.max) } ?? "", run.recovery.partialBatches.map { String($0) } ?? "",
             ]
             lines.append(fields.joined(separator: ","))
         }
@@ -61,13 +68,13 @@ public enum SummaryTable {
 
     /// `timeseries.csv`: one row per engine run and sample.
     public static func timeseriesCSV(_ results: Results) -> String {
-        var lines = ["engine,repetition,t_s,ops_per_s,p99_us,disk_bytes,allocated_disk_bytes"]
+        var lines = ["engine,repetition,t_s,ops_per_s,p99_us,disk_bytes,allocated_disk_bytes,threads"]
         for run in results.runs {
             let series = run.timeseries
             for index in series.t.indices {
                 let disk = index < series.diskBytes.count ? String(series.diskBytes[index]) : ""
                 let allocated = index < series.allocatedDiskBytes.count ? String(series.allocatedDiskBytes[index]) : ""
-                lines.append("\(run.engine),\(run.repetition),\(series.t[index]),\(series.opsPerS[index]),\(series.p99Us[index]),\(disk),\(allocated)")
+                lines.append("\(run.engine),\(run.repetition),\(series.t[index]),\(series.opsPerS[index]),\(series.p99Us[index]),\(disk),\(allocated),\(run.threadLabel)")
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -8,6 +8,18 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         state = seed
     }
 
+    /// Generator number `stream` of a family derived from `seed`, one per worker thread. Stream 0
+    /// is `SeededRandom(seed:)` itself, so a one-thread run draws exactly what it always drew;
+    /// stream k > 0 starts at a SplitMix64 hash of the seed and k, far from the other streams.
+    public init(seed: UInt64, stream: Int) {
+        guard stream != 0 else {
+            state = seed
+            return
+        }
+        var mixer = SeededRandom(seed: seed ^ (UInt64(stream) &* 0xD1B5_4A32_D192_ED03))
+        state = mixer.next()
+    }
+
     @inline(__always)
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

@@ -14,7 +14,7 @@ public final class StoreMetrics: Sendable {
     let filesCreated = Atomic<Int>(0)
     let filesRemoved = Atomic<Int>(0)
     let renames = Atomic<Int>(0)
-    private let events = Mutex<[MaintenanceEvent]>([])
+    private let events = Protected<[MaintenanceEvent]>([])
     /// Maintenance work running now (started, not yet recorded).
     private let activeMaintenance = Atomic<Int>(0)
     /// Maintenance work started so far: a change between two reads means work began in between.

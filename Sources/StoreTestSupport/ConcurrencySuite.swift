@@ -389,8 +389,8 @@ final class SharedCounter: Sendable {
 
 /// The highest acknowledged version per writer, published after each acknowledgement.
 final class SharedVersions: Sendable {
-    private let versions: Mutex<[UInt64]>
-    init(_ count: Int) { versions = Mutex([UInt64](repeating: 0, count: count)) }
+    private let versions: Protected<[UInt64]>
+    init(_ count: Int) { versions = Protected([UInt64](repeating: 0, count: count)) }
     func set(_ index: Int, _ value: UInt64) { versions.withLock { $0[index] = value } }
     func get(_ index: Int) -> UInt64 { versions.withLock { $0[index] } }
 }

@@ -29,3 +29,27 @@ struct StoreOptionGroup: ParsableArguments {
         return parsed
     }
 }
+
+/// `--threads N` or a list `1,2,4,8`: each count is a separate run, so the report can draw
+/// throughput and latency against threads.
+struct ThreadCounts: ExpressibleByArgument, Equatable {
+    /// More client threads than this is a typo, not a benchmark.
+    static let maximum = 256
+    let counts: [Int]
+
+    init(_ counts: [Int]) { self.counts = counts }
+
+    init?(argument: String) {
+        var counts: [Int] = []
+        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let count = Int(part), (1...Self.maximum).contains(count) else { return nil }
+            if !counts.contains(count) { counts.append(count) }
+        }
+        guard !counts.isEmpty else { return nil }
+        self.counts = counts
+    }
+
+    var defaultValueDescription: String { counts.map(String.init).joined(separator: ",") }
+
+    static let help = "Client threads: a count from 1 to \(maximum), or a comma-separated list (1,2,4,8) to run each."
+}

@@ -15,6 +15,9 @@ struct ComparisonOptions: ParsableArguments {
     @Option(parsing: .upToNextOption, help: "Metric classes to compare: timing, deterministic, memory, durability (default: all).")
     var metrics: [Comparison.MetricClass] = Comparison.MetricClass.allCases
 
+    @Flag(help: "Compare an engine's runs even when the two results ran it with different thread counts.")
+    var allowDifferentThreads = false
+
     func validate() throws {
         guard ["table", "markdown", "json"].contains(format) else { throw ValidationError("--format takes table, markdown or json") }
     }
@@ -24,7 +27,7 @@ struct ComparisonOptions: ParsableArguments {
         let comparison: Comparison
         do {
             comparison = try Comparison(baseline: baseline, new: new, thresholds: try Comparison.Thresholds(parsing: threshold),
-                                        classes: Set(metrics))
+                                        classes: Set(metrics), allowDifferentThreads: allowDifferentThreads)
         } catch let error as ComparisonError {
             unusable(error.description)
         }
@@ -61,8 +64,9 @@ struct CompareCommand: ParsableCommand {
         discussion: """
             Runs are matched by engine (the workloads must be the same). Per metric: baseline and new \
             (medians over repetitions), change, and a verdict with its reason. Timing metrics are \
-            regressions only when past the time threshold and the repetitions separate (ranges do not \
-            overlap, or a two-sided exact Mann–Whitney U test gives p < 0.05; needs --repeat 3 or more); \
+            regressions only when past the time threshold and a two-sided exact Mann–Whitney U test of the \
+            repetitions gives p < 0.01 (needs --repeat 5 or more a side); lost commits and partial batches \
+            in any repetition are regressions; \
             deterministic metrics (file bytes written, fsyncs, bytes on disk, maintenance events) are \
             compared strictly. Exit codes: 0 no regression, 1 regression, 2 unusable input.
             """

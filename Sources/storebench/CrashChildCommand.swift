@@ -19,16 +19,24 @@ struct CrashChildCommand: ParsableCommand {
     @Option var seed: UInt64
     @Option var compressibility: Double
     @Option var degrade: String?
-    @Option var startAt = 0
+    @Option var threads = 1
+    @Option var readers: Int?
+    @Option var writers: Int?
+    /// Per worker, the trace position it continues from (`CrashChildArguments`).
+    @Option var resume = "0"
     @OptionGroup var store: StoreOptionGroup
 
     func run() throws {
         let descriptor = try EngineRegistry.engine(named: engine)
         var options = try store.storeOptions()
         options.degradation = degrade.flatMap(Degradation.init(parsing:))
+        let layout: WorkerLayout = if let readers, let writers { .roles(readers: readers, writers: writers) } else { .threads(threads) }
+        guard layout.workers >= 1, layout.workers <= ThreadCounts.maximum else { throw ValidationError("bad thread layout") }
+        let frontier = try ReplayFrontier(layout: layout, argument: resume)
         let opened = try descriptor.open(dir, options)
         try CrashChild.run(
             store: opened, tracePath: trace,
-            synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), start: startAt, acknowledgeTo: 1)
+            synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), from: frontier,
+            degradation: options.degradation, acknowledgeTo: 1)
     }
 }

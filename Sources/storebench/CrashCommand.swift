@@ -51,6 +51,11 @@ struct CrashCommand: ParsableCommand {
     @Option(help: "Output: table or json.")
     var format = "table"
 
+    @Option(help: "Writer threads replaying the workload in each cycle (operations shared by key hash; each thread's acknowledged commits must survive).")
+    var threads = 1
+
+    var layout: WorkerLayout { .threads(threads) }
+
     @OptionGroup var store: StoreOptionGroup
 
     /// `--faults`: whether the kill cycles run, and which faults are injected.
@@ -78,6 +83,7 @@ struct CrashCommand: ParsableCommand {
     func validate() throws {
         _ = try parsedFaults()
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        guard (1...ThreadCounts.maximum).contains(threads) else { throw ValidationError("--threads must be between 1 and \(ThreadCounts.maximum)") }
         guard (0...1).contains(aimMaintenance), (0...1).contains(duringRecovery), aimMaintenance + duringRecovery <= 1 else {
             throw ValidationError("--aim-maintenance and --during-recovery are shares that add up to at most 1")
         }
@@ -118,18 +124,20 @@ struct CrashCommand: ParsableCommand {
             if !faultList.isEmpty {
                 var engineOptions = options
                 engineOptions.settings = try StoreOptionGroup.parse(settings)
-                var cycles = FaultCycles(configuration: configuration, faults: faultList, tracePath: tracePath, totalRecords: total, synthesizer: synthesizer)
+                var cycles = FaultCycles(configuration: configuration, faults: faultList, tracePath: tracePath, totalRecords: total,
+                                         synthesizer: synthesizer, layout: layout)
                 if showProgress { cycles.progress = Self.showProgress }
                 faultReports += try cycles.run(engine: engine, directory: scratch + "/\(engine.name)-faults", options: engineOptions)
                 if showProgress { print("\r\u{1B}[K", terminator: "") }
             }
             guard kills else { continue }
+            let child = CrashChildArguments(tracePath: tracePath, durability: durability, seed: valueSeed,
+                                            compressibility: synthesizer.compressibility, settings: settings)
             var cycles = CrashCycles(
-                configuration: configuration,
-                tracePath: tracePath, totalRecords: total, synthesizer: synthesizer, executable: CommandLine.executablePath
+                configuration: configuration, tracePath: tracePath, totalRecords: total, synthesizer: synthesizer,
+                executable: CommandLine.executablePath, layout: layout
             ) { directory, start in
-                ["crash-child", "--engine", engine.name, "--dir", directory, "--trace", tracePath, "--durability", durability.rawValue,
-                 "--seed", String(valueSeed), "--compressibility", "0.5", "--start-at", String(start)] + settings.flatMap { ["--set", $0] }
+                child.child(engine: engine.name, directory: directory, from: start).arguments
             }
             if showProgress { cycles.progress = Self.showProgress }
             reports.append(try cycles.run(engine: engine, directory: scratch + "/\(engine.name)", options: options))
@@ -141,7 +149,7 @@ struct CrashCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Output(killCycles: reports, faultCycles: faultReports)), as: UTF8.self))
         } else {
-            print("storebench crash: \(iterations) cycles per engine and fault, workload \(workload) (\(total) trace records), durability \(options.durability.rawValue), seed \(seed)\n")
+            print("storebench crash: \(iterations) cycles per engine and fault, workload \(workload) (\(total) trace records), durability \(options.durability.rawValue), \(layout), seed \(seed)\n")
             if kills { printKillTable(reports) }
             if !faultReports.isEmpty {
                 if kills { print() }

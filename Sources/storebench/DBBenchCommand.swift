@@ -37,6 +37,9 @@ struct DBBenchCommand: ParsableCommand {
     @Option(help: "Puts per commit in the fill phases (db_bench's --batch_size): each group is one WriteBatch.")
     var batchSize = 1
 
+    @Option(help: ArgumentHelp(ThreadCounts.help + " Each phase's operations are shared among the threads; writers own disjoint keys, so every read stays checked."))
+    var threads = ThreadCounts([1])
+
     @Option(help: "Seed for keys, values and operation order.")
     var seed: UInt64 = 1
 
@@ -64,12 +67,17 @@ struct DBBenchCommand: ParsableCommand {
     func run() throws {
         let options = try store.storeOptions()
         let phases = try benchmarks.split(separator: ",").map { try DBBench.Phase(parsing: String($0)) }
-        let runner = BenchmarkRunner(
-            engines: try EngineRegistry.engines(matching: engines),
-            configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed),
-            phases: phases, options: options, parentDirectory: dir)
-        print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), seed \(seed)\n")
-        let outcomes = try runner.run()
+        let selected = try EngineRegistry.engines(matching: engines)
+        print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), threads \(threads.defaultValueDescription), seed \(seed)\n")
+        var outcomes: [(engine: String, outcome: DBBench.Outcome)] = []
+        for count in threads.counts {
+            let runner = BenchmarkRunner(
+                engines: selected,
+                configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed, threads: count),
+                phases: phases, options: options,
+                parentDirectory: dir.map { threads.counts.count > 1 ? $0 + "/threads-\(count)" : $0 })
+            outcomes += try runner.run()
+        }
         print(BenchmarkRunner.phaseTable(outcomes).render())
         print(BenchmarkRunner.summaryTable(outcomes).render())
         guard compareRocksdb else { return }
@@ -79,14 +87,18 @@ struct DBBenchCommand: ParsableCommand {
             print("no benchmark here has a db_bench counterpart")
             return
         }
-        let reference = try RocksDBBench(path: dbBench, extraArguments: rocksdbArguments).run(
-            benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
-            sync: options.durability == .always)
-        var table = TextTable(headers: ["benchmark", "engine", "ops/s", "rocksdb ops/s", "ratio"])
+        var references: [Int: RocksDBBench.Outcome] = [:]
+        for count in threads.counts {
+            references[count] = try RocksDBBench(path: dbBench, extraArguments: rocksdbArguments).run(
+                benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
+                sync: options.durability == .always, threads: count)
+        }
+        let reference = references[threads.counts[0]]!
+        var table = TextTable(headers: ["benchmark", "threads", "engine", "ops/s", "rocksdb ops/s", "ratio"])
         for (engine, outcome) in outcomes {
             for result in outcome.results {
-                guard let rocks = reference.rates[result.phase] else { continue }
-                table.append([result.phase, engine, NumberFormat.grouped(result.opsPerSecond),
+                guard let rocks = references[result.threads]?.rates[result.phase] else { continue }
+                table.append([result.phase, String(result.threads), engine, NumberFormat.grouped(result.opsPerSecond),
                               NumberFormat.grouped(rocks), NumberFormat.fixed(result.opsPerSecond / rocks, places: 2) + "×"])
             }
         }
@@ -110,7 +122,7 @@ struct DBBenchCommand: ParsableCommand {
 
 /// Runs RocksDB's `db_bench` and reads its per-benchmark ops/s.
 struct RocksDBBench {
-    static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "seekrandom", "deleterandom", "compact"]
+    static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "readwhilewriting", "seekrandom", "deleterandom", "compact"]
     let path: String
     var extraArguments: [String] = []
 
@@ -122,7 +134,10 @@ struct RocksDBBench {
         var levelWriteAmplification: Double?
     }
 
-    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, batchSize: Int, sync: Bool) throws -> Outcome {
+    /// With `threads` above 1, each db_bench thread makes `num / threads` writes and reads
+    /// (`--writes`, `--reads`), so the total work matches ours (db_bench's own default gives every
+    /// thread `num` operations).
+    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, batchSize: Int, sync: Bool, threads: Int = 1) throws -> Outcome {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ValidationError("\(path) not found: install Debian's rocksdb-tools (apt-get install rocksdb-tools) or pass --db-bench PATH")
         }
@@ -132,9 +147,9 @@ struct RocksDBBench {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = [
             "--benchmarks=\((benchmarks + ["stats"]).joined(separator: ","))", "--num=\(num)", "--key_size=\(keySize)",
-            "--value_size=\(valueSize)", "--compression_type=none", "--threads=1", "--db=\(directory)/db",
+            "--value_size=\(valueSize)", "--compression_type=none", "--threads=\(threads)", "--db=\(directory)/db",
             "--sync=\(sync ? 1 : 0)", "--seek_nexts=10", "--batch_size=\(batchSize)",
-        ] + extraArguments
+        ] + (threads > 1 ? ["--writes=\(max(1, num / threads))", "--reads=\(max(1, num / threads))"] : []) + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -50,6 +50,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run every engine this many times (results.json keeps every repetition).")
     var `repeat` = 1
 
+    @Option(help: ArgumentHelp(ThreadCounts.help + " Operations are shared by key hash, so each key keeps its recorded order."))
+    var threads = ThreadCounts([1])
+
+    @Option(help: "With --writers: threads that replay only the reads (gets, scans), by key hash. For generated mixes: a read no longer waits for the writes recorded before it.")
+    var readers: Int?
+
+    @Option(help: "With --readers: threads that replay only the writes (puts, deletes, read-modify-writes, batches), by key hash.")
+    var writers: Int?
+
     @Option(help: "Crash kills per persistent engine (0 skips the crash phase).")
     var killPoints = 1
 
@@ -71,7 +80,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No live progress line (it is shown only on a terminal and never in CI anyway).")
     var noProgress = false
 
-    @Option(help: ArgumentHelp("For testing regression checks only: make every engine worse (double-writes, extra-fsync, slow-writes:MICROSECONDS).", visibility: .hidden))
+    @Option(help: ArgumentHelp("For testing regression checks only: make every engine worse (double-writes, extra-fsync, slow-writes:MICROSECONDS, early-ack).", visibility: .hidden))
     var degrade: String?
 
     @OptionGroup var store: StoreOptionGroup
@@ -82,11 +91,24 @@ struct RunCommand: ParsableCommand {
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
         guard (0...1).contains(compressibility) else { throw ValidationError("--compressibility must be between 0 and 1") }
         if let degrade, Degradation(parsing: degrade) == nil {
-            throw ValidationError("--degrade takes double-writes, extra-fsync or slow-writes:MICROSECONDS")
+            throw ValidationError("--degrade takes double-writes, extra-fsync, slow-writes:MICROSECONDS or early-ack")
         }
         if let records, records <= 0 { throw ValidationError("--records must be positive") }
+        if readers != nil || writers != nil {
+            guard let readers, let writers else { throw ValidationError("--readers and --writers go together") }
+            guard readers >= 1, writers >= 1, readers + writers <= ThreadCounts.maximum else {
+                throw ValidationError("--readers and --writers must each be at least 1, and together at most \(ThreadCounts.maximum)")
+            }
+            guard threads == ThreadCounts([1]) else { throw ValidationError("--threads and --readers/--writers exclude each other") }
+        }
         if let ops, ops < 0 { throw ValidationError("--ops must not be negative") }
         _ = try Pace(parsing: pace)
+    }
+
+    /// The thread layouts to run, in order.
+    var layouts: [WorkerLayout] {
+        if let readers, let writers { return [.roles(readers: readers, writers: writers)] }
+        return threads.counts.map { .threads($0) }
     }
 
     func run() throws {
@@ -103,6 +125,7 @@ struct RunCommand: ParsableCommand {
             print("\r\u{1B}[K" + message, terminator: "", to: &standardError)
         } : nil
 
+        var failures: [String] = []
         for workload in workloads.isEmpty ? ["default"] : workloads {
             let (tracePath, header, name) = try prepare(workload, scratch: scratch)
             guard let total = try TraceReader.recordCount(path: tracePath) else {
@@ -110,29 +133,27 @@ struct RunCommand: ParsableCommand {
             }
             let synthesizer = ValueSynthesizer(seed: header.seed ?? seed, compressibility: compressibility)
             let executable = CommandLine.executablePath
-            let settings = store.settings
-            let degrade = self.degrade
-            let durability = options.durability
-            let childSeed = header.seed ?? seed
-            let childCompressibility = compressibility
             let plan = RunPlan(
                 tracePath: tracePath, loadRecords: header.loadOperations, totalRecords: total, options: options,
                 pace: pace, sampleInterval: interval, synthesizer: synthesizer, seed: seed, killPoints: killPoints,
                 crashExecutable: executable,
-                crashArguments: { engine, directory in
-                    ["crash-child", "--engine", engine, "--dir", directory, "--trace", tracePath,
-                     "--durability", durability.rawValue, "--seed", String(childSeed),
-                     "--compressibility", String(childCompressibility)] + settings.flatMap { ["--set", $0] }
-                        + (degrade.map { ["--degrade", $0] } ?? [])
-                })
-            let overhead = try EngineBenchmark.harnessOverhead(plan: plan)
+                crashChild: CrashChildArguments(
+                    tracePath: tracePath, durability: options.durability, seed: header.seed ?? seed,
+                    compressibility: compressibility, settings: store.settings, degradation: degrade))
             var runs: [Results.Run] = []
-            for repetition in 1...`repeat` {
-                for engine in selected {
-                    var benchmark = EngineBenchmark(engine: engine, plan: plan, scratch: scratch)
-                    benchmark.progress = progress
-                    runs.append(try benchmark.run(repetition: repetition, harnessOverhead: overhead))
-                    progress?("")
+            var overheads: [String: Double] = [:]
+            for layout in layouts {
+                var plan = plan
+                plan.layout = layout
+                let overhead = try EngineBenchmark.harnessOverhead(plan: plan)
+                overheads[layout.description] = overhead
+                for repetition in 1...`repeat` {
+                    for engine in selected {
+                        var benchmark = EngineBenchmark(engine: engine, plan: plan, scratch: scratch)
+                        benchmark.progress = progress
+                        runs.append(try benchmark.run(repetition: repetition, harnessOverhead: overhead))
+                        progress?("")
+                    }
                 }
             }
             if showProgress { print("\r\u{1B}[K", terminator: "") }
@@ -149,14 +170,34 @@ struct RunCommand: ParsableCommand {
             let directory = try ResultsWriter.write(results, under: out, name: name)
             switch format {
             case .table:
-                print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), seed \(results.workload.seed)\n")
+                print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), threads \(layouts.map(\.description).joined(separator: ", ")), seed \(results.workload.seed)\n")
                 print(SummaryTable.make(results).render())
-                print("harness overhead: \(NumberFormat.fixed(overhead, places: 0)) ns per operation (replaying against a store that does nothing)")
+                for layout in layouts {
+                    print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overheads[layout.description] ?? 0, places: 0)) ns per operation (replaying against a store that does nothing)")
+                }
                 print("wrote \(directory)/results.json, timeseries.csv, report.html")
             case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
             }
+            failures += Self.durabilityFailures(results)
+        }
+        // A run whose crash checks lost data fails, after printing and writing everything.
+        if !failures.isEmpty {
+            var standardError = StandardError()
+            for failure in failures { print("storebench: \(failure)", to: &standardError) }
+            throw ExitCode(1)
+        }
+    }
+
+    /// What the crash checks of `results` found lost or torn, one line per engine run.
+    static func durabilityFailures(_ results: Results) -> [String] {
+        results.runs.compactMap { run in
+            let lost = run.recovery.lostCommits ?? 0
+            let partial = run.recovery.partialBatches ?? 0
+            guard lost > 0 || partial > 0 else { return nil }
+            return "\(results.workload.name): \(run.engine) (\(run.threadLabel) thread\(run.threadCount == 1 ? "" : "s"), repetition \(run.repetition)) "
+                + "lost \(lost) acknowledged commit(s) and left \(partial) batch(es) partly applied over \(run.recovery.killPoints) crash kill(s)"
         }
     }
 

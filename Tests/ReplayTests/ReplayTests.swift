@@ -42,14 +42,16 @@ struct CrashVerdictTests {
         func verdict(_ entries: [(String, [UInt8])]) throws -> CrashCheck.Verdict {
             let store = MemoryStore()
             for (key, value) in entries { try store.put(bytes(key), value) }
-            return try check.verify(store, acknowledged: 3)  // a and b acknowledged; the batch in flight
+            // a and b acknowledged; the batch in flight
+            return try check.verify(store, acknowledged: ReplayFrontier(start: 3))
         }
         let acknowledged = [("a", value("a", 0)), ("b", value("b", 1))]
         let clean = try verdict(acknowledged)
-        #expect(clean.lostCommits == 0 && !clean.partialBatch && clean.inFlightApplied == false)
-        #expect(clean.inFlightEnd == 7, "the in-flight batch ends after its commit at position 6")
+        #expect(clean.lostCommits == 0 && !clean.partialBatch && clean.inFlightNotApplied == 1 && clean.inFlightApplied == 0)
+        #expect(clean.frontier.positions == [3], "not applied: continue before the batch")
         let applied = try verdict([("b", value("b", 1)), ("c", value("c", 4))])
-        #expect(applied.lostCommits == 0 && !applied.partialBatch && applied.inFlightApplied == true)
+        #expect(applied.lostCommits == 0 && !applied.partialBatch && applied.inFlightApplied == 1)
+        #expect(applied.frontier.positions == [7], "applied: continue after its commit at position 6")
         #expect(try verdict([("a", value("a", 0))]).lostCommits == 1, "b was acknowledged and is gone")
         #expect(try verdict([("a", value("a", 0)), ("b", value("a", 1))]).lostCommits == 1, "b holds the wrong bytes")
         #expect(try verdict(acknowledged + [("c", value("c", 4))]).partialBatch, "c written but a not deleted")
@@ -57,31 +59,43 @@ struct CrashVerdictTests {
     }
 }
 
-/// A store that runs `delay` inside the call number `slowCall`, and marks maintenance around calls
-/// `maintenance`.
+/// A store that runs `delay` inside the call number `slowCall`, fails call number `failCall`, and
+/// marks maintenance around calls `maintenance`. Calls are counted under a lock, so several
+/// threads may use it.
 final class ScriptedStore: Store, @unchecked Sendable {
     let inner = MemoryStore()
+    private let lock = Lock()
     var calls = 0
     var slowCall = -1
+    var failCall = -1
+    /// Microseconds every call sleeps.
+    var delayEveryCall: useconds_t = 0
     var delay: useconds_t = 0
     var maintenance: Range<Int> = 0..<0
     var maintenanceStart: UInt64 = 0
     var engineName: String { "scripted" }
     var metrics: StoreMetrics { inner.metrics }
 
-    private func step() {
-        if calls == maintenance.lowerBound { maintenanceStart = metrics.startMaintenance() }
-        if calls == slowCall { usleep(delay) }
-        calls += 1
-        if calls == maintenance.upperBound { metrics.finishMaintenance("test", startedAt: maintenanceStart, bytesRead: 0, bytesWritten: 0, blockedWriters: true) }
+    private func step() throws {
+        let call = lock.withLock { () -> Int in
+            if calls == maintenance.lowerBound { maintenanceStart = metrics.startMaintenance() }
+            calls += 1
+            return calls - 1
+        }
+        if call == slowCall { usleep(delay) }
+        if delayEveryCall > 0 { usleep(delayEveryCall) }
+        if call == failCall { throw StoreError.io(call: "pwrite", errno: 5, path: "scripted") }
+        lock.withLock {
+            if call + 1 == maintenance.upperBound { metrics.finishMaintenance("test", startedAt: maintenanceStart, bytesRead: 0, bytesWritten: 0, blockedWriters: true) }
+        }
     }
 
-    func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool { step(); return try inner.get(key, into: &value) }
-    func put(_ key: [UInt8], _ value: [UInt8]) throws { step(); try inner.put(key, value) }
-    func delete(_ key: [UInt8]) throws { step(); try inner.delete(key) }
-    func apply(_ batch: WriteBatch) throws { step(); try inner.apply(batch) }
+    func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool { try step(); return try inner.get(key, into: &value) }
+    func put(_ key: [UInt8], _ value: [UInt8]) throws { try step(); try inner.put(key, value) }
+    func delete(_ key: [UInt8]) throws { try step(); try inner.delete(key) }
+    func apply(_ batch: WriteBatch) throws { try step(); try inner.apply(batch) }
     func scan(from start: [UInt8], limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        step()
+        try step()
         return try inner.scan(from: start, limit: limit, body)
     }
     func sync() throws {}

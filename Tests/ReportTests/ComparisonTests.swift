@@ -26,6 +26,21 @@ func verdict(_ comparison: Comparison, _ metric: String) -> Comparison.Verdict? 
     comparison.rows.first { $0.metric == metric }?.verdict
 }
 
+/// A seeded generator for synthetic noise (Box–Muller normals).
+struct SeededRandomForTests {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) * 0x1.0p-53 }
+    mutating func normal() -> Double { (-2 * log(uniform())).squareRoot() * cos(2 * .pi * uniform()) }
+}
+
 @Suite("Comparison")
 struct ComparisonTests {
     @Test("exact Mann–Whitney p-values")
@@ -35,20 +50,49 @@ struct ComparisonTests {
         #expect(Comparison.mannWhitneyP([1, 3, 5], [2, 4, 6]) > 0.5)
     }
 
-    @Test("timing: single runs past the threshold are noise; three separated runs a side are a regression")
+    @Test("timing: fewer than five runs a side past the threshold are noise; five separated runs a side are a regression")
     func timingNeedsRepetitions() throws {
         let base = results([("e", 1000, 100, 0)])
         let slow = results([("e", 400, 100, 0)])
         #expect(verdict(try Comparison(baseline: base, new: slow), "ops_per_s") == .noise)
+        // Three separated runs a side: p = 0.1, a 10% false-alarm rate, so still noise.
         let base3 = results([("e", 1000, 100, 0), ("e", 1010, 100, 0), ("e", 990, 100, 0)])
         let slow3 = results([("e", 400, 100, 0), ("e", 420, 100, 0), ("e", 410, 100, 0)])
-        let comparison = try Comparison(baseline: base3, new: slow3)
+        #expect(verdict(try Comparison(baseline: base3, new: slow3), "ops_per_s") == .noise)
+        let base5 = results([1000, 1010, 990, 1005, 995].map { ("e", $0, 100, 0) })
+        let slow5 = results([400, 420, 410, 405, 415].map { ("e", $0, 100, 0) })
+        let comparison = try Comparison(baseline: base5, new: slow5)
         #expect(verdict(comparison, "ops_per_s") == .regression)
         #expect(verdict(comparison, "p50_us") == .regression)
-        #expect(verdict(try Comparison(baseline: slow3, new: base3), "ops_per_s") == .improvement)
-        let overlapping = results([("e", 800, 100, 0), ("e", 1200, 100, 0), ("e", 850, 100, 0)])
-        #expect(verdict(try Comparison(baseline: base3, new: overlapping), "ops_per_s") != .regression)
-        #expect(verdict(try Comparison(baseline: base3, new: results([("e", 970, 100, 0)] + Array(repeating: ("e", 1000.0, 100, 0), count: 2))), "ops_per_s") == .unchanged)
+        #expect(verdict(try Comparison(baseline: slow5, new: base5), "ops_per_s") == .improvement)
+        let overlapping = results([800, 1200, 850, 1100, 900].map { ("e", $0, 100, 0) })
+        #expect(verdict(try Comparison(baseline: base5, new: overlapping), "ops_per_s") != .regression)
+        #expect(verdict(try Comparison(baseline: base5, new: results([970, 1000, 1000, 990, 1010].map { ("e", $0, 100, 0) })), "ops_per_s") == .unchanged)
+    }
+
+    @Test("false alarms: 20 A/A comparisons of noisy runs raise none; a 1.5× slowdown is caught every time")
+    func falseAlarms() throws {
+        var random = SeededRandomForTests(seed: 42)
+        // Throughput with 5% noise (two-sided, roughly normal), five repetitions a side.
+        func runs(_ mean: Double) -> Results {
+            results((0..<5).map { _ in ("e", mean * (1 + 0.05 * random.normal()), 100, 0) })
+        }
+        var alarms = 0
+        var caught = 0
+        for _ in 0..<20 {
+            if verdict(try Comparison(baseline: runs(1000), new: runs(1000)), "ops_per_s") == .regression { alarms += 1 }
+            if verdict(try Comparison(baseline: runs(1000), new: runs(1000 / 1.5)), "ops_per_s") == .regression { caught += 1 }
+        }
+        #expect(alarms == 0, "\(alarms) false alarms in 20 A/A comparisons")
+        #expect(caught == 20, "a 1.5× slowdown caught \(caught) times in 20")
+    }
+
+    @Test("a lost commit in any repetition is a regression, whatever the median")
+    func anyLoss() throws {
+        let base = results([("e", 1000, 100, 0), ("e", 1000, 100, 0), ("e", 1000, 100, 0)])
+        let oneBad = results([("e", 1000, 100, 0), ("e", 1000, 100, 0), ("e", 1000, 100, 7)])
+        #expect(verdict(try Comparison(baseline: base, new: oneBad), "lost_commits") == .regression)
+        #expect(verdict(try Comparison(baseline: base, new: base), "lost_commits") == .unchanged)
     }
 
     @Test("deterministic metrics are strict; lost commits may never grow; thresholds parse")

@@ -8,9 +8,9 @@ import Testing
 /// fault-injecting layer the reliability tests build on.
 final class RecordingFileSystem: FileSystem {
     let real = PosixFileSystem()
-    let calls = Mutex<[String]>([])
+    let calls = Protected<[String]>([])
     /// Calls named here fail with the given errno.
-    let failures = Mutex<[String: Int32]>([:])
+    let failures = Protected<[String: Int32]>([:])
 
     private func note(_ call: String, _ detail: String) throws(SystemCallError) {
         calls.withLock { $0.append("\(call) \(detail)") }

@@ -51,8 +51,8 @@ struct GroupCommitQueueTests {
     @Test("a failed group write fails every request of the group and no other")
     func failureReachesTheGroup() throws {
         let queue = GroupCommitQueue<Int>()
-        let failed = Mutex<Set<Int>>([])
-        let written = Mutex<Set<Int>>([])
+        let failed = Protected<Set<Int>>([])
+        let written = Protected<Set<Int>>([])
         try ConcurrentThreads.run(6) { thread in
             for n in 0..<200 {
                 let request = thread * 1000 + n

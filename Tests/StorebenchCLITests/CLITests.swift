@@ -25,7 +25,12 @@ struct CLITests {
         }
     }
 
-    @Test("unknown subcommands and options print usage and exit 64", arguments: [["frobnicate"], ["run", "--no-such-option"], ["run", "--records", "abc"]])
+    @Test("unknown subcommands and options print usage and exit 64", arguments: [
+        ["frobnicate"], ["run", "--no-such-option"], ["run", "--records", "abc"],
+        ["run", "--threads", "0"], ["run", "--threads", "-2"], ["run", "--threads", "257"], ["run", "--threads", "1,x"],
+        ["run", "--readers", "2"], ["run", "--readers", "0", "--writers", "2"], ["run", "--threads", "2", "--readers", "1", "--writers", "1"],
+        ["dbbench", "--threads", "0"], ["crash", "--threads", "0"],
+    ])
     func usageErrors(arguments: [String]) throws {
         let (status, output) = try StorebenchProcess.run(arguments)
         #expect(status == 64, "\(arguments): \(output)")
@@ -62,7 +67,7 @@ struct CLITests {
         }
         let log = try #require(results.runs.first { $0.engine == "log" })
         #expect(log.recovery.crashVerified == true && log.recovery.lostCommits == 0 && log.recovery.killPoints == 2)
-        #expect(log.io.fsyncs >= log.byOp["put"]?.count ?? 0, "durability always syncs every commit")
+        #expect(log.io.fsyncs ?? 0 >= log.byOp["put"]?.count ?? 0, "durability always syncs every commit")
         let html = try String(contentsOfFile: base + "/report.html", encoding: .utf8)
         #expect(html.components(separatedBy: "<svg").count - 1 == 3)
         let csv = try String(contentsOfFile: base + "/timeseries.csv", encoding: .utf8)
@@ -238,6 +243,44 @@ struct RunVerificationTests {
         }
     }
 
+    @Test("what a reference library cannot report is null and shown as –, not 0")
+    func unknownIsNull() throws {
+        guard EngineRegistry.names.contains("lmdb") else { return }
+        let scratch = try ScratchDirectory("cli-unknown")
+        let results = try run(["--engines", "log,lmdb", "--records", "1000", "--ops", "5000", "--kill-points", "0"], in: scratch)
+        let lmdb = try #require(results.runs.first { $0.engine == "lmdb" })
+        #expect(lmdb.io.fsyncs == nil && lmdb.pauses == nil && lmdb.io.fsyncsPerCommit == nil)
+        let log = try #require(results.runs.first { $0.engine == "log" })
+        #expect(log.io.fsyncs != nil && log.pauses != nil)
+        let table = SummaryTable.make(results)
+        let fsyncColumn = try #require(table.headers.firstIndex(of: "fsyncs"))
+        let row = try #require(table.rows.first { $0.first == "lmdb" })
+        #expect(row[fsyncColumn] == "–")
+    }
+
+    @Test("a run whose crash checks lose acknowledged commits exits 1 and says what was lost")
+    func lostCommitsFail() throws {
+        let scratch = try ScratchDirectory("cli-lost")
+        let (status, output) = try StorebenchProcess.run(["run", "--engines", "log", "--records", "2000", "--ops", "20000", "--kill-points", "3",
+                                                          "--degrade", "early-ack", "--out", scratch.child("out"), "--no-progress"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("log") && output.contains("lost") && output.contains("acknowledged commit"), "\(output)")
+        #expect(FileManager.default.fileExists(atPath: scratch.child("out")), "results are still written")
+    }
+
+    @Test("four client threads, durability always: kills lose no acknowledged commit of any thread")
+    func threadedCrashRecovery() throws {
+        let scratch = try ScratchDirectory("cli-crash-threads")
+        let results = try run(["ycsb-a", "--records", "2000", "--ops", "20000", "--threads", "4", "--durability", "always",
+                               "--kill-points", "6", "--seed", "12"], in: scratch)
+        for name in EngineRegistry.ours.filter(\.isPersistent).map(\.name) {
+            let run = try #require(results.runs.first { $0.engine == name })
+            #expect(run.threads == 4)
+            #expect(run.recovery.lostCommits == 0 && run.recovery.partialBatches == 0, "\(name): \(run.recovery)")
+            #expect(run.io.fsyncsPerCommit != nil, "\(name) counts its syncs")
+        }
+    }
+
     @Test("counters agree: user bytes with the trace exactly, file bytes with the kernel's count within 5%, op counts with the histograms")
     func countersAgree() throws {
         let scratch = try ScratchDirectory("cli-counters")
@@ -312,11 +355,11 @@ struct RegressionCLITests {
         #expect(output.contains("| log | \(metric) |") && output.contains("**regression**"), "\(output)")
     }
 
-    @Test("a 2× slower engine is a timing regression when both sides ran three times")
+    @Test("a 2× slower engine is a timing regression when both sides ran five times")
     func timing() throws {
         let scratch = try ScratchDirectory("cli-timing")
-        let baseline = try run(scratch, "base", ["--engines", "log", "--repeat", "3", "--kill-points", "0"])
-        let slower = try run(scratch, "slow", ["--engines", "log", "--repeat", "3", "--kill-points", "0", "--degrade", "slow-writes:20"])
+        let baseline = try run(scratch, "base", ["--engines", "log", "--repeat", "5", "--kill-points", "0"])
+        let slower = try run(scratch, "slow", ["--engines", "log", "--repeat", "5", "--kill-points", "0", "--degrade", "slow-writes:20"])
         let (status, output) = try StorebenchProcess.run(["compare", baseline, slower, "--metrics", "timing", "--format", "json"])
         #expect(status == 1, "\(output)")
         let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
@@ -324,6 +367,21 @@ struct RegressionCLITests {
         let throughput = try #require(rows.first { $0["metric"] as? String == "ops_per_s" })
         #expect(throughput["verdict"] as? String == "regression", "\(throughput)")
         #expect((throughput["change"] as? Double ?? 0) < -0.5, "at least 2× slower: \(throughput)")
+    }
+
+    @Test("runs at different thread counts are not compared unless told; the thread count is in the results")
+    func differentThreads() throws {
+        let scratch = try ScratchDirectory("cli-threads")
+        let one = try run(scratch, "one", ["--engines", "memory", "--kill-points", "0"])
+        let two = try run(scratch, "two", ["--engines", "memory", "--kill-points", "0", "--threads", "2"])
+        let results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: two)))
+        #expect(results.runs.map(\.threads) == [2])
+        let (refused, reason) = try StorebenchProcess.run(["compare", one, two])
+        #expect(refused == 2 && reason.contains("thread"), "\(reason)")
+        let (allowed, output) = try StorebenchProcess.run(["compare", one, two, "--allow-different-threads", "--metrics", "deterministic"])
+        #expect(allowed != 2, "\(output)")
+        let (same, comparison) = try StorebenchProcess.run(["compare", two, two, "--metrics", "deterministic"])
+        #expect(same == 0 && comparison.contains("memory, 2 threads"), "\(comparison)")
     }
 
     @Test("unusable input exits 2 and says why; baseline save and check round-trip")
@@ -365,6 +423,20 @@ struct CrashCommandTests {
                 #expect(report["kills_during_maintenance"] as? Int ?? 0 >= 1, "\(name): some kills land during maintenance")
             }
             #expect(report["kills_before_first_acknowledgement"] as? Int ?? 0 >= 1, "\(name): some kills land during recovery")
+        }
+    }
+
+    @Test("kill cycles with four writer threads: every thread's acknowledged commits survive")
+    func threadedKillCycles() throws {
+        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "16", "--seed", "5", "--threads", "4", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+        let reports = json["kill_cycles"] as? [[String: Any]] ?? []
+        #expect(reports.count == EngineRegistry.ours.filter(\.isPersistent).count)
+        for report in reports {
+            let name = report["engine"] as? String ?? "?"
+            #expect(report["recovered"] as? Int == 16, "\(name): \(report)")
+            #expect(report["lost_commits"] as? Int == 0 && report["partial_batches"] as? Int == 0 && report["failed_opens"] as? Int == 0, "\(name): \(report)")
         }
     }
 

@@ -8,12 +8,20 @@ public enum Degradation: Sendable, Equatable, CustomStringConvertible {
     case extraSync
     /// Every write first sleeps this many microseconds.
     case slowWrites(microseconds: UInt32)
+    /// The crash child acknowledges each commit as if it were 64 trace records further on: an
+    /// engine that acknowledges commits it has not made, which every crash check must catch as
+    /// lost commits. (Acts in the crash child, not in the file layer.)
+    case earlyAcknowledgement
+
+    /// How far ahead `earlyAcknowledgement` claims to be.
+    public static let earlyAcknowledgementLead = 64
 
     /// Parses `double-writes`, `extra-fsync`, `slow-writes:200`.
     public init?(parsing text: String) {
         switch text {
         case "double-writes": self = .doubleWrites
         case "extra-fsync": self = .extraSync
+        case "early-ack": self = .earlyAcknowledgement
         default:
             guard text.hasPrefix("slow-writes:"), let microseconds = UInt32(text.dropFirst(12)) else { return nil }
             self = .slowWrites(microseconds: microseconds)
@@ -25,6 +33,7 @@ public enum Degradation: Sendable, Equatable, CustomStringConvertible {
         case .doubleWrites: "double-writes"
         case .extraSync: "extra-fsync"
         case let .slowWrites(microseconds): "slow-writes:\(microseconds)"
+        case .earlyAcknowledgement: "early-ack"
         }
     }
 }

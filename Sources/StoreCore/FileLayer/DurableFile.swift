@@ -73,7 +73,7 @@ public final class DurableFile: @unchecked Sendable {
     /// Writes all of `bytes` at `offset`.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(StoreError) {
         switch degradation {
-        case nil:
+        case nil, .earlyAcknowledgement?:
             break
         case .doubleWrites:
             try writeOnce(bytes, at: offset)

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Synchronization
 
-/// Runs test bodies on real threads (not a thread pool capped at the core count, which would
+/// Runs bodies on real threads (not a thread pool capped at the core count, which would
 /// serialise blocked writers), all released at once, and rethrows the first error any of them
 /// threw after every thread has ended.
 public enum ConcurrentThreads {
@@ -47,7 +47,7 @@ public enum ConcurrentThreads {
     public static func yield() { sched_yield() }
 
     private final class ErrorBox: Sendable {
-        private let errors = Mutex<[any Error]>([])
+        private let errors = Protected<[any Error]>([])
         func append(_ error: any Error) { errors.withLock { $0.append(error) } }
         var first: (any Error)? { errors.withLock { $0.first } }
     }

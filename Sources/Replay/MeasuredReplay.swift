@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Histogram
+import StoreCore
+import Workload
+
+/// Latency and throughput of one measured phase.
+public struct PhaseMeasurement {
+    public var operations = 0
+    public var elapsedSeconds = 0.0
+    /// Worker threads that replayed the phase.
+    public var threads = 1
+    public var histograms: [Histogram<UInt64>] = MeasuredKind.allCases.map { _ in makeHistogram() }
+    /// Operations that overlapped maintenance work.
+    public var duringMaintenance = makeHistogram()
+    public var timeseries = Timeseries()
+
+    public struct Timeseries {
+        public var t: [Double] = []
+        public var opsPerSecond: [Double] = []
+        public var p99Microseconds: [Double] = []
+        public var diskBytes: [Int] = []
+        public var allocatedDiskBytes: [Int] = []
+    }
+
+    /// Adds another worker's operations and latencies: histograms merge exactly.
+    mutating func add(_ other: WorkerMeasurement) {
+        operations += other.completed
+        for kind in MeasuredKind.allCases { histograms[kind.rawValue].add(other.histograms[kind.rawValue]) }
+        duringMaintenance.add(other.duringMaintenance)
+    }
+}
+
+/// One worker thread's measurements.
+struct WorkerMeasurement {
+    var completed = 0
+    var histograms: [Histogram<UInt64>] = MeasuredKind.allCases.map { _ in makeHistogram() }
+    var duringMaintenance = makeHistogram()
+    var ended: UInt64 = 0
+}
+
+/// Replays trace operations with measurement, on one thread or on several (see
+/// `ParallelReplay`): latency per operation kind from when each operation started or — paced —
+/// was due, operations that overlapped maintenance, and a time series.
+public struct MeasuredReplay {
+    public var pace: Pace = .max
+    /// Seconds per time-series sample.
+    public var sampleInterval = 1.0
+    /// Sizes the store's directory on disk for the time series (`nil`: not sampled).
+    public var diskUsage: (() throws -> StoreStatistics)?
+    /// Called at every sample with (operations so far, elapsed seconds, operations per second).
+    public var progress: ((Int, Double, Double) -> Void)?
+    /// Called on the worker's thread after every write commit the store acknowledged, with the
+    /// worker and the trace position it reached (a crash child reports these to its parent).
+    public var acknowledge: ((_ worker: Int, _ position: Int) throws -> Void)?
+
+    public init() {}
+
+    /// Replays operations from `reader` on this thread until `count` trace records have been
+    /// executed (or the trace ends), continuing at the replayer's position.
+    public func run<Source: OperationSource>(
+        _ replayer: inout Replayer, from reader: inout Source, count: Int
+    ) throws -> PhaseMeasurement {
+        var source = SequentialSource(reader, pace: pace, startingAt: replayer.position, count: count)
+        let start = MonotonicClock.now()
+        let board = IntervalBoard(start: start, lengthSeconds: sampleInterval, workers: 1, diskUsage: diskUsage, progress: progress)
+        let worker = try Self.replay(&replayer, from: &source, worker: 0, board: board, acknowledge: acknowledge)
+        reader = source.source
+        var measurement = PhaseMeasurement()
+        measurement.add(worker)
+        measurement.elapsedSeconds = Double(worker.ended &- start) / 1e9
+        measurement.timeseries = try board.finish(at: worker.ended)
+        return measurement
+    }
+
+    /// One worker's loop: executes what `source` yields, measuring each completed operation.
+    static func replay<Source: ReplaySource>(
+        _ replayer: inout Replayer, from source: inout Source, worker: Int, board: IntervalBoard,
+        acknowledge: ((Int, Int) throws -> Void)? = nil
+    ) throws -> WorkerMeasurement {
+        var measurement = WorkerMeasurement()
+        var interval = makeHistogram()
+        var intervalCount = 0
+        var currentInterval = 0
+        var intervalEnd = board.end(of: 0)
+        var operation = WorkloadOperation(.get)
+        var slot = ReplaySlot()
+        let metrics = replayer.store.metrics
+        let start = board.start
+
+        while try source.next(into: &operation, slot: &slot) {
+            var begin = MonotonicClock.now()
+            if let due = slot.due { begin = wait(until: start &+ due, now: begin) }
+            let mark = metrics.maintenanceMark
+            guard case let .completed(kind, isWrite, startedAt, startMark) = try replayer.execute(operation, at: slot.position, start: begin, mark: mark)
+            else { continue }
+            let end = MonotonicClock.now()
+            if isWrite, let acknowledge { try acknowledge(worker, replayer.position) }
+            let latency = end &- startedAt
+            measurement.histograms[kind.rawValue].record(latency)
+            interval.record(latency)
+            intervalCount += 1
+            let endMark = metrics.maintenanceMark
+            if startMark < 0 || endMark < 0 || startMark != endMark { measurement.duringMaintenance.record(latency) }
+            measurement.completed += 1
+            // Every completion reads the clock anyway, so intervals close on time even for an
+            // engine that completes a few operations a second.
+            if end >= intervalEnd {
+                let next = board.interval(at: end)
+                board.report(worker: worker, interval: currentInterval, count: intervalCount, histogram: interval, movingTo: next)
+                interval.reset()
+                intervalCount = 0
+                currentInterval = next
+                intervalEnd = board.end(of: next)
+            }
+        }
+        measurement.ended = MonotonicClock.now()
+        board.report(worker: worker, interval: currentInterval, count: intervalCount, histogram: interval, movingTo: .max)
+        return measurement
+    }
+
+    /// Waits until `due` (sleeping for long waits, spinning for the last stretch).
+    /// - Returns: the time the operation is due: latency counts from then.
+    @inline(__always)
+    static func wait(until due: UInt64, now: UInt64) -> UInt64 {
+        var current = now
+        while current < due {
+            let remaining = due - current
+            if remaining > 200_000 { usleep(UInt32((remaining - 100_000) / 1000)) }
+            current = MonotonicClock.now()
+        }
+        return due
+    }
+}
