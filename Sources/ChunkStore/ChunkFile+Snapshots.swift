@@ -61,23 +61,33 @@ extension ChunkFile {
     func publish(_ next: ChunkMeta) {
         let old = current.pointee
         let count = pageCount(Int(next.virtualCount))
-        let pages = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: max(1, count))
+        // A record no reader can see any more, with its page array, if there is one.
+        let record = spareRecords.popLast() ?? {
+            let fresh = UnsafeMutablePointer<TableSnapshot>.allocate(capacity: 1)
+            fresh.initialize(to: TableSnapshot(meta: next, pages: .allocate(capacity: 1), pageCount: 0, pageCapacity: 1))
+            return fresh
+        }()
+        if record.pointee.pageCapacity < count {
+            record.pointee.pages.deallocate()
+            record.pointee.pageCapacity = max(count, count + count / 2)
+            record.pointee.pages = .allocate(capacity: record.pointee.pageCapacity)
+        }
+        let pages = record.pointee.pages
         let kept = min(count, old.pageCount)
         pages.update(from: old.pages, count: kept)
         for index in kept..<max(kept, count) { pages[index] = zeroPage }
-        for (index, page) in newPages {
-            let replaced = pages[index]
-            if replaced != zeroPage { retired.append((next.txid, .page, replaced)) }
-            pages[index] = page
+        for new in newPages {
+            let replaced = pages[new.index]
+            if replaced != zeroPage { retired.append(RetiredMemory(txid: next.txid, kind: .page, pointer: replaced)) }
+            pages[new.index] = new.page
         }
         newPages.removeAll(keepingCapacity: true)
-        let record = UnsafeMutablePointer<TableSnapshot>.allocate(capacity: 1)
-        record.initialize(to: TableSnapshot(meta: next, pages: pages, pageCount: count))
+        record.pointee.meta = next
+        record.pointee.pageCount = count
         // Record first, then its txid: a reader that pins this txid then loads a record ≥ it.
         published.store(UInt(bitPattern: record), ordering: .sequentiallyConsistent)
         publishedTxid.store(next.txid, ordering: .sequentiallyConsistent)
-        retired.append((next.txid, .pageArray, UnsafeMutableRawPointer(old.pages)))
-        retired.append((next.txid, .snapshot, UnsafeMutableRawPointer(current)))
+        retired.append(RetiredMemory(txid: next.txid, kind: .snapshot, pointer: UnsafeMutableRawPointer(current)))
         current = record
     }
 
@@ -89,8 +99,17 @@ extension ChunkFile {
     /// cache frames the writer displaced that no reader can hold. Called where the writer holds
     /// no chunk pointer (the start of a commit, `sync`).
     func reclaim() {
-        reclaimFrames()
-        let oldest = readers.oldestTxid()
+        // The writer holds no cache pointer here: it moves its own cache pin forward (advancing
+        // the epoch if its newest displaced frame left at the current one), so that without
+        // readers every displaced frame comes back at once.
+        if let newest = displaced.last, newest.epoch >= cache.epoch.load(ordering: .sequentiallyConsistent) {
+            cache.epoch.add(1, ordering: .sequentiallyConsistent)
+        }
+        if writerPinned {
+            readers.enterCache(ReaderTable.writerSlot, epoch: cache.epoch.load(ordering: .sequentiallyConsistent))
+        }
+        let (oldest, oldestEpoch) = readers.oldest()
+        reclaimFrames(before: oldestEpoch)
         while retiredHead < retired.count && retired[retiredHead].txid <= oldest {
             release(retired[retiredHead])
             retiredHead += 1
@@ -105,11 +124,17 @@ extension ChunkFile {
         freeChunks.promote(upTo: min(oldest, durableTxid))
     }
 
-    func release(_ entry: (txid: UInt64, kind: RetiredKind, pointer: UnsafeMutableRawPointer)) {
+    func release(_ entry: RetiredMemory) {
         switch entry.kind {
         case .page: returnBuffer(entry.pointer)
-        case .pageArray: entry.pointer.deallocate()
-        case .snapshot: entry.pointer.deallocate()
+        case .snapshot:
+            let record = entry.pointer.assumingMemoryBound(to: TableSnapshot.self)
+            if spareRecords.count < 8 {
+                spareRecords.append(record)
+            } else {
+                record.pointee.pages.deallocate()
+                record.deallocate()
+            }
         }
     }
 
@@ -128,21 +153,13 @@ extension ChunkFile {
     /// read it.
     func retireFrame(_ frame: UnsafeMutableRawPointer) {
         // Read after the unlink: a reader that enters the cache at a later epoch cannot find it.
-        displaced.append((frame, cache.epoch.load(ordering: .sequentiallyConsistent)))
+        displaced.append(RetiredFrame(frame: frame, epoch: cache.epoch.load(ordering: .sequentiallyConsistent)))
     }
 
-    /// Moves the displaced frames no reader can hold back to the pool. The writer holds no cache
-    /// pointer here, so it moves its own pin forward first (advancing the epoch if its newest
-    /// frame left at the current one): without readers, every frame comes back at once.
-    private func reclaimFrames() {
-        guard let newest = displaced.last else { return }
-        if newest.epoch >= cache.epoch.load(ordering: .sequentiallyConsistent) {
-            cache.epoch.add(1, ordering: .sequentiallyConsistent)
-        }
-        if writerPinned {
-            readers.enterCache(ReaderTable.writerSlot, epoch: cache.epoch.load(ordering: .sequentiallyConsistent))
-        }
-        let oldest = readers.oldestCacheEpoch()
+    /// Moves the displaced frames that left the cache before `oldest` (the oldest epoch anyone is
+    /// in) back to the pool.
+    private func reclaimFrames(before oldest: UInt64) {
+        guard !displaced.isEmpty else { return }
         var kept = 0
         for position in displaced.indices {
             let entry = displaced[position]
@@ -185,4 +202,7 @@ extension ChunkFile: ChunkSource {
     var virtualLimit: Int { levels[0].count }
     func enterCache() {}
     func leaveCache() {}
+    func corrupt(_ virtual: UInt32, _ reason: String) -> StoreError {
+        .corrupted(file: file.path, offset: -1, reason: "virtual chunk \(virtual): \(reason)")
+    }
 }

@@ -103,9 +103,9 @@ extension ChunkFile {
     private func commitChanges(forceSync: Bool) throws(StoreError) -> Bool {
         defer {
             // Left over only when the commit failed before writing them out.
-            for (_, buffer, _) in writes { returnBuffer(buffer) }
+            for write in writes { returnBuffer(write.bytes) }
             writes.removeAll(keepingCapacity: true)
-            for (_, page) in newPages { returnBuffer(page) }
+            for new in newPages { returnBuffer(new.page) }
             newPages.removeAll(keepingCapacity: true)
             working.removeAll()
             freedVirtuals.removeAll(keepingCapacity: true)
@@ -137,7 +137,7 @@ extension ChunkFile {
                 // Not in the new commit: leave its cache slot to live chunks.
                 if let frame = cache.remove(old.physical) { retireFrame(frame) }
             }
-            writes.append((physical, buffer, .data))
+            writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: .data))
         }
         for virtual in freedVirtuals {
             let old = ChunkReference(packed: levels[0][Int(virtual)])
@@ -163,7 +163,7 @@ extension ChunkFile {
                 if level == 0 {
                     // A level-0 table chunk is also the next snapshot's page for readers.
                     buffer = makePage(index)
-                    newPages.append((index, buffer))
+                    newPages.append(NewPage(index: index, page: buffer))
                 } else {
                     buffer = takeBuffer()
                     buffer.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
@@ -176,7 +176,7 @@ extension ChunkFile {
                 let physical = allocate()
                 let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
                 let fresh = ChunkReference(physical: physical, checksum: checksum)
-                writes.append((physical, buffer, level == 0 ? .page : .table))
+                writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: level == 0 ? .page : .table))
                 if level == levels.count - 1 {
                     if previousRoot.isMapped { freeChunks.release(previousRoot.physical, by: txid) }
                     next.tableRoot = fresh
@@ -288,13 +288,13 @@ extension ChunkFile {
         }
         chunksWritten += writes.count
         // Only now, all written: on a failure above every buffer is still the writer's.
-        for (physical, bytes, kind) in writes {
-            switch kind {
+        for write in writes {
+            switch write.kind {
             case .data:
                 // The written frame becomes the cached copy.
-                if let displaced = cache.adopt(physical, bytes) { retireFrame(displaced) }
+                if let displaced = cache.adopt(write.physical, write.bytes) { retireFrame(displaced) }
             case .page: break
-            case .table: returnBuffer(bytes)
+            case .table: returnBuffer(write.bytes)
             }
         }
         writes.removeAll(keepingCapacity: true)

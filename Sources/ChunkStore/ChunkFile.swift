@@ -62,8 +62,10 @@ public final class ChunkFile {
     let zeroPage: UnsafeMutableRawPointer
     /// Memory the readers of older snapshots may still use, oldest first, with the commit that
     /// retired it: reclaimed once every pinned txid has reached that commit.
-    var retired: [(txid: UInt64, kind: RetiredKind, pointer: UnsafeMutableRawPointer)] = []
+    var retired: [RetiredMemory] = []
     var retiredHead = 0
+    /// Records (with their page arrays) no reader can see any more, for the next commits.
+    var spareRecords: [UnsafeMutablePointer<TableSnapshot>] = []
     /// The newest commit known to be on stable storage (chunks it or older commits released may
     /// be reused, readers permitting).
     var durableTxid: UInt64
@@ -91,7 +93,7 @@ public final class ChunkFile {
     var pool: [UnsafeMutableRawPointer] = []
     /// Frames the writer took out of the cache (replaced, evicted, released chunks), with the
     /// cache epoch they left at: back to `pool` once no reader can still be reading them.
-    var displaced: [(frame: UnsafeMutableRawPointer, epoch: UInt64)] = []
+    var displaced: [RetiredFrame] = []
     /// The writer is inside its section (`beginWriting`): its cache pin is set.
     var writerPinned = false
     /// Highest physical chunk handed out so far (the file's chunk count minus one at least).
@@ -100,9 +102,9 @@ public final class ChunkFile {
     var fileChunks: UInt64 = 2
     /// Relocation: chunks at or past this physical number are moved toward the front.
     var relocationLimit: UInt64 = .max
-    var writes: [(physical: UInt32, bytes: UnsafeMutableRawPointer, kind: WriteKind)] = []
+    var writes: [ChunkWrite] = []
     /// Level-0 table chunks the commit rewrote: they become the next snapshot's pages.
-    var newPages: [(index: Int, page: UnsafeMutableRawPointer)] = []
+    var newPages: [NewPage] = []
 
     /// Counters for statistics and tests.
     public internal(set) var chunksWritten = 0
@@ -111,10 +113,27 @@ public final class ChunkFile {
     /// Table chunks read by the last open (its cost: see FORMAT.md).
     public internal(set) var tableChunksReadOnOpen = 0
 
-    enum RetiredKind { case page, pageArray, snapshot }
+    // Structs rather than labeled tuples: arrays of those look their metadata up at run time.
+    /// A page, or a snapshot record with its page array (not its pages).
+    enum RetiredKind { case page, snapshot }
+    /// Memory an older snapshot may use, retired by commit `txid`.
+    struct RetiredMemory {
+        var txid: UInt64
+        var kind: RetiredKind
+        var pointer: UnsafeMutableRawPointer
+    }
     /// What happens to a written buffer: a data chunk goes to the cache, a level-0 table chunk
     /// becomes a page of the next snapshot, a higher table chunk goes back to the pool.
     enum WriteKind { case data, page, table }
+    struct ChunkWrite {
+        var physical: UInt32
+        var bytes: UnsafeMutableRawPointer
+        var kind: WriteKind
+    }
+    struct NewPage {
+        var index: Int
+        var page: UnsafeMutableRawPointer
+    }
 
     /// Opens `fileName` in `directory`, creating an empty chunk file when there is none.
     /// - Parameters:
@@ -154,7 +173,7 @@ public final class ChunkFile {
         freeChunks = FreeChunks()
         freeVirtuals = []
         current = .allocate(capacity: 1)
-        current.initialize(to: TableSnapshot(meta: found, pages: .allocate(capacity: 1), pageCount: 0))
+        current.initialize(to: TableSnapshot(meta: found, pages: .allocate(capacity: 1), pageCount: 0, pageCapacity: 1))
         do {
             try loadTable()
         } catch {
@@ -170,22 +189,29 @@ public final class ChunkFile {
         current.pointee.pages.deallocate()
         current.pointee.pages = .allocate(capacity: max(1, pageCount))
         current.pointee.pageCount = pageCount
+        current.pointee.pageCapacity = max(1, pageCount)
         for index in 0..<pageCount { current.pointee.pages[index] = makePage(index) }
         published.store(UInt(bitPattern: current), ordering: .sequentiallyConsistent)
         publishedTxid.store(meta.txid, ordering: .sequentiallyConsistent)
     }
 
     deinit {
+        // Retired pages and records go back to the pool and the spare records first.
+        for position in retiredHead..<retired.count { release(retired[position]) }
         for buffer in pool { ChunkFrame.deallocate(buffer) }
         working.removeAll { ChunkFrame.deallocate($0) }
-        for (_, buffer, _) in writes { ChunkFrame.deallocate(buffer) }
-        for (frame, _) in displaced { ChunkFrame.deallocate(frame) }
-        for position in retiredHead..<retired.count { release(retired[position]) }
+        for write in writes { ChunkFrame.deallocate(write.bytes) }
+        for new in newPages { ChunkFrame.deallocate(new.page) }
+        for entry in displaced { ChunkFrame.deallocate(entry.frame) }
         for index in 0..<current.pointee.pageCount where current.pointee.pages[index] != zeroPage {
             ChunkFrame.deallocate(current.pointee.pages[index])
         }
         current.pointee.pages.deallocate()
         current.deallocate()
+        for record in spareRecords {
+            record.pointee.pages.deallocate()
+            record.deallocate()
+        }
         ChunkFrame.deallocate(zeroPage)
         file.close()
     }
@@ -331,9 +357,7 @@ public final class ChunkFile {
         if writerPinned {
             readers.enterCache(ReaderTable.writerSlot, epoch: cache.epoch.load(ordering: .sequentiallyConsistent))
         }
-        return try cache.fill(reference.physical) { frame throws(StoreError) in
-            try readVerified(reference, into: frame, what: "virtual chunk \(virtual)")
-        }
+        return try loadMissing(reference, virtual: virtual)
     }
 
     /// The bytes of `reference` for a reader, through the cache; valid while the reader stays in
@@ -341,9 +365,20 @@ public final class ChunkFile {
     @inline(__always)
     func loadShared(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
         if let cached = cache.lookup(reference.physical) { return cached }
-        return try cache.fill(reference.physical) { frame throws(StoreError) in
+        return try loadMissing(reference, virtual: virtual)
+    }
+
+    /// A cache miss: reads and checks the chunk into a spare frame, outside any lock, then
+    /// caches it (or takes the copy another thread cached meanwhile).
+    private func loadMissing(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        let frame = cache.spareFrame(for: reference.physical)
+        do {
             try readVerified(reference, into: frame, what: "virtual chunk \(virtual)")
+        } catch {
+            cache.returnSpare(frame, for: reference.physical)
+            throw error
         }
+        return cache.insert(reference.physical, frame)
     }
 
     /// The committed reference of `virtual`.

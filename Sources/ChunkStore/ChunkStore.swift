@@ -109,7 +109,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
         let view = try beginRead()
         defer { chunks.unpin(view) }
-        return try key.withUnsafeBytes { key throws(StoreError) in try tree.get(key, into: &value, from: view) }
+        return try key.withUnsafeBytes { key throws(StoreError) in try view.get(key, into: &value) }
     }
 
     @discardableResult
@@ -119,7 +119,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
     ) throws -> Int {
         let view = try beginRead()
         defer { chunks.unpin(view) }
-        return try start.withUnsafeBytes { start in try tree.scan(from: start, limit: limit, in: view, body) }
+        return try start.withUnsafeBytes { start in try view.scan(from: start, limit: limit, body) }
     }
 
     /// Pins the newest committed state for reads across calls: the snapshot keeps answering as of
@@ -306,7 +306,7 @@ public final class ChunkSnapshot: @unchecked Sendable {
         view.enterCache()
         defer { view.leaveCache() }
         var value: [UInt8] = []
-        let found = try key.withUnsafeBytes { key throws(StoreError) in try store.tree.get(key, into: &value, from: view) }
+        let found = try key.withUnsafeBytes { key throws(StoreError) in try view.get(key, into: &value) }
         return found ? value : nil
     }
 
@@ -317,7 +317,7 @@ public final class ChunkSnapshot: @unchecked Sendable {
         defer { view.leaveCache() }
         var result: [(key: [UInt8], value: [UInt8])] = []
         _ = try start.withUnsafeBytes { start in
-            try store.tree.scan(from: start, limit: limit, in: view) { key, value in result.append((Array(key), Array(value))) }
+            try view.scan(from: start, limit: limit) { key, value in result.append((Array(key), Array(value))) }
         }
         return result
     }

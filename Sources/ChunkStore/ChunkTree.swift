@@ -8,9 +8,9 @@ import StoreCore
 /// the nodes it touches — never the path to the root — and leaves keep stable `next` links.
 ///
 /// Writes must run inside a chunk-file transaction, on the writer's thread; the tree keeps its
-/// root and its key and byte counts in the transaction's meta. Reads (`get`, `scan`) are generic
-/// over a `ChunkSource` and touch no state of the tree's own, so any number of readers run them
-/// at once, each through its pinned snapshot.
+/// root and its key and byte counts in the transaction's meta. Reads (`get`, `scan`) are not
+/// here: they are methods of any `ChunkSource` (TreeReading.swift) and touch no state of the
+/// tree's, so any number of readers run them at once, each through its pinned snapshot.
 final class ChunkTree {
     let chunks: ChunkFile
     let chunkSize: Int
@@ -76,38 +76,6 @@ final class ChunkTree {
 
     func corrupt(_ virtual: UInt32, _ reason: String) -> StoreError {
         .corrupted(file: chunks.file.path, offset: -1, reason: "virtual chunk \(virtual): \(reason)")
-    }
-
-    /// Descends from `source`'s root to the leaf that would hold `key` (readers: no path kept).
-    @inline(__always)
-    private func descend<Source: ChunkSource>(_ key: UnsafeRawBufferPointer, in source: Source) throws(StoreError) -> UInt32 {
-        var virtual = source.treeRoot
-        var depth = 0
-        while true {
-            let node = NodeView(try source.read(virtual), chunkSize: chunkSize)
-            if node.isLeaf { return virtual }
-            guard node.kindByte == NodeKind.internal.rawValue, depth < 64 else {
-                throw corrupt(virtual, "chunk is not a tree node (kind \(node.kindByte)) or the tree is deeper than 64")
-            }
-            virtual = node.child(node.childIndex(key))
-            depth += 1
-        }
-    }
-
-    func get<Source: ChunkSource>(_ key: UnsafeRawBufferPointer, into value: inout [UInt8], from source: Source) throws(StoreError) -> Bool {
-        guard source.treeRoot != 0 else { return false }
-        let leafId = try descend(key, in: source)
-        let leaf = NodeView(try source.read(leafId), chunkSize: chunkSize)
-        let (index, found) = leaf.lowerBound(key)
-        guard found else { return false }
-        let stored = leaf.value(index)
-        if stored.overflow {
-            try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &value, from: source)
-        } else {
-            value.removeAll(keepingCapacity: true)
-            value.append(contentsOf: UnsafeRawBufferPointer(start: leaf.base + stored.start, count: stored.length))
-        }
-        return true
     }
 
     // MARK: Put
@@ -324,7 +292,7 @@ final class ChunkTree {
 
     // MARK: Overflow values
 
-    private var overflowPayload: Int { chunkSize - NodeLayout.overflowHeader }
+    private var overflowPayload: Int { NodeLayout.overflowPayload(chunkSize) }
 
     /// Writes `value` to a chain of new overflow chunks; returns the first one's id.
     private func writeOverflow(_ value: UnsafeRawBufferPointer) -> UInt32 {
@@ -345,25 +313,6 @@ final class ChunkTree {
         return first
     }
 
-    /// Reads the `length`-byte value starting at overflow chunk `first`. Each chunk is copied out
-    /// before the next is read, so a reader holds one cache buffer at a time.
-    func readOverflow<Source: ChunkSource>(_ first: UInt32, length: Int, into value: inout [UInt8], from source: Source) throws(StoreError) {
-        value.removeAll(keepingCapacity: true)
-        value.reserveCapacity(length)
-        var virtual = first
-        while value.count < length {
-            guard virtual != 0 else { throw corrupt(first, "overflow chain ends after \(value.count) of \(length) bytes") }
-            source.enterCache()  // the previous chunk is copied out: only this one is held
-            let bytes = try source.read(virtual)
-            let part = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-            guard part > 0, part <= overflowPayload, part <= length - value.count else {
-                throw corrupt(virtual, "overflow chunk holds \(part) bytes where \(length - value.count) remain")
-            }
-            value.append(contentsOf: UnsafeRawBufferPointer(start: bytes + NodeLayout.overflowHeader, count: part))
-            virtual = UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self))
-        }
-    }
-
     private func freeOverflow(_ first: UInt32) throws(StoreError) {
         var virtual = first
         var steps = 0
@@ -375,54 +324,6 @@ final class ChunkTree {
             guard steps <= StoreLimits.maxValueSize / max(1, overflowPayload) + 1 else {
                 throw corrupt(first, "overflow chain longer than any value")
             }
-        }
-    }
-
-    // MARK: Scan
-
-    /// Visits up to `limit` entries with keys ≥ `start`, following leaf links. Each leaf is
-    /// copied out first (so overflow reads cannot evict it, and a reader holds no cache buffer
-    /// while `body` runs: a slow body does not keep evicted frames from being recycled).
-    func scan<Source: ChunkSource>(
-        from start: UnsafeRawBufferPointer, limit: Int, in source: Source,
-        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
-    ) throws -> Int {
-        guard source.treeRoot != 0, limit > 0 else { return 0 }
-        let page = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
-        defer { page.deallocate() }
-        var leafId = try descend(start, in: source)
-        page.copyMemory(from: try source.read(leafId), byteCount: chunkSize)
-        source.leaveCache()
-        var leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
-        var index = leaf.lowerBound(start).index
-        var visited = 0
-        var large: [UInt8] = []
-        var hops = 0
-        while true {
-            while index < leaf.count {
-                let stored = leaf.value(index)
-                if stored.overflow {
-                    try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &large, from: source)
-                    source.leaveCache()
-                    try large.withUnsafeBytes { try body(leaf.key(index), $0) }
-                } else {
-                    try body(leaf.key(index), UnsafeRawBufferPointer(start: leaf.base + stored.start, count: stored.length))
-                }
-                visited += 1
-                if visited == limit { return visited }
-                index += 1
-            }
-            let next = leaf.link
-            guard next != 0 else { return visited }
-            hops += 1
-            guard hops <= source.virtualLimit else { throw corrupt(leafId, "leaf links form a cycle") }
-            leafId = next
-            source.enterCache()
-            page.copyMemory(from: try source.read(next), byteCount: chunkSize)
-            source.leaveCache()
-            leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
-            guard leaf.isLeaf else { throw corrupt(next, "a leaf links to a chunk that is not a leaf") }
-            index = 0
         }
     }
 }

@@ -4,9 +4,14 @@
 /// (before that the previous durable meta may still need them) and no reader has a snapshot
 /// older than *T* pinned.
 struct FreeChunks {
+    struct Released {
+        var physical: UInt32
+        var txid: UInt64
+    }
+
     private var heap: [UInt32] = []
     /// Released chunks not yet reusable, and the commit that released each, oldest first.
-    private var pending: [(physical: UInt32, txid: UInt64)] = []
+    private var pending: [Released] = []
     private var pendingHead = 0
 
     var count: Int { heap.count }
@@ -18,7 +23,7 @@ struct FreeChunks {
 
     /// Commit `txid` no longer uses `physical`.
     mutating func release(_ physical: UInt32, by txid: UInt64) {
-        pending.append((physical, txid))
+        pending.append(Released(physical: physical, txid: txid))
     }
 
     /// Chunks released by commits up to `txid` may be overwritten now.

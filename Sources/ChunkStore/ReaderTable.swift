@@ -18,6 +18,8 @@ import Synchronization
 /// Slot 0 belongs to the writer (cache epoch only: the writer never needs a snapshot pinned, it
 /// is the one that retires). A reader claims a free slot with one compare-and-swap, starting at a
 /// slot derived from its thread so that threads rarely try the same one, and frees it on leaving.
+/// Threads start among the first few slots (two per processor), so scans stop early: they cover
+/// only the slots up to the highest one ever claimed.
 ///
 /// Ordering: a pin is a sequentially consistent store, and the writer (or cache) publishes its
 /// change — a new snapshot, an unlinked cache entry — with sequentially consistent operations
@@ -27,12 +29,18 @@ final class ReaderTable: @unchecked Sendable {
     /// 64-bit words per slot: one 64-byte cache line.
     private static let stride = 8
     let slotCount: Int
+    /// Reader slots a thread starts its search in.
+    private let preferredSlots: Int
+    /// One past the highest slot ever claimed: scans stop there.
+    private let slotsInUse = Atomic<Int>(1)
     private let words: UnsafeMutablePointer<Atomic<UInt64>>
 
     /// - Parameter readerSlots: slots for readers (the writer's slot comes on top). More readers
     ///   than slots at one moment wait for a free one.
     init(readerSlots: Int) {
         slotCount = readerSlots + 1
+        let processors = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        preferredSlots = min(readerSlots, max(4, 2 * processors))
         words = .allocate(capacity: slotCount * Self.stride)
         for index in 0..<(slotCount * Self.stride) { (words + index).initialize(to: Atomic(0)) }
         // The writer's slot is never free, so no reader claims it.
@@ -62,9 +70,11 @@ final class ReaderTable: @unchecked Sendable {
     @inline(__always)
     func pin(txid: UInt64, cacheEpoch: UInt64) -> Int {
         let readers = slotCount - 1
-        var slot = 1 + Int(truncatingIfNeeded: Self.threadHash() % UInt(readers))
+        var slot = 1 + Int(truncatingIfNeeded: Self.threadHash() % UInt(preferredSlots))
         var tries = 0
         while true {
+            // Scans must cover the slot before it can hold a pin.
+            if slot >= slotsInUse.load(ordering: .sequentiallyConsistent) { noteClaimed(slot) }
             if txidWord(slot).pointee.compareExchange(expected: 0, desired: txid &+ 1, ordering: .sequentiallyConsistent).exchanged {
                 epochWord(slot).pointee.store(cacheEpoch, ordering: .sequentiallyConsistent)
                 return slot
@@ -72,6 +82,18 @@ final class ReaderTable: @unchecked Sendable {
             slot = slot == readers ? 1 : slot + 1
             tries += 1
             if tries % readers == 0 { sched_yield() }  // every slot busy: wait for one
+        }
+    }
+
+    /// Raises `slotsInUse` past `slot` (rare: the first time a slot that high is tried), before
+    /// the slot is claimed: a scan that read the old bound preceded the raise, so the reader's
+    /// loads come after whatever that scan's writer published.
+    private func noteClaimed(_ slot: Int) {
+        var current = slotsInUse.load(ordering: .relaxed)
+        while current <= slot {
+            let (exchanged, found) = slotsInUse.compareExchange(expected: current, desired: slot + 1, ordering: .sequentiallyConsistent)
+            if exchanged { return }
+            current = found
         }
     }
 
@@ -102,10 +124,25 @@ final class ReaderTable: @unchecked Sendable {
 
     // MARK: Scans
 
+    /// In one pass: the oldest txid any reader has pinned and the oldest cache epoch any reader
+    /// or the writer is in (`UInt64.max` where none is).
+    func oldest() -> (txid: UInt64, cacheEpoch: UInt64) {
+        var txid = UInt64.max
+        var epoch = UInt64.max
+        for slot in 0..<slotsInUse.load(ordering: .sequentiallyConsistent) {
+            let pinnedEpoch = epochWord(slot).pointee.load(ordering: .sequentiallyConsistent)
+            if pinnedEpoch != 0 && pinnedEpoch < epoch { epoch = pinnedEpoch }
+            guard slot > 0 else { continue }
+            let pinned = txidWord(slot).pointee.load(ordering: .sequentiallyConsistent)
+            if pinned != 0 && pinned &- 1 < txid { txid = pinned &- 1 }
+        }
+        return (txid, epoch)
+    }
+
     /// The oldest txid any reader has pinned, or `UInt64.max` when no reader is in.
     func oldestTxid() -> UInt64 {
         var oldest = UInt64.max
-        for slot in 1..<slotCount {
+        for slot in 1..<slotsInUse.load(ordering: .sequentiallyConsistent) {
             let pinned = txidWord(slot).pointee.load(ordering: .sequentiallyConsistent)
             if pinned != 0 && pinned &- 1 < oldest { oldest = pinned &- 1 }
         }
@@ -115,7 +152,7 @@ final class ReaderTable: @unchecked Sendable {
     /// The oldest cache epoch any reader or the writer is in, or `UInt64.max` when none is.
     func oldestCacheEpoch() -> UInt64 {
         var oldest = UInt64.max
-        for slot in 0..<slotCount {
+        for slot in 0..<slotsInUse.load(ordering: .sequentiallyConsistent) {
             let pinned = epochWord(slot).pointee.load(ordering: .sequentiallyConsistent)
             if pinned != 0 && pinned < oldest { oldest = pinned }
         }
@@ -125,7 +162,9 @@ final class ReaderTable: @unchecked Sendable {
     /// Readers holding a slot now.
     func activeReaders() -> Int {
         var count = 0
-        for slot in 1..<slotCount where txidWord(slot).pointee.load(ordering: .sequentiallyConsistent) != 0 { count += 1 }
+        for slot in 1..<slotsInUse.load(ordering: .sequentiallyConsistent) where txidWord(slot).pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            count += 1
+        }
         return count
     }
 

@@ -12,11 +12,14 @@ struct TableSnapshot {
     var meta: ChunkMeta
     var pages: UnsafeMutablePointer<UnsafeMutableRawPointer>
     var pageCount: Int
+    /// Pages the `pages` array has room for (records and their arrays are recycled).
+    var pageCapacity: Int
 }
 
 /// Where the tree reads its chunks from: the writer's transaction (`ChunkFile` itself: the
 /// working copies over the newest commit) or a reader's pinned snapshot (`SnapshotView`).
 protocol ChunkSource {
+    var chunkSize: Int { get }
     /// The bytes of chunk `virtual`, valid until the reader enters or leaves the cache again
     /// (the writer: until its next read).
     func read(_ virtual: UInt32) throws(StoreError) -> UnsafeRawPointer
@@ -30,49 +33,85 @@ protocol ChunkSource {
     /// Holds no cache buffer until the next `enterCache()` (a scan between copying a leaf out
     /// and reading the next one, while the caller's body runs).
     func leaveCache()
+    /// The error for a tree chunk that is not what the tree needs.
+    func corrupt(_ virtual: UInt32, _ reason: String) -> StoreError
 }
 
 /// A reader's view of one pinned snapshot. Reads translate through the snapshot's pages and go
 /// through the shared chunk cache; nothing here takes a lock unless a chunk must be read from
-/// the file.
+/// the file, and nothing touches a reference count: the chunk file is held unmanaged (its owner
+/// keeps it alive while any read runs), because readers on every core retaining one shared
+/// object would make its count a contended cache line.
 struct SnapshotView: ChunkSource {
     let snapshot: UnsafePointer<TableSnapshot>
     /// The reader's slot in the reader table.
     let slot: Int
-    unowned(unsafe) let chunks: ChunkFile
+    let chunks: Unmanaged<ChunkFile>
+    let chunkSize: Int
+    let pageShift: Int
+    let pageMask: Int
+
+    init(snapshot: UnsafePointer<TableSnapshot>, slot: Int, chunks: ChunkFile) {
+        self.snapshot = snapshot
+        self.slot = slot
+        self.chunks = Unmanaged.passUnretained(chunks)
+        chunkSize = chunks.chunkSize
+        pageShift = chunks.pageShift
+        pageMask = chunks.pageMask
+    }
 
     @inline(__always)
     var treeRoot: UInt32 { snapshot.pointee.meta.userRoot }
     var virtualLimit: Int { Int(snapshot.pointee.meta.virtualCount) }
     var txid: UInt64 { snapshot.pointee.meta.txid }
-    var counters: (UInt64, UInt64) { snapshot.pointee.meta.userCounters }
 
     /// The snapshot's reference of `virtual`.
     @inline(__always)
     func reference(of virtual: UInt32) throws(StoreError) -> ChunkReference {
-        let record = snapshot.pointee
-        guard virtual != 0, virtual < record.meta.virtualCount else {
-            throw .corrupted(file: chunks.file.path, offset: -1, reason: "reference to virtual chunk \(virtual), past the table's \(record.meta.virtualCount) entries")
+        guard virtual != 0, virtual < snapshot.pointee.meta.virtualCount else {
+            throw corruption("reference to virtual chunk \(virtual), past the table's \(snapshot.pointee.meta.virtualCount) entries")
         }
-        let page = record.pages[Int(virtual) >> chunks.pageShift]
-        let packed = UInt64(littleEndian: page.load(fromByteOffset: (Int(virtual) & chunks.pageMask) << 3, as: UInt64.self))
-        let reference = ChunkReference(packed: packed)
+        let page = snapshot.pointee.pages[Int(virtual) >> pageShift]
+        let reference = ChunkReference(packed: UInt64(littleEndian: page.load(fromByteOffset: (Int(virtual) & pageMask) << 3, as: UInt64.self)))
         guard reference.isMapped else {
-            throw .corrupted(file: chunks.file.path, offset: -1, reason: "reference to virtual chunk \(virtual), which is not mapped (freed)")
+            throw corruption("reference to virtual chunk \(virtual), which is not mapped (freed)")
         }
         return reference
     }
 
     @inline(__always)
     func read(_ virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
-        try chunks.loadShared(try reference(of: virtual), virtual: virtual)
+        let reference = try reference(of: virtual)
+        var failure: StoreError?
+        let bytes = chunks._withUnsafeGuaranteedRef { file -> UnsafeRawPointer? in
+            do throws(StoreError) {
+                return try file.loadShared(reference, virtual: virtual)
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        guard let bytes else { throw failure! }
+        return bytes
     }
 
     @inline(__always)
     func enterCache() {
-        chunks.readers.enterCache(slot, epoch: chunks.cache.epoch.load(ordering: .sequentiallyConsistent))
+        chunks._withUnsafeGuaranteedRef { file in
+            file.readers.enterCache(slot, epoch: file.cache.epoch.load(ordering: .sequentiallyConsistent))
+        }
     }
 
     @inline(__always)
-    func leaveCache() { chunks.readers.leaveCache(slot) }
+    func leaveCache() {
+        chunks._withUnsafeGuaranteedRef { $0.readers.leaveCache(slot) }
+    }
+
+    func corrupt(_ virtual: UInt32, _ reason: String) -> StoreError {
+        corruption("virtual chunk \(virtual): \(reason)")
+    }
+
+    private func corruption(_ reason: String) -> StoreError {
+        .corrupted(file: chunks.takeUnretainedValue().file.path, offset: -1, reason: reason)
+    }
 }
