@@ -30,6 +30,9 @@ final class ChunkCache: @unchecked Sendable {
     /// Shards live in raw memory (structs with an inline pthread mutex), so that a miss touches no
     /// reference count: readers on several cores would otherwise contend on a shard object's.
     private let shards: UnsafeMutablePointer<Shard>
+    /// The shards' mutexes, one per 64 bytes, kept out of `Shard` so that taking one does not
+    /// touch the struct another thread may be changing under it.
+    private let mutexes: UnsafeMutableRawPointer
     private let shardCount: Int
     private let shardMask: Int
     private let index: FrameIndex
@@ -37,9 +40,8 @@ final class ChunkCache: @unchecked Sendable {
     private var writerCursor = 0
 
     /// One part of the cache: a CLOCK ring of the physical chunks it holds, and the frames
-    /// waiting to be recycled. Everything here is under `mutex`.
+    /// waiting to be recycled. Everything here is under the shard's mutex.
     private struct Shard {
-        let mutex: UnsafeMutablePointer<pthread_mutex_t>
         let capacity: Int
         var ring: [UInt32] = []
         var hand = 0
@@ -52,12 +54,7 @@ final class ChunkCache: @unchecked Sendable {
         static let reclaimBatch = 32
         var spareLimit: Int { max(64, capacity / 8) }
 
-        init(capacity: Int) {
-            self.capacity = capacity
-            mutex = .allocate(capacity: 1)
-            mutex.initialize(to: pthread_mutex_t())
-            pthread_mutex_init(mutex, nil)
-        }
+        init(capacity: Int) { self.capacity = capacity }
     }
 
     init(chunkSize: Int, bytes: Int, readers: ReaderTable) {
@@ -70,6 +67,12 @@ final class ChunkCache: @unchecked Sendable {
         let perShard = max(4, capacity / count)
         shards = .allocate(capacity: count)
         for position in 0..<count { (shards + position).initialize(to: Shard(capacity: perShard)) }
+        mutexes = .allocate(byteCount: count * 64, alignment: 64)
+        for position in 0..<count {
+            let mutex = (mutexes + position * 64).bindMemory(to: pthread_mutex_t.self, capacity: 1)
+            mutex.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(mutex, nil)
+        }
         shardCount = count
         shardMask = count - 1
         index = FrameIndex()
@@ -83,16 +86,35 @@ final class ChunkCache: @unchecked Sendable {
             }
             for frame in shard.pointee.spare { ChunkFrame.deallocate(frame) }
             for entry in shard.pointee.retired { ChunkFrame.deallocate(entry.frame) }
-            pthread_mutex_destroy(shard.pointee.mutex)
-            shard.pointee.mutex.deallocate()
+            pthread_mutex_destroy(mutex(position))
         }
         shards.deinitialize(count: shardCount)
         shards.deallocate()
+        mutexes.deallocate()
         index.deallocate()
     }
 
     @inline(__always)
-    private func shard(_ physical: UInt32) -> UnsafeMutablePointer<Shard> { shards + (Int(physical) & shardMask) }
+    private func mutex(_ position: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
+        (mutexes + position * 64).assumingMemoryBound(to: pthread_mutex_t.self)
+    }
+
+    /// Locks the shard of `physical` and returns it.
+    @inline(__always)
+    private func lockShard(_ physical: UInt32) -> UnsafeMutablePointer<Shard> {
+        lockShard(at: Int(physical) & shardMask)
+    }
+
+    @inline(__always)
+    private func lockShard(at position: Int) -> UnsafeMutablePointer<Shard> {
+        pthread_mutex_lock(mutex(position))
+        return shards + position
+    }
+
+    @inline(__always)
+    private func unlock(_ shard: UnsafeMutablePointer<Shard>) {
+        pthread_mutex_unlock(mutex(shard - shards))
+    }
 
     // MARK: Reading (any thread, inside a cache pin)
 
@@ -105,28 +127,25 @@ final class ChunkCache: @unchecked Sendable {
 
     /// A frame to read `physical` into on a miss (recycled, or new).
     func spareFrame(for physical: UInt32) -> UnsafeMutableRawPointer {
-        let shard = shard(physical)
-        pthread_mutex_lock(shard.pointee.mutex)
+        let shard = lockShard(physical)
         shard.pointee.misses += 1
         let taken = takeSpare(shard)
-        pthread_mutex_unlock(shard.pointee.mutex)
+        unlock(shard)
         return taken ?? ChunkFrame.allocate(chunkSize: chunkSize)
     }
 
     /// Gives back a frame from `spareFrame` that was not cached (the read failed).
     func returnSpare(_ frame: UnsafeMutableRawPointer, for physical: UInt32) {
-        let shard = shard(physical)
-        pthread_mutex_lock(shard.pointee.mutex)
+        let shard = lockShard(physical)
         addSpare(shard, frame)
-        pthread_mutex_unlock(shard.pointee.mutex)
+        unlock(shard)
     }
 
     /// Caches `frame`, just filled with the bytes of `physical` — or, if another thread cached
     /// `physical` meanwhile, keeps that copy and recycles `frame`. Returns the cached bytes.
     func insert(_ physical: UInt32, _ frame: UnsafeMutableRawPointer) -> UnsafeRawPointer {
-        let shard = shard(physical)
-        pthread_mutex_lock(shard.pointee.mutex)
-        defer { pthread_mutex_unlock(shard.pointee.mutex) }
+        let shard = lockShard(physical)
+        defer { unlock(shard) }
         if let existing = index.frame(physical) {
             addSpare(shard, frame)
             return UnsafeRawPointer(existing)
@@ -145,9 +164,8 @@ final class ChunkCache: @unchecked Sendable {
     /// Returns the frame it displaced (evicted, or an older copy of `physical`), now out of the
     /// index but possibly still read by readers: the writer retires it.
     func adopt(_ physical: UInt32, _ frame: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-        let shard = shard(physical)
-        pthread_mutex_lock(shard.pointee.mutex)
-        defer { pthread_mutex_unlock(shard.pointee.mutex) }
+        let shard = lockShard(physical)
+        defer { unlock(shard) }
         // An older copy leaves the ring first, so the insert below has room and evicts nothing.
         let older = unlink(shard, physical)
         let evicted = insert(shard, physical, frame)
@@ -159,17 +177,15 @@ final class ChunkCache: @unchecked Sendable {
     @inline(__always)
     func remove(_ physical: UInt32) -> UnsafeMutableRawPointer? {
         guard index.frame(physical) != nil else { return nil }
-        let shard = shard(physical)
-        pthread_mutex_lock(shard.pointee.mutex)
-        defer { pthread_mutex_unlock(shard.pointee.mutex) }
+        let shard = lockShard(physical)
+        defer { unlock(shard) }
         return unlink(shard, physical)
     }
 
     /// Forgets every chunk (verification re-reads everything from disk).
     func removeAll() {
         for position in 0..<shardCount {
-            let shard = shards + position
-            pthread_mutex_lock(shard.pointee.mutex)
+            let shard = lockShard(at: position)
             var frames: [UnsafeMutableRawPointer] = []
             for physical in shard.pointee.ring {
                 if let frame = index.frame(physical) { frames.append(frame) }
@@ -178,7 +194,7 @@ final class ChunkCache: @unchecked Sendable {
             for frame in frames { retire(shard, frame) }
             shard.pointee.ring.removeAll()
             shard.pointee.hand = 0
-            pthread_mutex_unlock(shard.pointee.mutex)
+            unlock(shard)
         }
     }
 
@@ -187,15 +203,14 @@ final class ChunkCache: @unchecked Sendable {
     func takeSpares(into pool: inout [UnsafeMutableRawPointer], wanted: Int) -> Int {
         var moved = 0
         for _ in 0..<min(2, shardCount) {
-            let shard = shards + (writerCursor & shardMask)
+            let shard = lockShard(at: writerCursor & shardMask)
             writerCursor &+= 1
-            pthread_mutex_lock(shard.pointee.mutex)
             if shard.pointee.spare.count < wanted - moved && shard.pointee.retired.count >= Shard.reclaimBatch / 4 { reclaim(shard) }
             while moved < wanted, let frame = shard.pointee.spare.popLast() {
                 pool.append(frame)
                 moved += 1
             }
-            pthread_mutex_unlock(shard.pointee.mutex)
+            unlock(shard)
             if moved >= wanted { break }
         }
         return moved
@@ -205,10 +220,9 @@ final class ChunkCache: @unchecked Sendable {
     var misses: Int {
         var total = 0
         for position in 0..<shardCount {
-            let shard = shards + position
-            pthread_mutex_lock(shard.pointee.mutex)
+            let shard = lockShard(at: position)
             total += shard.pointee.misses
-            pthread_mutex_unlock(shard.pointee.mutex)
+            unlock(shard)
         }
         return total
     }

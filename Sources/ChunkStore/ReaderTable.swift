@@ -4,7 +4,8 @@ import Glibc
 import Synchronization
 
 /// Where readers announce what they may still be looking at, as in LMDB's reader table: a fixed
-/// array of slots, one cache line each, so readers on different cores never write the same line.
+/// array of slots, 128 bytes each and aligned to that (two cache lines: the adjacent-line
+/// prefetcher pairs lines), so readers on different cores never write the same line.
 ///
 /// Each slot holds two pins:
 /// - the **txid** of the committed snapshot the reader started from (stored + 1; 0: slot free).
@@ -26,8 +27,8 @@ import Synchronization
 /// before it scans the slots. So either the scan sees the pin, or the reader's later loads see
 /// the change: a reader can never hold something the scan decided nobody holds.
 final class ReaderTable: @unchecked Sendable {
-    /// 64-bit words per slot: one 64-byte cache line.
-    private static let stride = 8
+    /// 64-bit words per slot: 128 bytes.
+    private static let stride = 16
     let slotCount: Int
     /// Reader slots a thread starts its search in.
     private let preferredSlots: Int
@@ -41,7 +42,8 @@ final class ReaderTable: @unchecked Sendable {
         slotCount = readerSlots + 1
         let processors = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         preferredSlots = min(readerSlots, max(4, 2 * processors))
-        words = .allocate(capacity: slotCount * Self.stride)
+        words = UnsafeMutableRawPointer.allocate(byteCount: slotCount * Self.stride * 8, alignment: 128)
+            .bindMemory(to: Atomic<UInt64>.self, capacity: slotCount * Self.stride)
         for index in 0..<(slotCount * Self.stride) { (words + index).initialize(to: Atomic(0)) }
         // The writer's slot is never free, so no reader claims it.
         words[0].store(.max, ordering: .relaxed)
@@ -49,7 +51,7 @@ final class ReaderTable: @unchecked Sendable {
 
     deinit {
         words.deinitialize(count: slotCount * Self.stride)
-        words.deallocate()
+        UnsafeMutableRawPointer(words).deallocate()
     }
 
     /// Slots for this machine: enough that readers rarely wait for one.
