@@ -9,7 +9,8 @@ import Synchronization
 /// Concurrency, as LMDB: **readers** (`get`, `scan`) pin the newest committed snapshot in the
 /// reader table, walk the tree through it and the shared chunk cache, and unpin — they take no
 /// lock the writer holds, and the writer never changes what a pinned snapshot can reach.
-/// **Writers** queue in a `GroupCommitQueue`: the leader takes the writer lock, applies its own
+/// **Writers**: a lone writer (nobody queued, the writer lock free) commits at once; otherwise
+/// writers queue in a `GroupCommitQueue`, whose leader takes the writer lock, applies its own
 /// request and those queued behind it in one transaction and commits once (under durability
 /// `always`: one pair of fdatasyncs for the whole group), then acknowledges them. Each request
 /// is validated before it queues, so a group fails only on an I/O error or corruption — and then
@@ -40,9 +41,9 @@ public final class ChunkStore: Store, @unchecked Sendable {
     /// them. Its read paths are shared.
     let tree: ChunkTree
     let durability: Durability
-    /// The one writer: held by the commit queue's leader, `sync`, `compact`, verification,
-    /// `statistics`, the interval-sync thread and `close`. Readers never take it.
-    private let writeLock = Lock()
+    /// The one writer: held by a lone writer or the commit queue's leader, `sync`, `compact`,
+    /// verification, `statistics`, the interval-sync thread and `close`. Readers never take it.
+    private let writeLock = WriterLock()
     private let commitQueue = GroupCommitQueue<WriteRequest>()
     private let isOpen = Atomic<Bool>(true)
     /// Commits since the last sync (under `writeLock`).
@@ -138,64 +139,82 @@ public final class ChunkStore: Store, @unchecked Sendable {
         try tree.checkKey(key.count)
         try StoreLimits.check(valueSize: value.count)
         try checkOpen()
-        try commitQueue.commit(.put(key, value), weight: key.count + value.count) { group in try write(group) }
+        try commit(.put(key, value), weight: key.count + value.count)
     }
 
     public func delete(_ key: [UInt8]) throws {
         try tree.checkKey(key.count)
         try checkOpen()
-        try commitQueue.commit(.delete(key), weight: key.count) { group in try write(group) }
+        try commit(.delete(key), weight: key.count)
     }
 
     public func apply(_ batch: WriteBatch) throws {
         try batch.validate()
         for operation in batch.operations { try tree.checkKey(operation.key.count) }
         try checkOpen()
-        try commitQueue.commit(.batch(batch), weight: max(1, batch.userBytes)) { group in try write(group) }
+        try commit(.batch(batch), weight: max(1, batch.userBytes))
     }
 
-    /// The commit queue's leader: applies the group's requests in arrival order as one
-    /// transaction and commits it once — committed when it returns, rolled back when it throws.
-    private func write(_ group: [WriteRequest]) throws {
-        try writing {
-            try chunks.begin()
-            var userBytes = 0
-            do {
-                for request in group {
-                    switch request {
-                    case let .put(key, value):
-                        try key.withUnsafeBytes { key in
-                            try value.withUnsafeBytes { value in try tree.put(key, value) }
-                        }
-                        userBytes += key.count + value.count
-                    case let .delete(key):
-                        try key.withUnsafeBytes { key in _ = try tree.delete(key) }
-                        userBytes += key.count
-                    case let .batch(batch):
-                        try apply(batch.operations)
-                        userBytes += batch.userBytes
+    /// Commits one validated request: at once when it is alone (no writer queued, the writer
+    /// lock free), else as part of a group led by the first writer in the queue.
+    private func commit(_ request: WriteRequest, weight: Int) throws {
+        if writeLock.tryLockAlone() {
+            defer { writeLock.unlock() }
+            try whileWriting { try transaction { try applyRequest(request) } }
+            return
+        }
+        try writeLock.queuing {
+            try commitQueue.commit(request, weight: weight) { group in
+                try writing {
+                    try transaction {
+                        var userBytes = 0
+                        for request in group { userBytes += try applyRequest(request) }
+                        return userBytes
                     }
                 }
-            } catch {
-                chunks.rollback()
-                throw error
             }
-            try chunks.commit()
-            metrics.addUserBytes(userBytes)
-            unsynced = durability != .always
         }
     }
 
-    private func apply(_ operations: [WriteBatch.Operation]) throws {
-        for operation in operations {
-            switch operation {
-            case let .put(key, value):
-                try key.withUnsafeBytes { key in
-                    try value.withUnsafeBytes { value in try tree.put(key, value) }
-                }
-            case let .delete(key):
-                try key.withUnsafeBytes { key in _ = try tree.delete(key) }
+    /// Runs `body` (which applies requests) as one transaction: committed when it returns, rolled
+    /// back when it throws. Call as the writer.
+    private func transaction(_ body: () throws -> Int) throws {
+        try chunks.begin()
+        let userBytes: Int
+        do {
+            userBytes = try body()
+        } catch {
+            chunks.rollback()
+            throw error
+        }
+        try chunks.commit()
+        metrics.addUserBytes(userBytes)
+        unsynced = durability != .always
+    }
+
+    /// Applies `request` to the open transaction; returns its user bytes.
+    private func applyRequest(_ request: WriteRequest) throws -> Int {
+        switch request {
+        case let .put(key, value):
+            try key.withUnsafeBytes { key in
+                try value.withUnsafeBytes { value in try tree.put(key, value) }
             }
+            return key.count + value.count
+        case let .delete(key):
+            try key.withUnsafeBytes { key in _ = try tree.delete(key) }
+            return key.count
+        case let .batch(batch):
+            for operation in batch.operations {
+                switch operation {
+                case let .put(key, value):
+                    try key.withUnsafeBytes { key in
+                        try value.withUnsafeBytes { value in try tree.put(key, value) }
+                    }
+                case let .delete(key):
+                    try key.withUnsafeBytes { key in _ = try tree.delete(key) }
+                }
+            }
+            return batch.userBytes
         }
     }
 
@@ -203,16 +222,21 @@ public final class ChunkStore: Store, @unchecked Sendable {
     /// an open store.
     private func writing<T>(_ body: () throws -> T) throws -> T {
         writeLock.lock()
+        defer { writeLock.unlock() }
+        return try whileWriting(body)
+    }
+
+    /// `writing` for a caller that holds the writer lock already.
+    @inline(__always)
+    private func whileWriting<T>(_ body: () throws -> T) throws -> T {
         chunks.beginWriting()
-        defer {
-            chunks.endWriting()
-            writeLock.unlock()
-        }
+        defer { chunks.endWriting() }
         try checkOpen()
         return try body()
     }
 
-    /// Groups the commit queue wrote and the requests they held, for tests and reports.
+    /// Groups the commit queue wrote and the requests they held, for tests and reports (a lone
+    /// writer's commit does not go through the queue).
     public var commitGroups: (groups: Int, requests: Int) { commitQueue.counts }
 
     // MARK: Maintenance

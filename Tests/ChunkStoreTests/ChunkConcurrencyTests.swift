@@ -99,8 +99,7 @@ struct ChunkConcurrencyTests {
         let syncs = store.metrics.snapshot().syncs - syncsBefore
         let commits = store.chunkFile.commits - commitsBefore
         let groups = store.commitGroups
-        #expect(groups.requests == writes)
-        #expect(commits == groups.groups, "one transaction per group")
+        #expect(groups.requests <= writes && groups.groups < groups.requests, "queued writers were grouped: \(groups)")
         #expect(commits < writes, "\(writes) writes in \(commits) commits")
         #expect(syncs == 2 * commits, "two fdatasyncs per commit")
         #expect(syncs < writes, "\(syncs) syncs for \(writes) acknowledged writes")
