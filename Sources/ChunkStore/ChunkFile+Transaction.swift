@@ -102,8 +102,9 @@ extension ChunkFile {
 
     private func commitChanges(forceSync: Bool) throws(StoreError) -> Bool {
         defer {
-            // Left over only when the commit failed before writing them out.
-            for write in writes { returnBuffer(write.bytes) }
+            // Left over only when the commit failed. Level-0 pages are in `writes` too until the
+            // chunks are written: return each frame once.
+            for write in writes where write.kind != .page { returnBuffer(write.bytes) }
             writes.removeAll(keepingCapacity: true)
             for new in newPages { returnBuffer(new.page) }
             newPages.removeAll(keepingCapacity: true)

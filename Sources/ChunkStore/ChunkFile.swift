@@ -174,14 +174,8 @@ public final class ChunkFile {
         freeVirtuals = []
         current = .allocate(capacity: 1)
         current.initialize(to: TableSnapshot(meta: found, pages: .allocate(capacity: 1), pageCount: 0, pageCapacity: 1))
-        do {
-            try loadTable()
-        } catch {
-            current.pointee.pages.deallocate()
-            current.deallocate()
-            ChunkFrame.deallocate(zeroPage)
-            throw error
-        }
+        // Every property is set: if this throws, `deinit` runs and frees what was allocated.
+        try loadTable()
         highestAllocated = meta.chunkCount - 1
         fileChunks = meta.chunkCount
         // The opened commit is the first snapshot.
@@ -200,7 +194,7 @@ public final class ChunkFile {
         for position in retiredHead..<retired.count { release(retired[position]) }
         for buffer in pool { ChunkFrame.deallocate(buffer) }
         working.removeAll { ChunkFrame.deallocate($0) }
-        for write in writes { ChunkFrame.deallocate(write.bytes) }
+        for write in writes where write.kind != .page { ChunkFrame.deallocate(write.bytes) }
         for new in newPages { ChunkFrame.deallocate(new.page) }
         for entry in displaced { ChunkFrame.deallocate(entry.frame) }
         for index in 0..<current.pointee.pageCount where current.pointee.pages[index] != zeroPage {
