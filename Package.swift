@@ -65,17 +65,20 @@ let package = Package(
         .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
         .target(
             name: "Replay",
-            dependencies: ["StoreCore", "ProcessMemory", "Workload", "Report", "FaultInjection", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["StoreCore", "ProcessMemory", "Workload", "ResultsSchema", "FaultInjection", "MemoryStore",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: performance
         ),
-        .target(name: "Report", dependencies: ["StoreCore"]),
+        // results.json: the schema every producer and reader shares (SCHEMA.md), a leaf module.
+        .target(name: "ResultsSchema", exclude: ["SCHEMA.md"]),
+        .target(name: "Report", dependencies: ["StoreCore", "ResultsSchema"]),
         // File systems that inject faults under the durable file layer: power loss, I/O errors,
         // crash points. Used by `storebench crash --faults` and by the tests.
         .target(name: "FaultInjection", dependencies: ["StoreCore"]),
         .executableTarget(
             name: "storebench",
             dependencies: [
-                "StoreCore", "Engines", "Replay", "Report", "ProcessMemory", "Workload",
+                "StoreCore", "Engines", "Replay", "Report", "ResultsSchema", "ProcessMemory", "Workload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,8 +86,8 @@ let package = Package(
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore", "FaultInjection"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport", "ResultsSchema"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "FaultInjection", "ProcessMemory"]),
         .testTarget(name: "ChunkStoreTests", dependencies: ["ChunkStore", "StoreTestSupport"]),
@@ -94,7 +97,7 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["storebench", "Engines", "StoreTestSupport", "FaultInjection"]),
         .testTarget(
             name: "StorebenchCLITests",
-            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report", "Workload"]
+            dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report", "ResultsSchema", "Workload"]
         ),
     ]
 )

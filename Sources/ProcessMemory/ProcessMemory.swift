@@ -52,6 +52,38 @@ public enum ProcessMemory {
         return dlsym(library, "malloc") == global && allocator() != nil
     }
 
+    /// Starts a new peak: returns memory freed so far to the system (jemalloc purges its dirty
+    /// pages in every arena), then resets the kernel's high-water mark of the resident set
+    /// (`/proc/self/clear_refs` value 5, Linux 4.0+). Afterwards `peakResidentSinceReset()` is the
+    /// peak of what comes next, not of the process's whole life.
+    /// - Returns: whether the high-water mark could be reset.
+    @discardableResult
+    public static func resetPeak() -> Bool {
+        #if Jemalloc
+        // MALLCTL_ARENAS_ALL (4096) names every arena.
+        _ = mallctl("thread.tcache.flush", nil, nil, nil, 0)
+        _ = mallctl("arena.4096.purge", nil, nil, nil, 0)
+        #endif
+        guard let file = fopen("/proc/self/clear_refs", "w") else { return false }
+        let written = fputs("5", file) >= 0
+        return fclose(file) == 0 && written
+    }
+
+    /// The resident set's high-water mark since the last `resetPeak()` (or since the process
+    /// started), in bytes: `VmHWM` of `/proc/self/status`.
+    public static func peakResidentSinceReset() -> Int? {
+        guard let file = fopen("/proc/self/status", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard text.hasPrefix("VmHWM:") else { continue }
+            let kilobytes = text.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) }
+            return kilobytes.map { $0 * 1024 }
+        }
+        return nil
+    }
+
     /// Peak resident set size of the process so far, in bytes (`getrusage`'s `ru_maxrss`).
     public static func peakResidentBytes() -> Int {
         var usage = rusage()

@@ -1,5 +1,8 @@
 #if ReferenceEngines
 import StoreCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The C API LevelDB and RocksDB share in shape: the calls one adapter needs, bound once per
 /// library (`RocksDBBinding`, `LevelDBBinding`).
@@ -14,7 +17,9 @@ protocol LSMLibraryBinding {
     typealias ErrorSlot = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
 
     static var name: String { get }
-    static func makeOptions() -> Options
+    /// The library's options for `settings`, and what to release once the database is closed
+    /// (objects the options only point to).
+    static func makeOptions(_ settings: LSMLibrarySettings) -> (options: Options, releaseAfterClose: @Sendable () -> Void)
     static func destroyOptions(_ options: Options)
     static func makeReadOptions() -> ReadOptions
     static func destroyReadOptions(_ options: ReadOptions)
@@ -43,6 +48,9 @@ protocol LSMLibraryBinding {
     static func sync(_ database: Database, _ error: ErrorSlot)
     static func property(_ database: Database, _ name: String) -> UnsafeMutablePointer<CChar>?
     static func free(_ pointer: UnsafeMutableRawPointer?)
+    /// Integer properties that are 0 once no flush or compaction is due or running (none: the
+    /// library tells nothing, and its close waits for the work it started).
+    static var pendingMaintenanceProperties: [String] { get }
 }
 
 /// `rocksdb` and `leveldb`: one adapter over either library. Durability maps onto the write
@@ -55,15 +63,21 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     private var database: Binding.Database?
     private let readOptions: Binding.ReadOptions
     private let writeOptions: Binding.WriteOptions
+    /// The sizes in effect (by default `lsm`'s).
+    let effectiveSettings: [String: String]
+    private var releaseAfterClose: (@Sendable () -> Void)?
 
     init(directory: String, options: StoreOptions) throws {
+        let settings = try LSMLibrarySettings(engine: Binding.name, options: options)
+        effectiveSettings = settings.effective
         readOptions = Binding.makeReadOptions()
         writeOptions = Binding.makeWriteOptions(sync: options.durability == .always)
-        try super.init(name: Binding.name, directory: directory, options: options)
+        try super.init(name: Binding.name, directory: directory, options: options, knownSettings: Set(settings.effective.keys))
         // The library keeps its files (and its own LOCK) in a subdirectory of the store directory.
         let path = self.directory.path(of: "data")
         try StorageDirectory.createPath(path, fileSystem: options.fileSystem)
-        let libraryOptions = Binding.makeOptions()
+        let (libraryOptions, release) = Binding.makeOptions(settings)
+        releaseAfterClose = release
         defer { Binding.destroyOptions(libraryOptions) }
         database = try call("open") { Binding.open(libraryOptions, path, $0) }
         startIntervalSync(options) { [weak self] in
@@ -180,6 +194,24 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
         }
     }
 
+    /// Polls the library's maintenance properties until no flush or compaction is due or running,
+    /// so counters read next include the work the run set off.
+    func waitForMaintenance() throws {
+        guard !Binding.pendingMaintenanceProperties.isEmpty else { return }
+        let deadline = MonotonicClock.now() + 600_000_000_000
+        while MonotonicClock.now() < deadline {
+            let busy = try withDatabase { database in
+                Binding.pendingMaintenanceProperties.contains { name in
+                    guard let value = Binding.property(database, name) else { return false }
+                    defer { Binding.free(value) }
+                    return Int(String(cString: value).filter(\.isNumber)) ?? 0 != 0
+                }
+            }
+            if !busy { return }
+            usleep(5_000)
+        }
+    }
+
     func close() throws {
         stopIntervalSync()
         try withExclusiveHandle {
@@ -188,6 +220,8 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
             _ = try? call("sync") { Binding.sync(database, $0) }
             Binding.close(database)
             self.database = nil
+            releaseAfterClose?()
+            releaseAfterClose = nil
             releaseDirectory()
         }
     }

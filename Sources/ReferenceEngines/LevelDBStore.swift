@@ -6,11 +6,28 @@ import StoreCore
 enum LevelDBBinding: LSMLibraryBinding {
     static var name: String { "leveldb" }
 
-    static func makeOptions() -> OpaquePointer {
+    static func makeOptions(_ settings: LSMLibrarySettings) -> (options: OpaquePointer, releaseAfterClose: @Sendable () -> Void) {
         let options = leveldb_options_create()!
         leveldb_options_set_create_if_missing(options, 1)
         leveldb_options_set_compression(options, Int32(leveldb_no_compression))
-        return options
+        leveldb_options_set_write_buffer_size(options, settings.writeBufferSize)
+        leveldb_options_set_block_size(options, settings.blockSize)
+        leveldb_options_set_max_file_size(options, settings.targetFileSize)
+        // LevelDB keeps pointers to its cache and filter policy: they live until after close.
+        let cache = Handle(leveldb_cache_create_lru(settings.blockCacheBytes))
+        leveldb_options_set_cache(options, cache.pointer)
+        let filter = settings.bloomBitsPerKey > 0 ? Handle(leveldb_filterpolicy_create_bloom(Int32(settings.bloomBitsPerKey))) : nil
+        if let filter { leveldb_options_set_filter_policy(options, filter.pointer) }
+        return (options, {
+            leveldb_cache_destroy(cache.pointer)
+            if let filter { leveldb_filterpolicy_destroy(filter.pointer) }
+        })
+    }
+
+    /// A C object handed to the release closure.
+    private struct Handle: @unchecked Sendable {
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer?) { self.pointer = pointer! }
     }
     static func destroyOptions(_ options: OpaquePointer) { leveldb_options_destroy(options) }
     static func destroyReadOptions(_ options: OpaquePointer) { leveldb_readoptions_destroy(options) }
@@ -65,6 +82,7 @@ enum LevelDBBinding: LSMLibraryBinding {
         leveldb_write(database, options, batch, error)
     }
     static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { leveldb_property_value(database, name) }
+    static var pendingMaintenanceProperties: [String] { [] }
     static func free(_ pointer: UnsafeMutableRawPointer?) { leveldb_free(pointer) }
 }
 

@@ -23,10 +23,11 @@ class ReferenceStoreBase: @unchecked Sendable {
 
     var directory: StorageDirectory { lockedDirectory.directory }
 
-    init(name: String, directory: String, options: StoreOptions, maxKeySize: Int = StoreLimits.maxKeySize) throws {
+    init(name: String, directory: String, options: StoreOptions, maxKeySize: Int = StoreLimits.maxKeySize,
+         knownSettings: Set<String> = []) throws {
         self.name = name
         self.maxKeySize = maxKeySize
-        _ = try options.engineSettings(for: name, known: [])
+        _ = try options.engineSettings(for: name, known: knownSettings)
         durability = options.durability
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: name, formatVersion: 1, options: options, metrics: metrics)

@@ -6,11 +6,29 @@ import StoreCore
 enum RocksDBBinding: LSMLibraryBinding {
     static var name: String { "rocksdb" }
 
-    static func makeOptions() -> OpaquePointer {
+    static func makeOptions(_ settings: LSMLibrarySettings) -> (options: OpaquePointer, releaseAfterClose: @Sendable () -> Void) {
         let options = rocksdb_options_create()!
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
-        return options
+        rocksdb_options_set_write_buffer_size(options, settings.writeBufferSize)
+        rocksdb_options_set_max_bytes_for_level_base(options, UInt64(settings.level1Size))
+        rocksdb_options_set_target_file_size_base(options, UInt64(settings.targetFileSize))
+        rocksdb_options_set_level0_file_num_compaction_trigger(options, Int32(settings.l0CompactionTrigger))
+        rocksdb_options_set_level0_slowdown_writes_trigger(options, Int32(settings.l0SlowdownTrigger))
+        rocksdb_options_set_level0_stop_writes_trigger(options, Int32(settings.l0StopTrigger))
+        // The table options are copied into the options (the cache and filter are shared
+        // pointers inside): the C wrappers can go at once.
+        let table = rocksdb_block_based_options_create()!
+        rocksdb_block_based_options_set_block_size(table, settings.blockSize)
+        let cache = rocksdb_cache_create_lru(settings.blockCacheBytes)!
+        rocksdb_block_based_options_set_block_cache(table, cache)
+        if settings.bloomBitsPerKey > 0 {
+            rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(Double(settings.bloomBitsPerKey)))
+        }
+        rocksdb_options_set_block_based_table_factory(options, table)
+        rocksdb_cache_destroy(cache)
+        rocksdb_block_based_options_destroy(table)
+        return (options, {})
     }
     static func destroyOptions(_ options: OpaquePointer) { rocksdb_options_destroy(options) }
     static func destroyReadOptions(_ options: OpaquePointer) { rocksdb_readoptions_destroy(options) }
@@ -58,6 +76,7 @@ enum RocksDBBinding: LSMLibraryBinding {
     static func compactAll(_ database: OpaquePointer) { rocksdb_compact_range(database, nil, 0, nil, 0) }
     static func sync(_ database: OpaquePointer, _ error: ErrorSlot) { rocksdb_flush_wal(database, 1, error) }
     static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { rocksdb_property_value(database, name) }
+    static var pendingMaintenanceProperties: [String] { ["rocksdb.mem-table-flush-pending", "rocksdb.num-running-flushes", "rocksdb.compaction-pending", "rocksdb.num-running-compactions"] }
     static func free(_ pointer: UnsafeMutableRawPointer?) { rocksdb_free(pointer) }
 
     /// A key or value's bytes as the C API takes them (a valid pointer even when empty).

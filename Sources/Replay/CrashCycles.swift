@@ -1,5 +1,5 @@
 import Foundation
-import Report
+import ResultsSchema
 import StoreCore
 import Workload
 

@@ -1,6 +1,6 @@
 import Histogram
 import ProcessMemory
-import Report
+import ResultsSchema
 import StoreCore
 import Workload
 
@@ -24,6 +24,10 @@ public struct RunPlan: Sendable {
     public var crashChild: CrashChildArguments
     /// Client threads of the run phase, and how operations are shared among them.
     public var layout: WorkerLayout
+    /// The start of the run phase that counts in the time series only.
+    public var warmUp: WarmUp?
+    /// Before the run phase, write the loaded records this many times more (an aged store).
+    public var ageRounds = 0
 
     public init(tracePath: String, loadRecords: Int, totalRecords: Int, options: StoreOptions, pace: Pace,
                 sampleInterval: Double, synthesizer: ValueSynthesizer, seed: UInt64, killPoints: Int,
@@ -68,7 +72,10 @@ public struct EngineBenchmark {
         for _ in 0..<plan.loadRecords where try !reader.next(into: &skip) { break }
         let count = min(200_000 * plan.layout.workers, plan.totalRecords - plan.loadRecords)
         guard count > 0 else { return 0 }
-        let measurement = try replay(store: NullStore(), plan: plan, reader: &reader, from: plan.loadRecords, count: count) { $0.pace = .max }
+        let measurement = try replay(store: NullStore(), plan: plan, reader: &reader, from: plan.loadRecords, count: count) {
+            $0.pace = .max
+            $0.warmUp = nil
+        }
         return measurement.operations > 0 ? measurement.elapsedSeconds * 1e9 / Double(measurement.operations) : 0
     }
 
@@ -80,6 +87,7 @@ public struct EngineBenchmark {
         var measured = MeasuredReplay()
         measured.pace = plan.pace
         measured.sampleInterval = plan.sampleInterval
+        measured.warmUp = plan.warmUp
         configure(&measured)
         if plan.layout == .threads(1) {
             var replayer = Replayer(store: store, synthesizer: plan.synthesizer, startingAt: position)
@@ -97,7 +105,12 @@ public struct EngineBenchmark {
         defer { try? StorageDirectory.destroy(directory, fileSystem: fileSystem) }
         let storage = StorageDirectory(path: directory, fileSystem: fileSystem, metrics: StoreMetrics())
 
+        // This engine's memory: what earlier engines freed goes back to the system, and the peak
+        // starts again from here.
+        let peakIsEngines = ProcessMemory.resetPeak()
+        let allocatedBefore = ProcessMemory.allocator()?.allocated
         let store = try engine.open(directory, plan.options)
+        let effectiveSettings = store.effectiveSettings
         var reader = try TraceReader(path: plan.tracePath)
         var replayer = Replayer(store: store, synthesizer: plan.synthesizer)
 
@@ -111,11 +124,33 @@ public struct EngineBenchmark {
         }
         let loadSeconds = MonotonicClock.seconds(since: loadStart)
 
-        // Run phase.
+        // Ageing: the loaded records written again, each round with new values, so the run meets
+        // a store that has been overwritten (and compacted) as a long-lived one has.
+        var ageing: Results.Phase?
+        if plan.ageRounds > 0 {
+            progress?("\(engine.name): ageing the store, \(plan.ageRounds) rounds")
+            let ageStart = MonotonicClock.now()
+            var ageOps = 0
+            for round in 1...plan.ageRounds {
+                var loadReader = try TraceReader(path: plan.tracePath)
+                var ager = Replayer(store: store, synthesizer: plan.synthesizer)
+                var record = 0
+                while record < plan.loadRecords, try loadReader.next(into: &operation) {
+                    // Versions past the trace's end: every round writes values of its own.
+                    if case .completed = try ager.execute(operation, at: plan.totalRecords * round + record, start: 0, mark: 0) { ageOps += 1 }
+                    record += 1
+                }
+            }
+            ageing = Results.Phase(ops: ageOps, elapsedS: MonotonicClock.seconds(since: ageStart))
+        }
+
+        // Run phase. The load's maintenance finishes first, so none of it counts in the run.
+        try store.waitForMaintenance()
         let metricsBefore = store.metrics.snapshot()
         let eventsBefore = store.metrics.events().count
         let osBefore = OSCounters.bytesWritten()
         let passedBefore = OSCounters.bytesPassedToWrite()
+        let resourcesBefore = ResourceUsage.now(device: directory)
         let runStart = MonotonicClock.now()
         let name = engine.name
         let report = progress
@@ -127,17 +162,22 @@ public struct EngineBenchmark {
                 report?("\(name): \(operations) ops, \(Int(seconds)) s, \(Int(rate)) ops/s")
             }
         }
+        let resourcesAfter = ResourceUsage.now(device: directory)
+        // The run's maintenance finishes too; sizes and memory are read with the store open.
         try store.waitForMaintenance()
-        let osAfter = OSCounters.bytesWritten()
-        let passedAfter = OSCounters.bytesPassedToWrite()
-        let metrics = store.metrics.snapshot()
-        let allEvents = store.metrics.events()
         let allocator = ProcessMemory.allocator()
+        let peakResident = peakIsEngines ? ProcessMemory.peakResidentSinceReset() : nil
         let usage = try storage.usage()
         let reported = try store.statistics()
         var liveBytes = 0
         try store.scan(from: [], limit: Int.max) { key, value in liveBytes += key.count + value.count }
+        // Counters are read after close, so every engine's figures include the work its close
+        // does for the data the run wrote (a final memtable flush, hint files, the last sync).
         try store.close()
+        let osAfter = OSCounters.bytesWritten()
+        let passedAfter = OSCounters.bytesPassedToWrite()
+        let metrics = store.metrics.snapshot()
+        let allEvents = store.metrics.events()
 
         // Clean recovery: reopen what was just closed.
         var cleanOpen: Double?
@@ -174,6 +214,7 @@ public struct EngineBenchmark {
         }
         if all.totalCount > 0 { byOp["all"] = Self.stats(all, seconds: measurement.elapsedSeconds) }
         let series = measurement.timeseries
+        let amplification = Results.Disk.amplification(t: series.t, diskBytes: series.diskBytes, liveBytes: liveBytes)
         var run = Results.Run(
             engine: engine.name, repetition: repetition, ops: measurement.operations,
             elapsedS: measurement.elapsedSeconds,
@@ -184,7 +225,8 @@ public struct EngineBenchmark {
             disk: Results.Disk(
                 finalBytes: usage.diskBytes, peakBytes: max(series.diskBytes.max() ?? 0, usage.diskBytes),
                 finalAllocatedBytes: usage.allocatedBytes, liveBytes: liveBytes,
-                spaceAmp: liveBytes > 0 ? Double(usage.diskBytes) / Double(liveBytes) : nil),
+                spaceAmp: liveBytes > 0 ? Double(usage.diskBytes) / Double(liveBytes) : nil,
+                spaceAmpMean: amplification?.mean, spaceAmpMax: amplification?.max),
             io: Results.IO(
                 userBytesWritten: userBytes, fileBytesWritten: fileBytes, osBytesWritten: osBytes,
                 writeAmp: userBytes > 0 ? Double(fileBytes) / Double(userBytes) : nil,
@@ -197,13 +239,22 @@ public struct EngineBenchmark {
                 p99Ms: blocking.isEmpty ? 0 : blocking[min(blocking.count - 1, Int((Double(blocking.count) * 0.99).rounded(.up)) - 1)],
                 stalledFraction: measurement.elapsedSeconds > 0 ? pausedMs / 1000 / measurement.elapsedSeconds : 0),
             events: runEvents, recovery: recovery,
-            memory: Results.Memory(peakRssBytes: ProcessMemory.peakResidentBytes(), allocatedBytes: allocator?.allocated, residentBytes: allocator?.resident),
+            memory: Results.Memory(
+                peakRssBytes: peakResident ?? ProcessMemory.peakResidentBytes(), peakRssScope: peakResident != nil ? "engine" : "process",
+                allocatedBytes: allocatedBefore.flatMap { before in allocator.map { $0.allocated - before } },
+                processAllocatedBytes: allocator?.allocated, residentBytes: allocator?.resident),
             harness: Results.Harness(perOpOverheadNs: harnessOverhead),
             timeseries: Results.Timeseries(
                 intervalS: plan.sampleInterval, t: series.t, opsPerS: series.opsPerSecond, p99Us: series.p99Microseconds,
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
         run.threads = plan.layout.workers
+        run.age = ageing
+        run.warmUpS = plan.warmUp == nil ? nil : measurement.warmUpSeconds
+        run.steadyState = Results.SteadyState.judge(series.opsPerSecond, warmUpIntervals: Int((measurement.warmUpSeconds / plan.sampleInterval).rounded(.up)))
+        run.resources = resourcesBefore.resources(until: resourcesAfter, operations: measurement.operations)
+        run.settings = effectiveSettings.isEmpty ? nil : effectiveSettings
+        run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1
         if case let .roles(readers, writers) = plan.layout {
             run.readers = readers
             run.writers = writers

@@ -1,6 +1,6 @@
 import FaultInjection
 import Foundation
-import Report
+import ResultsSchema
 import StoreCore
 import Workload
 

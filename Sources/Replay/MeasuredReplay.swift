@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Histogram
 import StoreCore
+import Synchronization
 import Workload
 
 /// Latency and throughput of one measured phase.
@@ -24,11 +25,88 @@ public struct PhaseMeasurement {
         public var allocatedDiskBytes: [Int] = []
     }
 
+    /// Seconds the warm-up took (0 without one).
+    public var warmUpSeconds = 0.0
+
+    /// Sets the measured span: from the warm-up's end (the start without one) to `ended`.
+    mutating func finish(start: UInt64, ended: UInt64, gate: WarmUpGate) {
+        let measured = gate.measurementStart == 0 ? ended : gate.measurementStart
+        warmUpSeconds = Double(measured &- start) / 1e9
+        elapsedSeconds = Double(ended &- measured) / 1e9
+    }
+
     /// Adds another worker's operations and latencies: histograms merge exactly.
     mutating func add(_ other: WorkerMeasurement) {
         operations += other.completed
         for kind in MeasuredKind.allCases { histograms[kind.rawValue].add(other.histograms[kind.rawValue]) }
         duringMaintenance.add(other.duringMaintenance)
+    }
+}
+
+/// How much of a run warms the store and the caches up before figures count: a time, or a number
+/// of operations over all threads. Operations in it still appear in the time series.
+public enum WarmUp: Sendable, Equatable, CustomStringConvertible {
+    case seconds(Double)
+    case operations(Int)
+
+    /// Parses `30s`, `1.5s` or an operation count (`100000`).
+    public init?(parsing text: String) {
+        if text.hasSuffix("s"), let seconds = Double(text.dropLast()), seconds >= 0 {
+            self = .seconds(seconds)
+        } else if let count = Int(text), count >= 0 {
+            self = .operations(count)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .seconds(seconds): "\(seconds)s"
+        case let .operations(count): "\(count) operations"
+        }
+    }
+}
+
+/// Where the warm-up of one replay ends, shared by its workers: the first completion past the
+/// warm-up (by time, or by the count over every worker) sets the moment measurement starts.
+final class WarmUpGate: Sendable {
+    private let ended = Atomic<UInt64>(0)
+    private let completed = Atomic<Int>(0)
+    private let deadline: UInt64?
+    private let operations: Int?
+
+    init(_ warmUp: WarmUp?, start: UInt64) {
+        switch warmUp {
+        case nil:
+            deadline = nil
+            operations = nil
+            ended.store(start, ordering: .relaxed)
+        case let .seconds(seconds)?:
+            deadline = start + UInt64(seconds * 1e9)
+            operations = nil
+        case let .operations(count)?:
+            deadline = nil
+            operations = count
+        }
+    }
+
+    /// The moment measurement started, or 0 while warming up.
+    var measurementStart: UInt64 { ended.load(ordering: .acquiring) }
+
+    /// Notes a completion at `time`. - Returns: whether it counts (warm-up is over).
+    @inline(__always)
+    func counts(at time: UInt64) -> Bool {
+        if ended.load(ordering: .relaxed) != 0 { return true }
+        if let deadline {
+            guard time >= deadline else { return false }
+            _ = ended.compareExchange(expected: 0, desired: deadline, ordering: .acquiringAndReleasing)
+            return true
+        }
+        let done = completed.add(1, ordering: .relaxed).newValue
+        guard done > operations! else { return false }
+        _ = ended.compareExchange(expected: 0, desired: time, ordering: .acquiringAndReleasing)
+        return true
     }
 }
 
@@ -54,6 +132,8 @@ public struct MeasuredReplay {
     /// Called on the worker's thread after every write commit the store acknowledged, with the
     /// worker and the trace position it reached (a crash child reports these to its parent).
     public var acknowledge: ((_ worker: Int, _ position: Int) throws -> Void)?
+    /// Operations before this count in the time series only.
+    public var warmUp: WarmUp?
 
     public init() {}
 
@@ -65,20 +145,22 @@ public struct MeasuredReplay {
         var source = SequentialSource(reader, pace: pace, startingAt: replayer.position, count: count)
         let start = MonotonicClock.now()
         let board = IntervalBoard(start: start, lengthSeconds: sampleInterval, workers: 1, diskUsage: diskUsage, progress: progress)
-        let worker = try Self.replay(&replayer, from: &source, worker: 0, board: board, acknowledge: acknowledge)
+        let gate = WarmUpGate(warmUp, start: start)
+        let worker = try Self.replay(&replayer, from: &source, worker: 0, board: board, warmUp: gate, acknowledge: acknowledge)
         reader = source.source
         var measurement = PhaseMeasurement()
         measurement.add(worker)
-        measurement.elapsedSeconds = Double(worker.ended &- start) / 1e9
+        measurement.finish(start: start, ended: worker.ended, gate: gate)
         measurement.timeseries = try board.finish(at: worker.ended)
         return measurement
     }
 
     /// One worker's loop: executes what `source` yields, measuring each completed operation.
     static func replay<Source: ReplaySource>(
-        _ replayer: inout Replayer, from source: inout Source, worker: Int, board: IntervalBoard,
+        _ replayer: inout Replayer, from source: inout Source, worker: Int, board: IntervalBoard, warmUp: WarmUpGate,
         acknowledge: ((Int, Int) throws -> Void)? = nil
     ) throws -> WorkerMeasurement {
+        var warm = warmUp.measurementStart != 0
         var measurement = WorkerMeasurement()
         var interval = makeHistogram()
         var intervalCount = 0
@@ -98,12 +180,15 @@ public struct MeasuredReplay {
             let end = MonotonicClock.now()
             if isWrite, let acknowledge { try acknowledge(worker, replayer.position) }
             let latency = end &- startedAt
-            measurement.histograms[kind.rawValue].record(latency)
             interval.record(latency)
             intervalCount += 1
-            let endMark = metrics.maintenanceMark
-            if startMark < 0 || endMark < 0 || startMark != endMark { measurement.duringMaintenance.record(latency) }
-            measurement.completed += 1
+            if !warm { warm = warmUp.counts(at: end) }
+            if warm {
+                measurement.histograms[kind.rawValue].record(latency)
+                let endMark = metrics.maintenanceMark
+                if startMark < 0 || endMark < 0 || startMark != endMark { measurement.duringMaintenance.record(latency) }
+                measurement.completed += 1
+            }
             // Every completion reads the clock anyway, so intervals close on time even for an
             // engine that completes a few operations a second.
             if end >= intervalEnd {

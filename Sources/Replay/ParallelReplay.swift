@@ -51,6 +51,7 @@ public struct ParallelReplay {
         let start = MonotonicClock.now()
         let board = IntervalBoard(start: start, lengthSeconds: measured.sampleInterval, workers: workers,
                                   diskUsage: measured.diskUsage, progress: measured.progress)
+        let gate = WarmUpGate(measured.warmUp, start: start)
         try ConcurrentThreads.run(workers + 1) { thread in
             do {
                 if thread == workers {
@@ -60,7 +61,7 @@ public struct ParallelReplay {
                 }
                 var replayer = Replayer(store: store, synthesizer: synthesizer, startingAt: position)
                 var source = QueueSource(queue: queues[thread], progress: progressBoard, worker: thread, abort: abort)
-                let measurement = try MeasuredReplay.replay(&replayer, from: &source, worker: thread, board: board,
+                let measurement = try MeasuredReplay.replay(&replayer, from: &source, worker: thread, board: board, warmUp: gate,
                                                             acknowledge: acknowledge.body)
                 collected.store(measurement, for: thread)
             } catch {
@@ -76,7 +77,7 @@ public struct ParallelReplay {
             measurement.add(worker)
             ended = max(ended, worker.ended)
         }
-        measurement.elapsedSeconds = Double(ended &- start) / 1e9
+        measurement.finish(start: start, ended: ended, gate: gate)
         measurement.timeseries = try board.finish(at: ended)
         return measurement
     }

@@ -1,4 +1,4 @@
-import Report
+import ResultsSchema
 import StoreCore
 
 /// The figures a reopen after each crash or fault adds to (the kill and the fault cycles'

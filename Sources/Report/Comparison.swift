@@ -1,4 +1,5 @@
 import Foundation
+import ResultsSchema
 
 /// Compares two results files run by run and metric by metric, and says — with its reason — which
 /// changes are regressions. Used by `storebench compare` and `storebench baseline check`.
@@ -71,6 +72,8 @@ public struct Comparison: Sendable {
         let metricClass: MetricClass
         let lowerIsBetter: Bool
         let value: @Sendable (Results.Run) -> Double?
+        /// A counter of the deterministic class that these runs could not make deterministic.
+        var noisyCounter = false
     }
 
     static let metrics: [Metric] = [
@@ -92,18 +95,34 @@ public struct Comparison: Sendable {
 
     /// Runs are compared per engine and thread layout (`lsm, 4 threads`): throughput at four
     /// threads is not a regression of throughput at one.
-    /// - Parameter allowDifferentThreads: compare an engine's runs even when the two files ran it
-    ///   with different thread counts (all of its runs on each side are then taken together).
+    /// - Parameters:
+    ///   - allowDifferentThreads: compare an engine's runs even when the two files ran it with
+    ///     different thread counts (all of its runs on each side are then taken together).
+    ///   - force: compare even when durability, pace, value sizes, compressibility, settings or
+    ///     thread counts differ.
     /// - Throws: `ComparisonError.unusable` when the two files did not run the same workload, or
     ///   ran an engine with different thread counts and that was not allowed.
     public init(baseline: Results, new: Results, thresholds: Thresholds = Thresholds(),
-                classes: Set<MetricClass> = Set(MetricClass.allCases), allowDifferentThreads: Bool = false) throws {
+                classes: Set<MetricClass> = Set(MetricClass.allCases), allowDifferentThreads: Bool = false, force: Bool = false) throws {
         guard baseline.workload.name == new.workload.name, baseline.workload.seed == new.workload.seed,
               baseline.workload.operations == new.workload.operations, baseline.workload.records == new.workload.records else {
             throw ComparisonError.unusable(
                 "the results ran different workloads: \(Self.describe(baseline.workload)) vs \(Self.describe(new.workload))")
         }
-        if !allowDifferentThreads {
+        if !force {
+            // What else makes figures incomparable: say which and refuse.
+            var differences: [String] = []
+            func differ(_ name: String, _ a: String, _ b: String) { if a != b { differences.append("\(name) \(a) vs \(b)") } }
+            differ("durability", baseline.options.durability, new.options.durability)
+            differ("pace", baseline.options.pace, new.options.pace)
+            differ("value size", baseline.options.valueSize.map(String.init) ?? "as specified", new.options.valueSize.map(String.init) ?? "as specified")
+            differ("value compressibility", String(baseline.options.valueCompressibility), String(new.options.valueCompressibility))
+            differ("settings", Self.describe(baseline.options.settings), Self.describe(new.options.settings))
+            if !differences.isEmpty {
+                throw ComparisonError.unusable("the results ran with different options: \(differences.joined(separator: "; ")) (pass --force to compare them anyway)")
+            }
+        }
+        if !allowDifferentThreads && !force {
             for engine in Set(baseline.runs.map(\.engine)).intersection(new.runs.map(\.engine)).sorted() {
                 let before = Set(baseline.runs.filter { $0.engine == engine }.map(\.threadLabel))
                 let after = Set(new.runs.filter { $0.engine == engine }.map(\.threadLabel))
@@ -115,8 +134,9 @@ public struct Comparison: Sendable {
                 }
             }
         }
+        let mixThreads = allowDifferentThreads || force
         func group(_ run: Results.Run) -> String {
-            allowDifferentThreads || run.threadLabel == "1" ? run.engine : "\(run.engine), \(run.threadLabel) threads"
+            mixThreads || run.threadLabel == "1" ? run.engine : "\(run.engine), \(run.threadLabel) threads"
         }
         var rows: [Row] = []
         let engines = (baseline.runs.map(group) + new.runs.map(group)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
@@ -129,14 +149,28 @@ public struct Comparison: Sendable {
                                 reason: before.isEmpty ? "not in the baseline" : "not in the new results"))
                 continue
             }
+            // Counters that depend on timing (several threads, a library's kernel-counted writes)
+            // are judged like memory: against the bytes threshold, and only when repetitions separate.
+            let deterministic = (before + after).allSatisfy { $0.deterministicCounters ?? true }
             for metric in Self.metrics where classes.contains(metric.metricClass) {
                 let a = before.compactMap(metric.value)
                 let b = after.compactMap(metric.value)
                 guard !a.isEmpty, !b.isEmpty else { continue }
-                rows.append(Self.judge(engine: engine, metric: metric, a, b, thresholds))
+                var judged = metric
+                if metric.metricClass == .deterministic && !deterministic {
+                    judged = Metric(name: metric.name, metricClass: .memory, lowerIsBetter: metric.lowerIsBetter, value: metric.value)
+                    judged.noisyCounter = true
+                }
+                var row = Self.judge(engine: engine, metric: judged, a, b, thresholds)
+                if judged.noisyCounter { row.metricClass = .deterministic; row.reason = "timing-dependent counter: " + row.reason }
+                rows.append(row)
             }
         }
         self.rows = rows
+    }
+
+    static func describe(_ settings: [String: String]) -> String {
+        settings.isEmpty ? "(none)" : settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
     static func describe(_ workload: Results.Workload) -> String {
@@ -164,7 +198,8 @@ public struct Comparison: Sendable {
             }
             return row
         }
-        let threshold = metric.metricClass == .timing ? thresholds.time : (metric.metricClass == .memory ? thresholds.memory : thresholds.bytes)
+        let threshold = metric.metricClass == .timing ? thresholds.time
+            : (metric.metricClass == .memory && !metric.noisyCounter ? thresholds.memory : thresholds.bytes)
         let magnitude = change.map(abs) ?? .infinity
         guard magnitude > threshold else {
             row.reason = "within ±\(percent(threshold))"

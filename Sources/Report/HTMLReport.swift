@@ -1,4 +1,5 @@
 import Foundation
+import ResultsSchema
 import StoreCore
 
 /// `report.html`: a self-contained page (inline CSS and SVG, no scripts, no network) with the
@@ -17,9 +18,12 @@ public enum HTMLReport {
                 return LineChart.Series(name: label, color: colors[label]!, points: Array(zip(run.timeseries.t, values(run))))
             }
         }
-        let throughput = LineChart(
-            title: "Throughput", unit: "ops/s", maxX: maxT, series: series(\.timeseries.opsPerS),
+        var throughput = LineChart(
+            title: "Throughput (shaded: warm-up, not in the figures)", unit: "ops/s", maxX: maxT, series: series(\.timeseries.opsPerS),
             format: { NumberFormat.grouped($0) })
+        throughput.bands = runs.compactMap { run in
+            run.warmUpS.map { LineChart.Band(start: 0, end: $0, color: "#888888", strong: false) }
+        }
         var latency = LineChart(
             title: "p99 latency per interval (shaded: maintenance; darker: writers blocked)", unit: "µs", maxX: maxT,
             series: series(\.timeseries.p99Us), format: { NumberFormat.fixed($0, places: $0 < 10 ? 1 : 0) })

@@ -1,11 +1,12 @@
+import ResultsSchema
 import StoreCore
 
 /// The terminal comparison: one row per engine (and repetition), the figures side by side.
 public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
-            "engine", "threads", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp", "write amp", "fsyncs",
-            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", "peak RSS",
+            "engine", "threads", "ops/s", "CPU µs/op", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp mean/max", "write amp", "fsyncs",
+            "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", peakHeader(results),
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
         for run in results.runs {
@@ -14,11 +15,13 @@ public enum SummaryTable {
                 repeated ? "\(run.engine) #\(run.repetition)" : run.engine,
                 run.threadLabel,
                 NumberFormat.grouped(run.opsPerS),
+                run.resources?.cpuUsPerOp.map { NumberFormat.fixed($0, places: 2) } ?? "–",
                 all.map { NumberFormat.fixed($0.latencyUs.p50, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p99, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.p999, places: 1) } ?? "-",
                 all.map { NumberFormat.fixed($0.latencyUs.max, places: 1) } ?? "-",
-                run.disk.spaceAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
+                run.disk.spaceAmpMean.flatMap { mean in run.disk.spaceAmpMax.map { NumberFormat.fixed(mean, places: 2) + "/" + NumberFormat.fixed($0, places: 2) } }
+                    ?? run.disk.spaceAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 run.io.writeAmp.map { NumberFormat.fixed($0, places: 2) } ?? "-",
                 run.io.fsyncs.map { NumberFormat.grouped(Double($0)) } ?? "–",
                 run.io.fsyncsPerCommit.map { NumberFormat.fixed($0, places: 3) } ?? "–",
@@ -33,6 +36,11 @@ public enum SummaryTable {
             ])
         }
         return table
+    }
+
+    /// "peak RSS (engine)" when every run's peak is its own engine's, else "(process)".
+    static func peakHeader(_ results: Results) -> String {
+        results.runs.allSatisfy { $0.memory.peakRssScope == "engine" } ? "peak RSS (engine)" : "peak RSS (process)"
     }
 
     /// The same figures as a Markdown table (for pull-request comments).

@@ -49,10 +49,14 @@ public protocol Store: AnyObject, Sendable {
     /// Waits until background maintenance already due has finished, so counters read next do not
     /// depend on thread timing. Engines without background work return at once.
     func waitForMaintenance() throws
+    /// The engine's settings in effect (defaults included), by the names `--set` takes, so results
+    /// say what each engine ran with. Empty for an engine without settings.
+    var effectiveSettings: [String: String] { get }
 }
 
 extension Store {
     public func waitForMaintenance() throws {}
+    public var effectiveSettings: [String: String] { [:] }
 
     /// The value stored under `key`, or `nil`.
     public func get(_ key: [UInt8]) throws -> [UInt8]? {

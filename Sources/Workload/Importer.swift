@@ -32,6 +32,10 @@ public struct Importer: OperationSource {
     /// CacheLib: column index of each known column name.
     private var columns: [String: Int] = [:]
 
+    /// Whether the format records time in whole seconds (replay then spreads each second's
+    /// operations over it, unless asked to keep the bursts: `BurstSpreader`).
+    public var hasSecondTimestamps: Bool { format == .twitter || format == .cachelib }
+
     /// - Parameter scanCount: entries a RocksDB iterator seek reads (the trace does not record it).
     public init(path: String, format: InputFormat, skipInvalid: Bool = false, scanCount: Int = 10,
                 fileSystem: any FileSystem = PosixFileSystem()) throws {

@@ -5,15 +5,16 @@ extension Durability: ExpressibleByArgument {}
 
 /// Options every command that opens a store shares.
 struct StoreOptionGroup: ParsableArguments {
-    @Option(help: "When commits reach stable storage: always (fdatasync per commit), interval, none.")
-    var durability: Durability = .none
+    @Option(help: "When commits reach stable storage: always (fdatasync per commit), interval, none (default: none; `crash`: always).")
+    var durability: Durability?
 
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: ArgumentHelp("Engine setting NAME=VALUE (repeatable), e.g. --set segment_size=64MiB; ENGINE.NAME=VALUE applies to one engine only, e.g. --set lsm.write_buffer_size=1MiB.", valueName: "name=value"))
     var settings: [String] = []
 
-    func storeOptions() throws -> StoreOptions {
-        StoreOptions(durability: durability, settings: try Self.parse(settings))
+    /// - Parameter defaultDurability: what the command uses when `--durability` is not given.
+    func storeOptions(defaultDurability: Durability = .none) throws -> StoreOptions {
+        StoreOptions(durability: durability ?? defaultDurability, settings: try Self.parse(settings))
     }
 
     /// `NAME=VALUE` strings as a settings dictionary.

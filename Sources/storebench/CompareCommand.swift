@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Report
+import ResultsSchema
 
 extension Comparison.MetricClass: ExpressibleByArgument {}
 
@@ -18,6 +19,9 @@ struct ComparisonOptions: ParsableArguments {
     @Flag(help: "Compare an engine's runs even when the two results ran it with different thread counts.")
     var allowDifferentThreads = false
 
+    @Flag(help: "Compare even when durability, pace, value sizes, compressibility, settings or thread counts differ.")
+    var force = false
+
     func validate() throws {
         guard ["table", "markdown", "json"].contains(format) else { throw ValidationError("--format takes table, markdown or json") }
     }
@@ -27,7 +31,7 @@ struct ComparisonOptions: ParsableArguments {
         let comparison: Comparison
         do {
             comparison = try Comparison(baseline: baseline, new: new, thresholds: try Comparison.Thresholds(parsing: threshold),
-                                        classes: Set(metrics), allowDifferentThreads: allowDifferentThreads)
+                                        classes: Set(metrics), allowDifferentThreads: allowDifferentThreads, force: force)
         } catch let error as ComparisonError {
             unusable(error.description)
         }

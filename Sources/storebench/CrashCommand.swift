@@ -98,11 +98,16 @@ struct CrashCommand: ParsableCommand {
 
     func run() throws {
         let (kills, faultList) = try parsedFaults()
-        var options = try store.storeOptions()
-        if !CommandLine.arguments.contains("--durability") { options.durability = .always }
+        let options = try store.storeOptions(defaultDurability: .always)
         let selected = try EngineRegistry.engines(matching: engines).filter(\.isPersistent)
         guard !selected.isEmpty else { throw ValidationError("no persistent engine in `\(engines)`") }
-        let scratch = try BenchmarkRunner.makeTemporaryDirectory()
+        // Power loss and I/O errors are injected under storebench's file layer; a reference
+        // engine's library writes its files itself, where no fault can reach.
+        let references = selected.filter(\.isReference).map(\.name)
+        if !faultList.isEmpty && !references.isEmpty {
+            throw ValidationError("\(references.joined(separator: ", ")) write\(references.count == 1 ? "s" : "") through \(references.count == 1 ? "its" : "their") own library, not storebench's file layer, so \(faultList.map(\.rawValue).joined(separator: ", ")) cannot be injected under \(references.count == 1 ? "it" : "them"); kill cycles run for every engine (--faults kill)")
+        }
+        let scratch = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
         let (tracePath, header, _) = try WorkloadCommand.materialize(workload, seed: seed, scratch: scratch)

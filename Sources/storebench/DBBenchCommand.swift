@@ -71,15 +71,15 @@ struct DBBenchCommand: ParsableCommand {
         print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), threads \(threads.defaultValueDescription), seed \(seed)\n")
         var outcomes: [(engine: String, outcome: DBBench.Outcome)] = []
         for count in threads.counts {
-            let runner = BenchmarkRunner(
+            let runner = DBBenchRunner(
                 engines: selected,
                 configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed, threads: count),
                 phases: phases, options: options,
                 parentDirectory: dir.map { threads.counts.count > 1 ? $0 + "/threads-\(count)" : $0 })
             outcomes += try runner.run()
         }
-        print(BenchmarkRunner.phaseTable(outcomes).render())
-        print(BenchmarkRunner.summaryTable(outcomes).render())
+        print(DBBenchTables.phaseTable(outcomes).render())
+        print(DBBenchTables.summaryTable(outcomes).render())
         guard compareRocksdb else { return }
 
         let comparable = phases.map(\.description).filter { RocksDBBench.phases.contains($0) }
@@ -87,7 +87,7 @@ struct DBBenchCommand: ParsableCommand {
             print("no benchmark here has a db_bench counterpart")
             return
         }
-        var references: [Int: RocksDBBench.Outcome] = [:]
+        var references: [Int: DBBenchOutput] = [:]
         for count in threads.counts {
             references[count] = try RocksDBBench(path: dbBench, extraArguments: rocksdbArguments).run(
                 benchmarks: comparable, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
@@ -117,72 +117,5 @@ struct DBBenchCommand: ParsableCommand {
             print("\nWrite amplification:\n")
             print(amps.render())
         }
-    }
-}
-
-/// Runs RocksDB's `db_bench` and reads its per-benchmark ops/s.
-struct RocksDBBench {
-    static let phases: Set<String> = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "readwhilewriting", "seekrandom", "deleterandom", "compact"]
-    let path: String
-    var extraArguments: [String] = []
-
-    struct Outcome {
-        var rates: [String: Double] = [:]
-        /// (WAL + flush + compaction bytes written) / bytes ingested, from db_bench's `stats`.
-        var writeAmplification: Double?
-        /// The W-Amp column of the compaction-stats `Sum` line.
-        var levelWriteAmplification: Double?
-    }
-
-    /// With `threads` above 1, each db_bench thread makes `num / threads` writes and reads
-    /// (`--writes`, `--reads`), so the total work matches ours (db_bench's own default gives every
-    /// thread `num` operations).
-    func run(benchmarks: [String], num: Int, keySize: Int, valueSize: Int, batchSize: Int, sync: Bool, threads: Int = 1) throws -> Outcome {
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw ValidationError("\(path) not found: install Debian's rocksdb-tools (apt-get install rocksdb-tools) or pass --db-bench PATH")
-        }
-        let directory = try BenchmarkRunner.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = [
-            "--benchmarks=\((benchmarks + ["stats"]).joined(separator: ","))", "--num=\(num)", "--key_size=\(keySize)",
-            "--value_size=\(valueSize)", "--compression_type=none", "--threads=\(threads)", "--db=\(directory)/db",
-            "--sync=\(sync ? 1 : 0)", "--seek_nexts=10", "--batch_size=\(batchSize)",
-        ] + (threads > 1 ? ["--writes=\(max(1, num / threads))", "--reads=\(max(1, num / threads))"] : []) + extraArguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("db_bench failed (exit \(process.terminationStatus)):\n\(output)")
-        }
-        // Lines look like: `fillrandom   :       2.345 micros/op 426439 ops/sec 2.345 seconds ...`
-        var outcome = Outcome()
-        var walGB: Double?
-        var compactionGB: Double?
-        var ingestGB: Double?
-        for line in output.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // `Cumulative compaction: 0.08 GB write, …` (flushes included), `Cumulative WAL: …
-            // written: 0.12 GB, …`, `Cumulative writes: … ingest: 0.12 GB, …`.
-            func number(after word: String) -> Double? {
-                guard let index = fields.firstIndex(of: Substring(word)), index + 1 < fields.count else { return nil }
-                return Double(fields[index + 1])
-            }
-            if line.hasPrefix("Cumulative compaction:") { compactionGB = Double(fields[2]) }
-            if line.hasPrefix("Cumulative WAL:") { walGB = number(after: "written:") }
-            if line.hasPrefix("Cumulative writes:") { ingestGB = number(after: "ingest:") }
-            if fields.first == "Sum", fields.count > 11 { outcome.levelWriteAmplification = Double(fields[11]) }
-            guard fields.count >= 6, fields[1] == ":", fields[3] == "micros/op", fields[5] == "ops/sec",
-                  let rate = Double(fields[4]) else { continue }
-            outcome.rates[String(fields[0])] = rate
-        }
-        if let walGB, let compactionGB, let ingestGB, ingestGB > 0 {
-            outcome.writeAmplification = (walGB + compactionGB) / ingestGB
-        }
-        return outcome
     }
 }

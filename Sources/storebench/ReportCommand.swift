@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Report
+import ResultsSchema
 import StoreCore
 
 struct ReportCommand: ParsableCommand {

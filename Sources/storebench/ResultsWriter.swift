@@ -1,5 +1,6 @@
 import Foundation
 import Report
+import ResultsSchema
 import StoreCore
 import Workload
 

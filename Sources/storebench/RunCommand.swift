@@ -4,6 +4,7 @@ import Foundation
 import ProcessMemory
 import Replay
 import Report
+import ResultsSchema
 import StoreCore
 import Workload
 
@@ -59,6 +60,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "With --readers: threads that replay only the writes (puts, deletes, read-modify-writes, batches), by key hash.")
     var writers: Int?
 
+    @Option(help: "Warm-up at the start of the run phase: seconds (`30s`) or operations (`100000`); it shows in the time series but not in the figures.")
+    var warmup: String?
+
+    @Option(help: "Age each store before measuring: write the loaded records this many times more, with new values.")
+    var age = 0
+
     @Option(help: "Crash kills per persistent engine (0 skips the crash phase).")
     var killPoints = 1
 
@@ -94,6 +101,8 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--degrade takes double-writes, extra-fsync, slow-writes:MICROSECONDS or early-ack")
         }
         if let records, records <= 0 { throw ValidationError("--records must be positive") }
+        if let warmup, WarmUp(parsing: warmup) == nil { throw ValidationError("--warmup takes seconds (30s) or an operation count (100000)") }
+        guard (0...1000).contains(age) else { throw ValidationError("--age must be between 0 and 1000") }
         if readers != nil || writers != nil {
             guard let readers, let writers else { throw ValidationError("--readers and --writers go together") }
             guard readers >= 1, writers >= 1, readers + writers <= ThreadCounts.maximum else {
@@ -116,7 +125,7 @@ struct RunCommand: ParsableCommand {
         options.degradation = degrade.flatMap(Degradation.init(parsing:))
         let selected = try EngineRegistry.engines(matching: engines)
         let pace = try Pace(parsing: self.pace)
-        let scratch = try dir ?? BenchmarkRunner.makeTemporaryDirectory()
+        let scratch = try dir ?? TemporaryDirectory.make()
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: scratch) } }
         try StorageDirectory.createPath(scratch, fileSystem: options.fileSystem)
         let showProgress = !noProgress && isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
@@ -133,54 +142,46 @@ struct RunCommand: ParsableCommand {
             }
             let synthesizer = ValueSynthesizer(seed: header.seed ?? seed, compressibility: compressibility)
             let executable = CommandLine.executablePath
-            let plan = RunPlan(
+            var plan = RunPlan(
                 tracePath: tracePath, loadRecords: header.loadOperations, totalRecords: total, options: options,
                 pace: pace, sampleInterval: interval, synthesizer: synthesizer, seed: seed, killPoints: killPoints,
                 crashExecutable: executable,
                 crashChild: CrashChildArguments(
                     tracePath: tracePath, durability: options.durability, seed: header.seed ?? seed,
                     compressibility: compressibility, settings: store.settings, degradation: degrade))
-            var runs: [Results.Run] = []
-            var overheads: [String: Double] = [:]
-            for layout in layouts {
-                var plan = plan
-                plan.layout = layout
-                let overhead = try EngineBenchmark.harnessOverhead(plan: plan)
-                overheads[layout.description] = overhead
-                for repetition in 1...`repeat` {
-                    for engine in selected {
-                        var benchmark = EngineBenchmark(engine: engine, plan: plan, scratch: scratch)
-                        benchmark.progress = progress
-                        runs.append(try benchmark.run(repetition: repetition, harnessOverhead: overhead))
-                        progress?("")
-                    }
-                }
-            }
+            plan.warmUp = warmup.flatMap(WarmUp.init(parsing:))
+            plan.ageRounds = age
+            var session = RunSession(engines: selected, plan: plan, layouts: layouts, repetitions: `repeat`, scratch: scratch)
+            session.progress = progress
+            let (runs, overheads) = try session.run()
             if showProgress { print("\r\u{1B}[K", terminator: "") }
             let runOps = runs.first?.ops ?? 0
+            var resultOptions = Results.Options(
+                durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
+                valueCompressibility: compressibility, sampleIntervalS: interval,
+                settings: options.settings, crashKillPoints: killPoints, degradation: degrade)
+            resultOptions.valueSize = valueSize
             let results = Results(
                 tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
                 machine: .current(),
                 workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
                                 records: header.loadOperations, operations: total - header.loadOperations),
-                options: .init(durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
-                               valueCompressibility: compressibility, sampleIntervalS: interval,
-                               settings: options.settings, crashKillPoints: killPoints, degradation: degrade),
-                runs: runs, invocation: Self.invocation())
+                options: resultOptions,
+                runs: runs, invocation: invocation(workload: workload))
             let directory = try ResultsWriter.write(results, under: out, name: name)
             switch format {
             case .table:
                 print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), threads \(layouts.map(\.description).joined(separator: ", ")), seed \(results.workload.seed)\n")
                 print(SummaryTable.make(results).render())
-                for layout in layouts {
-                    print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overheads[layout.description] ?? 0, places: 0)) ns per operation (replaying against a store that does nothing)")
+                for (layout, overhead) in overheads {
+                    print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overhead, places: 0)) ns per operation (the same replay against a store that does nothing)")
                 }
                 print("wrote \(directory)/results.json, timeseries.csv, report.html")
             case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
             }
-            failures += Self.durabilityFailures(results)
+            failures += results.durabilityFailures
         }
         // A run whose crash checks lost data fails, after printing and writing everything.
         if !failures.isEmpty {
@@ -190,30 +191,25 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// What the crash checks of `results` found lost or torn, one line per engine run.
-    static func durabilityFailures(_ results: Results) -> [String] {
-        results.runs.compactMap { run in
-            let lost = run.recovery.lostCommits ?? 0
-            let partial = run.recovery.partialBatches ?? 0
-            guard lost > 0 || partial > 0 else { return nil }
-            return "\(results.workload.name): \(run.engine) (\(run.threadLabel) thread\(run.threadCount == 1 ? "" : "s"), repetition \(run.repetition)) "
-                + "lost \(lost) acknowledged commit(s) and left \(partial) batch(es) partly applied over \(run.recovery.killPoints) crash kill(s)"
+    /// The arguments that select what this run measured (not where output goes or how it looks),
+    /// rebuilt from the parsed options, so `baseline check` can run it again exactly.
+    func invocation(workload: String) -> [String] {
+        var arguments = [workload, "--engines", engines, "--seed", String(seed), "--pace", pace,
+                         "--repeat", String(`repeat`), "--kill-points", String(killPoints), "--interval", String(interval),
+                         "--compressibility", String(compressibility), "--durability", (store.durability ?? .none).rawValue]
+        if let records { arguments += ["--records", String(records)] }
+        if let ops { arguments += ["--ops", String(ops)] }
+        if let valueSize { arguments += ["--value-size", String(valueSize)] }
+        if let readers, let writers {
+            arguments += ["--readers", String(readers), "--writers", String(writers)]
+        } else {
+            arguments += ["--threads", threads.defaultValueDescription]
         }
-    }
-
-    /// This command's arguments without the ones that only say where output goes or how it looks.
-    static func invocation() -> [String] {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        guard let start = arguments.firstIndex(of: "run") else { return [] }
-        var kept: [String] = []
-        var skipNext = false
-        for argument in arguments[(start + 1)...] {
-            if skipNext { skipNext = false; continue }
-            if ["--out", "--format", "--dir"].contains(argument) { skipNext = true; continue }
-            if argument.hasPrefix("--out=") || argument.hasPrefix("--format=") || argument.hasPrefix("--dir=") || argument == "--no-progress" { continue }
-            kept.append(argument)
-        }
-        return kept
+        for setting in store.settings { arguments += ["--set", setting] }
+        if let degrade { arguments += ["--degrade", degrade] }
+        if let warmup { arguments += ["--warmup", warmup] }
+        if age > 0 { arguments += ["--age", String(age)] }
+        return arguments
     }
 
     /// The workload as a trace, with `--records`, `--ops` and `--value-size` applied to specs.

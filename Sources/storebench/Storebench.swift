@@ -14,7 +14,7 @@ struct Storebench: ParsableCommand {
         subcommands: [
             EnginesCommand.self, RunCommand.self, ReportCommand.self, CompareCommand.self, BaselineCommand.self,
             CrashCommand.self, DBBenchCommand.self, WorkloadCommand.self,
-            VerifyCommand.self, MicrobenchCommand.self, CrashChildCommand.self,
+            VerifyCommand.self, MicrobenchCommand.self, StressCommand.self, CrashChildCommand.self,
         ]
     )
 }

@@ -21,23 +21,12 @@ struct WorkloadCommand: ParsableCommand {
         case trace, jsonl
     }
 
-    /// A workload ready to replay: a storebench trace used as it is, or a spec (a file or a
-    /// shipped name, with `overrides` applied) generated into `scratch`.
     static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String) throws
         -> (path: String, header: TraceHeader, name: String)
     {
-        if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
-            let name = URL(fileURLWithPath: workload).deletingPathExtension().lastPathComponent
-            return (workload, try TraceReader(path: workload).header, name)
-        }
-        var spec = try WorkloadSpec.load(workload)
-        for warning in spec.warnings { printWarning(warning) }
-        for (key, value) in overrides { spec.set(key, value) }
-        var (header, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
-        let name = URL(fileURLWithPath: spec.name).deletingPathExtension().lastPathComponent
-        let path = scratch + "/\(name).trace"
-        _ = try write(&source, header: header, to: path, format: .trace)
-        return (path, header, name)
+        let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch)
+        for warning in materialized.warnings { printWarning(warning) }
+        return (materialized.path, materialized.header, materialized.name)
     }
 
     /// Writes every operation of `source` to `path` as a trace or JSON Lines.
@@ -116,17 +105,32 @@ struct WorkloadCommand: ParsableCommand {
         @Option(help: "Entries a RocksDB iterator seek reads (its trace does not record it).")
         var scanCount = 10
 
+        @Flag(help: "Keep whole-second timestamps (twitter, cachelib) as they are: each second's operations then replay as one burst. By default they are spread evenly over their second.")
+        var keepBursts = false
+
         func run() throws {
             let start = MonotonicClock.now()
-            var importer = try Importer(path: input, format: from, skipInvalid: skipInvalid, scanCount: scanCount)
+            let importer = try Importer(path: input, format: from, skipInvalid: skipInvalid, scanCount: scanCount)
             var header = importer.header
             if header["created"] == nil { header["created"] = ISO8601Time.now() }
-            let count = try WorkloadCommand.write(&importer, header: header, to: output, format: to)
+            let count: Int
+            let skipped: (count: Int, examples: [String])
+            if importer.hasSecondTimestamps && !keepBursts {
+                header["timestamps"] = "whole seconds, spread evenly over each second"
+                var spreader = BurstSpreader(importer)
+                count = try WorkloadCommand.write(&spreader, header: header, to: output, format: to)
+                skipped = (spreader.source.skipped, spreader.source.skippedExamples)
+            } else {
+                if importer.hasSecondTimestamps { header["timestamps"] = "whole seconds (bursts kept)" }
+                var source = importer
+                count = try WorkloadCommand.write(&source, header: header, to: output, format: to)
+                skipped = (source.skipped, source.skippedExamples)
+            }
             let seconds = MonotonicClock.seconds(since: start)
             print("converted \(count) operations from \(input) (\(from.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
-            if importer.skipped > 0 {
-                print("skipped \(importer.skipped) malformed lines, e.g.:")
-                for example in importer.skippedExamples { print("  \(example)") }
+            if skipped.count > 0 {
+                print("skipped \(skipped.count) malformed lines, e.g.:")
+                for example in skipped.examples { print("  \(example)") }
             }
         }
     }

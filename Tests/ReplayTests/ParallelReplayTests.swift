@@ -3,7 +3,21 @@ import StoreCore
 import StoreTestSupport
 import Testing
 @testable import Replay
+import ResultsSchema
 import Workload
+
+/// Replays the trace at `path` on a fresh `memory` store with `measured`'s settings: on this
+/// thread for one thread, through `ParallelReplay` for more.
+func replayOnMemory(_ path: String, threads: Int, _ measured: MeasuredReplay) throws -> PhaseMeasurement {
+    var reader = try TraceReader(path: path)
+    if threads == 1 {
+        var replayer = Replayer(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5))
+        return try measured.run(&replayer, from: &reader, count: .max)
+    }
+    var parallel = ParallelReplay(layout: .threads(threads))
+    parallel.measured = measured
+    return try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
+}
 
 @Suite("Parallel replay")
 struct ParallelReplayTests {
@@ -97,25 +111,16 @@ struct ParallelReplayTests {
         var operations: [WorkloadOperation] = []
         for batch in 0..<30 {
             operations.append(WorkloadOperation(.begin))
-            for index in 0..<10 { operations.append(WorkloadOperation(.put, key: Array("b\(batch)-\(index)".utf8), valueSize: 10)) }
+            for index in 0..<30 { operations.append(WorkloadOperation(.put, key: Array("b\(batch)-\(index)".utf8), valueSize: 10)) }
             operations.append(WorkloadOperation(.commit))
         }
         let path = try trace(operations, in: scratch)
-        var reader = try TraceReader(path: path)
         var measured = MeasuredReplay()
         measured.pace = .rate(300)
-        let measurement: PhaseMeasurement
-        if threads == 1 {
-            var replayer = Replayer(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5))
-            measurement = try measured.run(&replayer, from: &reader, count: .max)
-        } else {
-            var parallel = ParallelReplay(layout: .threads(threads))
-            parallel.measured = measured
-            measurement = try parallel.run(store: MemoryStore(), synthesizer: ValueSynthesizer(seed: 5), reader: &reader, startingAt: 0, count: .max)
-        }
+        let measurement = try replayOnMemory(path, threads: threads, measured)
         #expect(measurement.operations == 30)
-        // 30 operations at 300/s: the last is due at 0.097 s. Pacing the 360 records would take 1.2 s.
-        #expect(measurement.elapsedSeconds >= 0.09 && measurement.elapsedSeconds < 0.6, "\(measurement.elapsedSeconds) s")
+        // 30 operations at 300/s: the last is due at 0.097 s. Pacing the 960 records would take 3.2 s.
+        #expect(measurement.elapsedSeconds >= 0.09 && measurement.elapsedSeconds < 1.6, "\(measurement.elapsedSeconds) s")
     }
 
     @Test("recorded timestamps that go backwards replay at once, and are counted, never trap")
@@ -263,5 +268,57 @@ struct ThreadedDBBenchTests {
         #expect(phase.note?.contains("overwrites") == true)
         // The model the writer left behind still checks every later read.
         #expect(outcome.results.last?.operations == 2_000)
+    }
+}
+
+@Suite("A run session")
+struct RunSessionTests {
+    @Test("every layout, repetition and engine runs once, on its own fresh store, with its thread count recorded")
+    func layoutsAndRepetitions() throws {
+        let scratch = try ScratchDirectory("run-session")
+        let materialized = try WorkloadMaterializer.materialize("ycsb-a", seed: 4, overrides: ["recordcount": "500", "operationcount": "4000"], scratch: scratch.path)
+        #expect(materialized.name == "ycsb-a" && materialized.header.loadOperations == 500)
+        let total = try #require(try TraceReader.recordCount(path: materialized.path))
+        let plan = RunPlan(
+            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
+            options: StoreOptions(durability: .none), pace: .max, sampleInterval: 0.05,
+            synthesizer: ValueSynthesizer(seed: 4), seed: 4, killPoints: 0, crashExecutable: "",
+            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 4, compressibility: 0.5, settings: []))
+        let session = RunSession(engines: [MemoryStore.descriptor], plan: plan, layouts: [.threads(1), .threads(3)], repetitions: 2, scratch: scratch.path)
+        let (runs, overheads) = try session.run()
+        #expect(runs.map(\.threadCount) == [1, 1, 3, 3] && runs.map(\.repetition) == [1, 2, 1, 2])
+        #expect(runs.allSatisfy { $0.ops == 4000 && $0.engine == "memory" })
+        #expect(overheads.map(\.layout) == [.threads(1), .threads(3)] && overheads.allSatisfy { $0.nanoseconds > 0 })
+    }
+}
+
+@Suite("Warm-up and steady state")
+struct WarmUpTests {
+    @Test("operations in the warm-up count in the time series, not in the figures", arguments: [1, 3])
+    func warmUpExcluded(threads: Int) throws {
+        let scratch = try ScratchDirectory("warm-up")
+        let path = try trace((0..<6_000).map { WorkloadOperation(.put, key: Array("k\($0 % 300)".utf8), valueSize: 8) }, in: scratch)
+        var measured = MeasuredReplay()
+        measured.warmUp = .operations(2_000)
+        let measurement = try replayOnMemory(path, threads: threads, measured)
+        #expect(measurement.operations == 4_000, "\(measurement.operations)")
+        #expect(measurement.histograms[MeasuredKind.put.rawValue].totalCount == 4_000)
+        #expect(measurement.warmUpSeconds > 0)
+        var previous = 0.0
+        var total = 0.0
+        for (t, rate) in zip(measurement.timeseries.t, measurement.timeseries.opsPerSecond) {
+            total += rate * (t - previous)
+            previous = t
+        }
+        #expect(abs(total - 6_000) < 10, "the time series holds the warm-up too: \(total)")
+    }
+
+    @Test("steady state: flat throughput is steady, a climb is not, a short run says nothing")
+    func steadyState() {
+        #expect(Results.SteadyState.judge([100, 100, 101, 99, 100, 100, 100, 50], warmUpIntervals: 0)?.steady == true)
+        let climbing = Results.SteadyState.judge([10, 20, 30, 40, 50, 60, 70, 80], warmUpIntervals: 0)
+        #expect(climbing?.steady == false && (climbing?.drift ?? 0) > 0.5)
+        #expect(Results.SteadyState.judge([1, 2, 3], warmUpIntervals: 0) == nil)
+        #expect(Results.SteadyState.judge([1000, 1, 100, 100, 100, 100, 100, 100, 7], warmUpIntervals: 2)?.steady == true)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 @testable import Report
+import ResultsSchema
+import Testing
 
 func results(_ runs: [(engine: String, opsPerS: Double, fileBytes: Int, lost: Int)], seed: UInt64 = 1) -> Results {
     Results(
@@ -105,6 +106,44 @@ struct ComparisonTests {
         #expect(loose.bytes == 0.05 && loose.time == 0.2 && loose.memory == 0.10)
         #expect(verdict(try Comparison(baseline: base, new: results([("e", 1000, 102_000, 0)]), thresholds: loose), "file_bytes_written") == .unchanged)
         #expect(throws: ComparisonError.self) { try Comparison.Thresholds(parsing: "speed=5%") }
+    }
+
+    @Test("different durability, settings or value sizes are refused, and said, unless forced")
+    func differentOptions() throws {
+        let base = results([("e", 1000, 100, 0)])
+        var durable = base
+        durable.options.durability = "always"
+        var tuned = base
+        tuned.options.settings = ["lsm.write_buffer_size": "64MiB"]
+        var bigger = base
+        bigger.options.valueSize = 4096
+        for other in [durable, tuned, bigger] {
+            #expect(throws: ComparisonError.self) { try Comparison(baseline: base, new: other) }
+            #expect(throws: Never.self) { try Comparison(baseline: base, new: other, force: true) }
+        }
+        do {
+            _ = try Comparison(baseline: base, new: durable)
+        } catch let error as ComparisonError {
+            #expect(error.description.contains("durability none vs always"), "\(error)")
+        }
+    }
+
+    @Test("space amplification: a time-weighted mean of the sawtooth and its peak, not one sample")
+    func spaceAmplification() throws {
+        // 1 s at 300 bytes, 3 s at 100 bytes, over 100 live bytes: mean 1.5, max 3 (the end says 1).
+        let amplification = try #require(Results.Disk.amplification(t: [1, 2, 3, 4], diskBytes: [300, 100, 100, 100], liveBytes: 100))
+        #expect(abs(amplification.mean - 1.5) < 1e-9 && amplification.max == 3)
+        #expect(Results.Disk.amplification(t: [1], diskBytes: [10], liveBytes: 0) == nil)
+    }
+
+    @Test("counters that depend on timing (threads, a library's kernel-counted bytes) are judged as noisy")
+    func noisyCounters() throws {
+        var base = results([("e", 1000, 100_000, 0)])
+        var more = results([("e", 1000, 105_000, 0)])
+        #expect(verdict(try Comparison(baseline: base, new: more), "file_bytes_written") == .regression)
+        base.runs[0].deterministicCounters = false
+        more.runs[0].deterministicCounters = false
+        #expect(verdict(try Comparison(baseline: base, new: more), "file_bytes_written") == .noise)
     }
 
     @Test("different workloads cannot be compared; engines present on one side only are reported")

@@ -32,6 +32,31 @@ struct ImporterTests {
         #expect(operations[7].timestamp == 3_000_000)
     }
 
+    @Test("whole-second timestamps spread evenly over their second, in order; other operations untouched")
+    func spreadSeconds() throws {
+        let (importer, raw) = try importAll(samples + "/twitter.csv", .twitter)
+        #expect(importer.hasSecondTimestamps)
+        var spreader = BurstSpreader(try Importer(path: samples + "/twitter.csv", format: .twitter))
+        var operation = WorkloadOperation(.get)
+        var spread: [WorkloadOperation] = []
+        while try spreader.next(into: &operation) { spread.append(operation) }
+        #expect(spread.count == raw.count)
+        #expect(spread.map(\.key) == raw.map(\.key) && spread.map(\.kind) == raw.map(\.kind))
+        let times = spread.compactMap(\.timestamp)
+        #expect(times == times.sorted(), "spread times keep the recorded order")
+        for (original, moved) in zip(raw, spread) {
+            let second = try #require(original.timestamp)
+            let time = try #require(moved.timestamp)
+            #expect(time >= second && time < second + 1_000_000, "each stays within its own second")
+        }
+        // A second of n operations: one every 1/n s.
+        let groups = Dictionary(grouping: spread, by: { $0.timestamp! / 1_000_000 })
+        for (_, members) in groups where members.count > 1 {
+            let stamps = members.map { $0.timestamp! }
+            #expect(Set(stamps).count == stamps.count, "no two operations of a second share a time")
+        }
+    }
+
     @Test("CacheLib: columns by name, op_count repeats, keys padded to key_size, leases as gets and sets")
     func cachelib() throws {
         let (_, operations) = try importAll(samples + "/cachelib.csv", .cachelib)

@@ -1,6 +1,7 @@
 import Foundation
 
-/// `results.json`, schema `storebench.results/1` (DESIGN.md): what tools, scripts and CI read.
+/// `results.json`, schema `storebench.results/1` (SCHEMA.md beside this file): what tools,
+/// scripts and CI read.
 /// Keys are snake_case in the file (`opsPerS` ↔ `ops_per_s`); keys may be added, none renamed
 /// without a schema bump.
 public struct Results: Codable, Sendable, Equatable {
@@ -72,6 +73,8 @@ public struct Results: Codable, Sendable, Equatable {
         public var crashKillPoints: Int
         /// A deliberate degradation (`--degrade`), for testing regression checks; `nil` normally.
         public var degradation: String?
+        /// `--value-size` when it overrode the workload's value sizes.
+        public var valueSize: Int?
         public init(durability: String, pace: String, repeat: Int, valueCompressibility: Double,
                     sampleIntervalS: Double, settings: [String: String], crashKillPoints: Int, degradation: String? = nil) {
             self.durability = durability
@@ -108,11 +111,28 @@ public struct Results: Codable, Sendable, Equatable {
         /// What the engine reports about itself at the end of the run phase (its own key count,
         /// live and dead bytes, where it knows them).
         public var engineStatistics: EngineStatistics?
+        /// CPU and I/O the run phase used.
+        public var resources: Resources?
+        /// `--age N`: the loaded records written N times more before the run.
+        public var age: Phase?
+        /// `--warmup`: seconds at the start of the run phase that count in the time series only.
+        public var warmUpS: Double?
+        /// Whether throughput had settled by the end of the run.
+        public var steadyState: SteadyState?
+        /// The engine's settings in effect, defaults included (absent: it has none, or did not say).
+        public var settings: [String: String]?
         /// Client threads that replayed the run phase (absent in files from before threads: 1).
         public var threads: Int?
         /// With `--readers R --writers W`: the threads that replayed only reads, and only writes.
         public var readers: Int?
         public var writers: Int?
+
+        /// Whether the byte, sync and event counters depend only on the seed: one client thread and
+        /// an engine of ours that does its maintenance in the caller's thread. With several
+        /// threads the commit order depends on timing; background flushes, compactions and hint
+        /// writes land where the scheduler puts them; a reference engine's bytes are the kernel's
+        /// count of its library's writes.
+        public var deterministicCounters: Bool?
 
         /// Client threads, 1 for results written before runs had threads.
         public var threadCount: Int { threads ?? 1 }
@@ -203,12 +223,35 @@ public struct Results: Codable, Sendable, Equatable {
         public var liveBytes: Int
         /// final / live.
         public var spaceAmp: Double?
-        public init(finalBytes: Int, peakBytes: Int, finalAllocatedBytes: Int, liveBytes: Int, spaceAmp: Double?) {
+        /// Bytes on disk over the run phase, weighted by time (each sample for its interval),
+        /// over the live bytes at the end; and the largest sample over them. Space amplification
+        /// is a sawtooth under compaction: one sample at the end says little.
+        public var spaceAmpMean: Double?
+        public var spaceAmpMax: Double?
+        public init(finalBytes: Int, peakBytes: Int, finalAllocatedBytes: Int, liveBytes: Int, spaceAmp: Double?,
+                    spaceAmpMean: Double? = nil, spaceAmpMax: Double? = nil) {
             self.finalBytes = finalBytes
             self.peakBytes = peakBytes
             self.finalAllocatedBytes = finalAllocatedBytes
             self.liveBytes = liveBytes
             self.spaceAmp = spaceAmp
+            self.spaceAmpMean = spaceAmpMean
+            self.spaceAmpMax = spaceAmpMax
+        }
+
+        /// The time-weighted mean and the largest of `diskBytes` sampled at the ends `t` of the
+        /// intervals, over `liveBytes`.
+        public static func amplification(t: [Double], diskBytes: [Int], liveBytes: Int) -> (mean: Double, max: Double)? {
+            guard liveBytes > 0, !diskBytes.isEmpty, t.count == diskBytes.count else { return nil }
+            var weighted = 0.0
+            var previous = 0.0
+            for (end, bytes) in zip(t, diskBytes) {
+                weighted += Double(bytes) * max(end - previous, 0)
+                previous = end
+            }
+            let span = t.last ?? 0
+            let mean = span > 0 ? weighted / span : Double(diskBytes.last!)
+            return (mean / Double(liveBytes), Double(diskBytes.max()!) / Double(liveBytes))
         }
     }
 
@@ -302,14 +345,86 @@ public struct Results: Codable, Sendable, Equatable {
     }
 
     public struct Memory: Codable, Sendable, Equatable {
+        /// Peak resident set size: with `peak_rss_scope` "engine", the process's high-water mark
+        /// from just before this engine's store was opened to the end of its run phase (memory
+        /// earlier engines freed was returned to the system first); with "process", the
+        /// process's peak so far (the kernel could not reset it).
         public var peakRssBytes: Int
-        /// jemalloc `stats.allocated` at the end of the run phase (the whole process).
+        public var peakRssScope: String?
+        /// jemalloc `stats.allocated` at the end of the run phase minus just before the store was
+        /// opened: what this engine (and the replay's own buffers, the same for every engine) holds.
         public var allocatedBytes: Int?
+        /// jemalloc `stats.allocated` of the whole process at the end of the run phase.
+        public var processAllocatedBytes: Int?
+        /// jemalloc `stats.resident` of the whole process at the end of the run phase.
         public var residentBytes: Int?
-        public init(peakRssBytes: Int, allocatedBytes: Int?, residentBytes: Int?) {
+        public init(peakRssBytes: Int, peakRssScope: String? = nil, allocatedBytes: Int?, processAllocatedBytes: Int? = nil,
+                    residentBytes: Int?) {
             self.peakRssBytes = peakRssBytes
+            self.peakRssScope = peakRssScope
             self.allocatedBytes = allocatedBytes
+            self.processAllocatedBytes = processAllocatedBytes
             self.residentBytes = residentBytes
+        }
+    }
+
+    /// CPU and I/O over the run phase, for the whole process (harness threads and the engine's
+    /// background threads included) and, for the device, every process using it.
+    public struct Resources: Codable, Sendable, Equatable {
+        public var cpuUserS: Double
+        public var cpuSystemS: Double
+        /// (user + system) CPU time per completed operation.
+        public var cpuUsPerOp: Double?
+        public var contextSwitches: Int
+        /// `/proc/self/io` syscr, syscw: read and write system calls.
+        public var readCalls: Int?
+        public var writeCalls: Int?
+        /// `/proc/self/io` read_bytes: bytes fetched from storage (page-cache misses).
+        public var osBytesRead: Int?
+        /// `/proc/diskstats` of the store's device: reads and writes completed.
+        public var deviceReads: Int?
+        public var deviceWrites: Int?
+        public var deviceReadsPerOp: Double?
+
+        public init(cpuUserS: Double, cpuSystemS: Double, cpuUsPerOp: Double?, contextSwitches: Int, readCalls: Int?, writeCalls: Int?,
+                    osBytesRead: Int?, deviceReads: Int?, deviceWrites: Int?, deviceReadsPerOp: Double?) {
+            self.cpuUserS = cpuUserS
+            self.cpuSystemS = cpuSystemS
+            self.cpuUsPerOp = cpuUsPerOp
+            self.contextSwitches = contextSwitches
+            self.readCalls = readCalls
+            self.writeCalls = writeCalls
+            self.osBytesRead = osBytesRead
+            self.deviceReads = deviceReads
+            self.deviceWrites = deviceWrites
+            self.deviceReadsPerOp = deviceReadsPerOp
+        }
+    }
+
+    /// Whether a run reached steady state: the relative change of mean throughput between the
+    /// last three intervals and the three before them (after any warm-up). Drifting runs measure
+    /// something still changing: a store still filling its levels, a cache still warming.
+    public struct SteadyState: Codable, Sendable, Equatable {
+        /// (mean of the last 3 intervals − mean of the 3 before) / the mean of the 3 before.
+        public var drift: Double
+        /// |drift| below 10%.
+        public var steady: Bool
+
+        public init(drift: Double, steady: Bool) {
+            self.drift = drift
+            self.steady = steady
+        }
+
+        /// `nil` when the run has fewer than six full intervals after the warm-up.
+        public static func judge(_ throughput: [Double], warmUpIntervals: Int) -> SteadyState? {
+            // The last interval is cut short at the end: leave it out.
+            let usable = Array(throughput.dropFirst(warmUpIntervals).dropLast())
+            guard usable.count >= 6 else { return nil }
+            let last = usable.suffix(3).reduce(0, +) / 3
+            let before = usable.dropLast(3).suffix(3).reduce(0, +) / 3
+            guard before > 0 else { return nil }
+            let drift = (last - before) / before
+            return SteadyState(drift: drift, steady: abs(drift) < 0.10)
         }
     }
 
@@ -342,6 +457,17 @@ public struct Results: Codable, Sendable, Equatable {
 }
 
 extension Results {
+    /// What the crash checks found lost or torn, one line per engine run (empty: nothing).
+    public var durabilityFailures: [String] {
+        runs.compactMap { run in
+            let lost = run.recovery.lostCommits ?? 0
+            let partial = run.recovery.partialBatches ?? 0
+            guard lost > 0 || partial > 0 else { return nil }
+            return "\(workload.name): \(run.engine) (\(run.threadLabel) thread\(run.threadCount == 1 ? "" : "s"), repetition \(run.repetition)) "
+                + "lost \(lost) acknowledged commit(s) and left \(partial) batch(es) partly applied over \(run.recovery.killPoints) crash kill(s)"
+        }
+    }
+
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

@@ -1,0 +1,42 @@
+import Replay
+import Report
+import StoreCore
+
+/// The tables `dbbench` prints.
+enum DBBenchTables {
+    static func phaseTable(_ outcomes: [(engine: String, outcome: DBBench.Outcome)]) -> TextTable {
+        var table = TextTable(headers: ["engine", "threads", "benchmark", "ops", "ops/s", "µs/op", "found", "syncs/commit", "bytes/key", "note"])
+        for (engine, outcome) in outcomes {
+            for result in outcome.results {
+                table.append([
+                    engine, String(result.threads), result.phase, NumberFormat.grouped(Double(result.operations)),
+                    result.operations > 1 ? NumberFormat.grouped(result.opsPerSecond) : "-",
+                    result.operations > 1 ? NumberFormat.fixed(result.microsecondsPerOp, places: 3) : NumberFormat.fixed(result.seconds * 1000, places: 1) + " ms",
+                    result.found.map { NumberFormat.grouped(Double($0)) } ?? "",
+                    result.commits == nil ? "" : result.syncsPerCommit.map { NumberFormat.fixed($0, places: 3) } ?? "–",
+                    result.bytesPerKey.map { NumberFormat.fixed($0, places: 1) } ?? "",
+                    result.note ?? "",
+                ])
+            }
+        }
+        return table
+    }
+
+    static func summaryTable(_ outcomes: [(engine: String, outcome: DBBench.Outcome)]) -> TextTable {
+        var table = TextTable(headers: ["engine", "threads", "files", "disk", "live", "write amp", "fsyncs", "maintenance", "jemalloc allocated", "jemalloc resident"])
+        for (engine, outcome) in outcomes {
+            let pauses = outcome.events.reduce(0) { $0 + $1.durationNanos } / 1_000_000
+            table.append([
+                engine, String(outcome.results.first?.threads ?? 1), String(outcome.statistics.fileCount), ByteSize.format(outcome.statistics.diskBytes),
+                outcome.statistics.liveBytes.map(ByteSize.format) ?? "-",
+                outcome.metrics.writeAmplification.map { NumberFormat.fixed($0, places: 2) } ?? "-",
+                String(outcome.metrics.syncs),
+                "\(outcome.events.count) events, \(pauses) ms",
+                outcome.allocator.map { ByteSize.format($0.allocated) } ?? "n/a",
+                outcome.allocator.map { ByteSize.format($0.resident) } ?? "n/a",
+            ])
+        }
+        return table
+    }
+
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Engines
+import Foundation
+import Replay
+import Report
+import StoreCore
+
+/// `storebench stress`: differential testing of engines against the `memory` oracle.
+struct StressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stress",
+        abstract: "Random operation sequences on each engine and on an in-memory oracle, compared after every step; a mismatch is shrunk to a short reproducer.",
+        discussion: """
+            Each round is a fresh store and a new seeded sequence of puts, deletes, batches, gets, scans, syncs, \
+            compactions, reopens and crashes (abandoning the store as a killed process would). Results are \
+            compared after every step and in full every 256 steps and after every reopen or crash. On a mismatch \
+            the sequence is shrunk — steps removed while it still fails — and written as a trace \
+            (--out/stress-ENGINE-SEED.trace) that `stress --replay` and `run` can replay; exit 1. Engines run with \
+            their stress settings (small buffers, so maintenance happens) unless the command line sets one.
+            """
+    )
+
+    @Option(help: "Engines: a comma-separated list of names, or `all` (ours).")
+    var engines = "all"
+
+    @Option(help: "Time budget per engine, in seconds.")
+    var seconds: Double = 60
+
+    @Option(help: "Steps per round (each round starts a fresh store).")
+    var steps = 3_000
+
+    @Option(help: "Seed of the first round (round k uses seed + k).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Where a reproducer is written.")
+    var out = "Results/runs"
+
+    @Option(help: "Replay a reproducer written by an earlier run instead of random rounds.")
+    var replay: String?
+
+    @OptionGroup var store: StoreOptionGroup
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+    }
+
+    func run() throws {
+        let selected = try EngineRegistry.engines(matching: engines)
+        let scratch = try TemporaryDirectory.make(prefix: "storebench-stress")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var table = TextTable(headers: ["engine", "rounds", "steps", "reopens", "crashes", "result"])
+        var failed = false
+        for engine in selected {
+            var options = try store.storeOptions()
+            let scope = engine.name + "."
+            if !store.settings.contains(where: { $0.hasPrefix(scope) }) {
+                for (name, value) in engine.stressSettings { options.settings[scope + name] = value }
+            }
+            let tester = StressTest(engine: engine, options: options, scratch: scratch)
+            if let replay {
+                let steps = try StressReproducer.read(replay)
+                let mismatch = try tester.run(steps, name: "replay")
+                table.append([engine.name, "1", String(steps.count), "", "", mismatch.map { "MISMATCH at \($0)" } ?? "agrees"])
+                failed = failed || mismatch != nil
+                continue
+            }
+            let start = MonotonicClock.now()
+            var rounds = 0
+            var total = 0
+            var reopens = 0
+            var crashes = 0
+            var result = "agrees"
+            while MonotonicClock.seconds(since: start) < seconds {
+                let roundSeed = seed &+ UInt64(rounds)
+                let sequence = StressTest.steps(seed: roundSeed, count: steps, persistent: engine.isPersistent, maxKeySize: engine.maxKeySize)
+                rounds += 1
+                total += sequence.count
+                reopens += sequence.filter { $0 == .reopen }.count
+                crashes += sequence.filter { $0 == .crash }.count
+                guard try tester.run(sequence) != nil else { continue }
+                failed = true
+                let (shrunk, mismatch) = try tester.shrink(sequence) ?? (sequence, StressTest.Mismatch(step: 0, reason: "did not fail again"))
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                let path = "\(out)/stress-\(engine.name)-\(roundSeed).trace"
+                try StressReproducer.write(shrunk, engine: engine.name, mismatch: mismatch.description, to: path)
+                result = "MISMATCH (seed \(roundSeed)): \(mismatch); shrunk to \(shrunk.count) steps in \(path)"
+                break
+            }
+            table.append([engine.name, String(rounds), NumberFormat.grouped(Double(total)), String(reopens), String(crashes), result])
+        }
+        print(table.render(), terminator: "")
+        if failed { throw ExitCode(1) }
+    }
+}
