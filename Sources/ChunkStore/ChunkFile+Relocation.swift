@@ -14,10 +14,16 @@ extension ChunkFile {
     /// Moves chunks toward the front and truncates the file. Two durable commits: the move (the
     /// previous meta still names the old places, so a crash in between loses nothing), then a
     /// meta with the smaller chunk count, after which the tail is cut.
+    ///
+    /// Readers are not waited for: the move writes only to free chunks (which no pinned snapshot
+    /// can reach), and the file is cut only past every chunk the newest commit uses *and* every
+    /// released chunk a pinned snapshot may still read. With an old snapshot pinned, the file
+    /// shrinks less; the next compaction finishes the job.
     public func relocate() throws(StoreError) -> RelocationReport {
         precondition(!inTransaction)
-        try sync()  // chunks released by earlier commits become free
+        try sync()  // chunks released by earlier commits become free (readers permitting)
         let before = Int(meta.chunkCount)
+        // Chunks still pending count as used: a reader may need them where they are.
         let used = before - 2 - freeChunks.count
         // Room for every live chunk plus a new copy of every table chunk.
         let target = UInt64(2 + used + tableChunkCount + levels.count + 1)
@@ -40,7 +46,8 @@ extension ChunkFile {
             }
             try commit(forceSync: true)
         }
-        let newCount = highestUsedPhysical() + 1
+        reclaim()  // the move's old copies, unless a pinned reader can still see them
+        let newCount = max(highestUsedPhysical(), UInt64(freeChunks.highestPending)) + 1
         if newCount < meta.chunkCount {
             try begin()
             transactionMeta.chunkCount = newCount
@@ -50,7 +57,7 @@ extension ChunkFile {
                 try file.truncate(to: Int64(newCount) * Int64(chunkSize))
                 try file.sync()
             } catch {
-                failure = error
+                fail(error)
                 throw error
             }
             freeChunks.removeAll(atOrAbove: newCount)

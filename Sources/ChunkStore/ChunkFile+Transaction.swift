@@ -95,21 +95,28 @@ extension ChunkFile {
             return try commitChanges(forceSync: forceSync)
         } catch {
             // Memory (table, free lists) may be ahead of the file now: stop until reopened.
-            failure = error
+            fail(error)
             throw error
         }
     }
 
     private func commitChanges(forceSync: Bool) throws(StoreError) -> Bool {
         defer {
-            for (_, buffer) in writes { returnBuffer(buffer) }
+            // Left over only when the commit failed. Level-0 pages are in `writes` too until the
+            // chunks are written: return each frame once.
+            for write in writes where write.kind != .page { returnBuffer(write.bytes) }
             writes.removeAll(keepingCapacity: true)
+            for new in newPages { returnBuffer(new.page) }
+            newPages.removeAll(keepingCapacity: true)
             working.removeAll()
             freedVirtuals.removeAll(keepingCapacity: true)
             reservedFromFree.removeAll(keepingCapacity: true)
             forceRewrite = false
             inTransaction = false
         }
+        // What readers no longer see, and chunks released by durable commits, become free.
+        reclaim()
+        let txid = meta.txid + 1
         var dirtyTable = [[Int]](repeating: [], count: levels.count)
         // 1. Data chunks whose bytes changed, in virtual-id order.
         for (virtual, buffer) in working.sorted() {
@@ -127,14 +134,15 @@ extension ChunkFile {
             levels[0][Int(virtual)] = ChunkReference(physical: physical, checksum: checksum).packed
             dirtyTable[0].append(Int(virtual) / entriesPerChunk)
             if old.isMapped {
-                freeChunks.release(old.physical)
-                cache.remove(old.physical)  // dead now: leave its slot to live chunks
+                freeChunks.release(old.physical, by: txid)
+                // Not in the new commit: leave its cache slot to live chunks.
+                if let frame = cache.remove(old.physical) { retireFrame(frame) }
             }
-            writes.append((physical, buffer))
+            writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: .data))
         }
         for virtual in freedVirtuals {
             let old = ChunkReference(packed: levels[0][Int(virtual)])
-            if old.isMapped { freeChunks.release(old.physical) }
+            if old.isMapped { freeChunks.release(old.physical, by: txid) }
             levels[0][Int(virtual)] = 0
             dirtyTable[0].append(Int(virtual) / entriesPerChunk)
             // The id may be handed out again at once: older commits map it through their own table.
@@ -152,51 +160,63 @@ extension ChunkFile {
         for level in 0..<levels.count {
             let indices = Set(dirtyTable[level]).sorted()
             for index in indices {
-                let buffer = takeBuffer()
-                buffer.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
-                let first = index * entriesPerChunk
-                let end = min(first + entriesPerChunk, levels[level].count)
-                for slot in first..<end {
-                    buffer.storeBytes(of: levels[level][slot].littleEndian, toByteOffset: (slot - first) * 8, as: UInt64.self)
+                let buffer: UnsafeMutableRawPointer
+                if level == 0 {
+                    // A level-0 table chunk is also the next snapshot's page for readers.
+                    buffer = makePage(index)
+                    newPages.append(NewPage(index: index, page: buffer))
+                } else {
+                    buffer = takeBuffer()
+                    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
+                    let first = index * entriesPerChunk
+                    let end = min(first + entriesPerChunk, levels[level].count)
+                    for slot in first..<end {
+                        buffer.storeBytes(of: levels[level][slot].littleEndian, toByteOffset: (slot - first) * 8, as: UInt64.self)
+                    }
                 }
                 let physical = allocate()
                 let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
                 let fresh = ChunkReference(physical: physical, checksum: checksum)
-                writes.append((physical, buffer))
+                writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: level == 0 ? .page : .table))
                 if level == levels.count - 1 {
-                    if previousRoot.isMapped { freeChunks.release(previousRoot.physical) }
+                    if previousRoot.isMapped { freeChunks.release(previousRoot.physical, by: txid) }
                     next.tableRoot = fresh
                 } else {
                     let old = ChunkReference(packed: levels[level + 1][index])
-                    if old.isMapped { freeChunks.release(old.physical) }
+                    if old.isMapped { freeChunks.release(old.physical, by: txid) }
                     levels[level + 1][index] = fresh.packed
                     dirtyTable[level + 1].append(index / entriesPerChunk)
                 }
             }
         }
-        next.txid = meta.txid + 1
+        next.txid = txid
         next.tableDepth = UInt32(levels.count)
         next.virtualCount = UInt32(levels[0].count)
         next.chunkCount = max(next.chunkCount, highestAllocated + 1)
         try writeChunks()
         let durable = syncOnCommit || forceSync
+        // Two syncs: the chunks and table must be on disk before a meta that names them can be
+        // (the file layer has no other barrier), and the meta before the call returns.
         if durable { try file.syncData() }
         try file.write(next.encoded(), at: Int64(next.txid % 2) * Int64(chunkSize))
         if durable { try file.syncData() }
-        if durable || reuseWithoutSync { freeChunks.promotePending() }
+        if durable || reuseWithoutSync { durableTxid = next.txid }
         meta = next
         commits += 1
+        publish(next)
         return true
     }
 
-    /// Makes every commit so far durable, so chunks they released can be reused.
+    /// Makes every commit so far durable, so chunks they released can be reused (once no reader
+    /// can see them).
     public func sync() throws(StoreError) {
         precondition(!inTransaction)
         do { try file.syncData() } catch {
-            failure = error
+            fail(error)
             throw error
         }
-        freeChunks.promotePending()
+        durableTxid = meta.txid
+        reclaim()
     }
 
     // MARK: Helpers
@@ -235,18 +255,26 @@ extension ChunkFile {
         }
     }
 
+    /// A physical chunk to write: the lowest free one, or a new one at the end. Its old bytes may
+    /// still be cached (from before it was released, or re-read by a reader of an older
+    /// snapshot while it could still see it): the cache forgets them now, when no reader can.
     func allocate() -> UInt32 {
+        let physical: UInt32
         if let free = freeChunks.takeLowest() {
             highestAllocated = max(highestAllocated, UInt64(free))
-            return free
+            physical = free
+        } else {
+            let next = max(meta.chunkCount, highestAllocated + 1)
+            highestAllocated = next
+            physical = UInt32(next)
         }
-        let physical = max(meta.chunkCount, highestAllocated + 1)
-        highestAllocated = physical
-        return UInt32(physical)
+        if let frame = cache.remove(physical) { retireFrame(frame) }
+        return physical
     }
 
-    /// Writes the commit's chunks in physical order, one pwrite each, and puts them in the cache
-    /// (the next reads of what was just written are hits).
+    /// Writes the commit's chunks in physical order, one pwrite each, and puts the data chunks in
+    /// the cache (the next reads of what was just written are hits). Level-0 table chunks stay
+    /// as the next snapshot's pages; higher table chunks go back to the pool.
     ///
     /// Adjacent chunks are not coalesced into one larger write on purpose: a large write makes
     /// the page cache hold that range in a large folio, and ext4 then walks the whole folio for
@@ -258,10 +286,19 @@ extension ChunkFile {
         for index in writes.indices {
             let offset = Int64(writes[index].physical) * Int64(chunkSize)
             try file.write(UnsafeRawBufferPointer(start: writes[index].bytes, count: chunkSize), at: offset)
-            // The written buffer becomes the cached copy; the one it displaces goes back to the pool.
-            writes[index].bytes = cache.adopt(writes[index].physical, writes[index].bytes)
         }
         chunksWritten += writes.count
+        // Only now, all written: on a failure above every buffer is still the writer's.
+        for write in writes {
+            switch write.kind {
+            case .data:
+                // The written frame becomes the cached copy.
+                if let displaced = cache.adopt(write.physical, write.bytes) { retireFrame(displaced) }
+            case .page: break
+            case .table: returnBuffer(write.bytes)
+            }
+        }
+        writes.removeAll(keepingCapacity: true)
     }
 
     /// Durability `always`: grows the file by zero-filled chunks ahead of need (1/16 of its size,
@@ -276,13 +313,5 @@ extension ChunkFile {
             try file.write(zeros, at: Int64(chunk) * Int64(chunkSize))
         }
         fileChunks = target
-    }
-
-    func takeBuffer() -> UnsafeMutableRawPointer {
-        pool.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
-    }
-
-    func returnBuffer(_ buffer: UnsafeMutableRawPointer) {
-        if pool.count < 4096 { pool.append(buffer) } else { buffer.deallocate() }
     }
 }

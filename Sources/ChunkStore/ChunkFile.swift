@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import StoreCore
+import Synchronization
 
 /// The chunk layer: one file of fixed-size chunks with copy-on-write transactions over *virtual*
 /// chunk ids. Users (the B+tree) address chunks by virtual id; the translation table maps each
@@ -9,7 +13,16 @@ import StoreCore
 /// The whole translation table is kept in memory (8 bytes per virtual chunk, 0.2% of the data at
 /// 4 KiB chunks); the free lists are rebuilt from it on open (see FORMAT.md).
 ///
-/// Not thread-safe: the owner serialises calls.
+/// Concurrency (LMDB's design): **one writer** — transactions, `sync`, `relocate`, verification
+/// and the statistics are called by one thread at a time (the owner's writer lock) — and **any
+/// number of readers** beside it, with no lock the writer waits for. After each commit the
+/// writer publishes an immutable `TableSnapshot`; a reader pins the newest one in the
+/// `ReaderTable` (`pinSnapshot`), reads chunks through it and the shared `ChunkCache`, and
+/// unpins. Nothing a pinned snapshot can reach is changed or reused: chunks are copy-on-write on
+/// disk, table pages and snapshot records are copied on write in memory, and whatever a commit
+/// *C* releases (physical chunks, pages, the previous record) waits in `retired` /
+/// `FreeChunks.pending` until every reader has pinned a txid ≥ *C* (and, for chunks, until a
+/// commit ≥ *C* is durable).
 public final class ChunkFile {
     public static let fileName = "chunks.cow"
 
@@ -22,17 +35,49 @@ public final class ChunkFile {
     /// sync. A killed process loses nothing (the page cache keeps every write in order), but a
     /// power loss may leave the newest meta naming chunks that never reached the disk.
     let reuseWithoutSync: Bool
-    /// The last committed meta.
+    /// The last committed meta (writer side).
     public internal(set) var meta: ChunkMeta
     /// `levels[0]`: virtual id → packed `ChunkReference`; `levels[k]`: references of the chunks
-    /// of level `k - 1`. The last level fits in one chunk, the root, named by the meta.
+    /// of level `k - 1`. The last level fits in one chunk, the root, named by the meta. The
+    /// writer's own copy; readers translate through the published snapshot's pages.
     var levels: [[UInt64]]
     let entriesPerChunk: Int
+    /// `virtual >> pageShift` is the level-0 table chunk (page) of `virtual`,
+    /// `virtual & pageMask` its entry in it.
+    let pageShift: Int
+    let pageMask: Int
     var freeChunks: FreeChunks
     var freeVirtuals: [UInt32]
     let cache: ChunkCache
+    let readers: ReaderTable
+
+    // Published state (readers).
+    /// The newest published `TableSnapshot` (its address).
+    let published = Atomic<UInt>(0)
+    /// Its txid, stored after it: a reader pins this value, then loads `published`.
+    let publishedTxid = Atomic<UInt64>(0)
+    /// The writer's pointer to what it published last.
+    var current: UnsafeMutablePointer<TableSnapshot>
+    /// The page of a level-0 table chunk never written (all entries 0); shared, never retired.
+    let zeroPage: UnsafeMutableRawPointer
+    /// Memory the readers of older snapshots may still use, oldest first, with the commit that
+    /// retired it: reclaimed once every pinned txid has reached that commit.
+    var retired: [RetiredMemory] = []
+    var retiredHead = 0
+    /// Records (with their page arrays) no reader can see any more, for the next commits.
+    var spareRecords: [UnsafeMutablePointer<TableSnapshot>] = []
+    /// The newest commit known to be on stable storage (chunks it or older commits released may
+    /// be reused, readers permitting).
+    var durableTxid: UInt64
+
     /// Set when a failed write or sync left memory and file out of step; only reopening clears it.
-    public internal(set) var failure: StoreError?
+    var failureState: StoreError?
+    /// Guards `failureState` (a pthread mutex rather than `Mutex`, so TSan sees it).
+    let failureLock = Lock()
+    let failed = Atomic<Bool>(false)
+    public var failure: StoreError? {
+        failed.load(ordering: .acquiring) ? failureLock.withLock { failureState } : nil
+    }
 
     // Transaction state.
     public internal(set) var inTransaction = false
@@ -44,14 +89,22 @@ public final class ChunkFile {
     var transactionMeta: ChunkMeta
     /// Write every working chunk even when its bytes did not change (relocation).
     var forceRewrite = false
+    /// Spare frames for working copies and table chunks (writer only).
     var pool: [UnsafeMutableRawPointer] = []
+    /// Frames the writer took out of the cache (replaced, evicted, released chunks), with the
+    /// cache epoch they left at: back to `pool` once no reader can still be reading them.
+    var displaced: [RetiredFrame] = []
+    /// The writer is inside its section (`beginWriting`): its cache pin is set.
+    var writerPinned = false
     /// Highest physical chunk handed out so far (the file's chunk count minus one at least).
     var highestAllocated: UInt64 = 1
     /// Chunks the file holds (≥ the meta's chunk count when grown ahead; see `extendAhead`).
     var fileChunks: UInt64 = 2
     /// Relocation: chunks at or past this physical number are moved toward the front.
     var relocationLimit: UInt64 = .max
-    var writes: [(physical: UInt32, bytes: UnsafeMutableRawPointer)] = []
+    var writes: [ChunkWrite] = []
+    /// Level-0 table chunks the commit rewrote: they become the next snapshot's pages.
+    var newPages: [NewPage] = []
 
     /// Counters for statistics and tests.
     public internal(set) var chunksWritten = 0
@@ -60,12 +113,36 @@ public final class ChunkFile {
     /// Table chunks read by the last open (its cost: see FORMAT.md).
     public internal(set) var tableChunksReadOnOpen = 0
 
+    // Structs rather than labeled tuples: arrays of those look their metadata up at run time.
+    /// A page, or a snapshot record with its page array (not its pages).
+    enum RetiredKind { case page, snapshot }
+    /// Memory an older snapshot may use, retired by commit `txid`.
+    struct RetiredMemory {
+        var txid: UInt64
+        var kind: RetiredKind
+        var pointer: UnsafeMutableRawPointer
+    }
+    /// What happens to a written buffer: a data chunk goes to the cache, a level-0 table chunk
+    /// becomes a page of the next snapshot, a higher table chunk goes back to the pool.
+    enum WriteKind { case data, page, table }
+    struct ChunkWrite {
+        var physical: UInt32
+        var bytes: UnsafeMutableRawPointer
+        var kind: WriteKind
+    }
+    struct NewPage {
+        var index: Int
+        var page: UnsafeMutableRawPointer
+    }
+
     /// Opens `fileName` in `directory`, creating an empty chunk file when there is none.
     /// - Parameters:
     ///   - requestedChunkSize: for a new file; for an existing one it must match if given.
+    ///   - readerSlots: readers that can be inside a read at the same moment (more wait); by
+    ///     default four per processor, at least 32.
     public init(
         directory: StorageDirectory, requestedChunkSize: Int?, cacheBytes: Int, syncOnCommit: Bool,
-        reuseWithoutSync: Bool = false
+        reuseWithoutSync: Bool = false, readerSlots: Int? = nil
     ) throws(StoreError) {
         self.directory = directory
         self.syncOnCommit = syncOnCommit
@@ -83,23 +160,57 @@ public final class ChunkFile {
         }
         meta = found
         transactionMeta = found
+        durableTxid = found.txid
         chunkSize = found.chunkSize
         entriesPerChunk = ChunkGeometry.entriesPerChunk(chunkSize)
-        cache = ChunkCache(chunkSize: chunkSize, bytes: cacheBytes)
+        pageShift = entriesPerChunk.trailingZeroBitCount
+        pageMask = entriesPerChunk - 1
+        readers = ReaderTable(readerSlots: readerSlots ?? ReaderTable.defaultSlots())
+        cache = ChunkCache(chunkSize: chunkSize, bytes: cacheBytes, readers: readers)
+        zeroPage = ChunkFrame.allocate(chunkSize: chunkSize)
+        zeroPage.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
         levels = []
         freeChunks = FreeChunks()
         freeVirtuals = []
+        current = .allocate(capacity: 1)
+        current.initialize(to: TableSnapshot(meta: found, pages: .allocate(capacity: 1), pageCount: 0, pageCapacity: 1))
+        // Every property is set: if this throws, `deinit` runs and frees what was allocated.
         try loadTable()
         highestAllocated = meta.chunkCount - 1
         fileChunks = meta.chunkCount
+        // The opened commit is the first snapshot.
+        let pageCount = pageCount(levels[0].count)
+        current.pointee.pages.deallocate()
+        current.pointee.pages = .allocate(capacity: max(1, pageCount))
+        current.pointee.pageCount = pageCount
+        current.pointee.pageCapacity = max(1, pageCount)
+        for index in 0..<pageCount { current.pointee.pages[index] = makePage(index) }
+        published.store(UInt(bitPattern: current), ordering: .sequentiallyConsistent)
+        publishedTxid.store(meta.txid, ordering: .sequentiallyConsistent)
     }
 
     deinit {
-        for buffer in pool { buffer.deallocate() }
-        working.removeAll { $0.deallocate() }
+        // Retired pages and records go back to the pool and the spare records first.
+        for position in retiredHead..<retired.count { release(retired[position]) }
+        for buffer in pool { ChunkFrame.deallocate(buffer) }
+        working.removeAll { ChunkFrame.deallocate($0) }
+        for write in writes where write.kind != .page { ChunkFrame.deallocate(write.bytes) }
+        for new in newPages { ChunkFrame.deallocate(new.page) }
+        for entry in displaced { ChunkFrame.deallocate(entry.frame) }
+        for index in 0..<current.pointee.pageCount where current.pointee.pages[index] != zeroPage {
+            ChunkFrame.deallocate(current.pointee.pages[index])
+        }
+        current.pointee.pages.deallocate()
+        current.deallocate()
+        for record in spareRecords {
+            record.pointee.pages.deallocate()
+            record.deallocate()
+        }
+        ChunkFrame.deallocate(zeroPage)
         file.close()
     }
 
+    /// Closes the file. The owner makes sure no reader is pinned and no writer runs.
     public func close() {
         file.close()
     }
@@ -231,18 +342,37 @@ public final class ChunkFile {
         }
     }
 
-    /// The committed bytes of `reference`, through the cache. Valid until the next read.
+    /// The committed bytes of `reference`, through the cache (writer). Valid until the next read.
     @inline(__always)
     func load(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
-        if let cached = cache.lookup(reference.physical) { return UnsafeRawPointer(cached) }
-        let slot = cache.insert(reference.physical)
+        if let cached = cache.lookup(reference.physical) { return cached }
+        // The writer's pointers from earlier reads are dead now: move its cache pin forward, so
+        // that frames evicted meanwhile can be recycled during a long transaction.
+        if writerPinned {
+            readers.enterCache(ReaderTable.writerSlot, epoch: cache.epoch.load(ordering: .sequentiallyConsistent))
+        }
+        return try loadMissing(reference, virtual: virtual)
+    }
+
+    /// The bytes of `reference` for a reader, through the cache; valid while the reader stays in
+    /// its cache epoch.
+    @inline(__always)
+    func loadShared(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        if let cached = cache.lookup(reference.physical) { return cached }
+        return try loadMissing(reference, virtual: virtual)
+    }
+
+    /// A cache miss: reads and checks the chunk into a spare frame, outside any lock, then
+    /// caches it (or takes the copy another thread cached meanwhile).
+    private func loadMissing(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        let frame = cache.spareFrame(for: reference.physical)
         do {
-            try readVerified(reference, into: slot, what: "virtual chunk \(virtual)")
+            try readVerified(reference, into: frame, what: "virtual chunk \(virtual)")
         } catch {
-            cache.remove(reference.physical)
+            cache.returnSpare(frame, for: reference.physical)
             throw error
         }
-        return UnsafeRawPointer(slot)
+        return cache.insert(reference.physical, frame)
     }
 
     /// The committed reference of `virtual`.
@@ -290,6 +420,15 @@ public final class ChunkFile {
                 checked += 1
             }
         }
+        // The pages readers translate through say the same as the writer's table.
+        let snapshot = current.pointee
+        for virtual in 0..<levels[0].count {
+            let page = snapshot.pages[virtual >> pageShift]
+            let entry = UInt64(littleEndian: page.load(fromByteOffset: (virtual & pageMask) << 3, as: UInt64.self))
+            guard entry == levels[0][virtual] else {
+                throw .corrupted(file: file.path, offset: -1, reason: "the published table page of virtual chunk \(virtual) differs from the writer's table")
+            }
+        }
         return checked
     }
 
@@ -309,6 +448,5 @@ public final class ChunkFile {
     public var tableChunkCount: Int {
         levels.reduce(0) { $0 + ($1.count + entriesPerChunk - 1) / entriesPerChunk }
     }
-    public var cacheHits: Int { cache.hits }
     public var cacheMisses: Int { cache.misses }
 }

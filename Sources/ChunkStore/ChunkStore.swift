@@ -1,8 +1,22 @@
 import StoreCore
+import Synchronization
 
-/// The `cow` engine: a B+tree over a copy-on-write chunk file. Every write (a put, a delete, a
-/// batch) is one chunk-file transaction: changed nodes go to free chunks, then the translation
-/// table, then a meta chunk. Opening reads two metas and the table — there is no log to replay.
+/// The `cow` engine: a B+tree over a copy-on-write chunk file. Every commit (a put, a delete, a
+/// batch — or a group of them, see below) is one chunk-file transaction: changed nodes go to free
+/// chunks, then the translation table, then a meta chunk. Opening reads two metas and the table —
+/// there is no log to replay.
+///
+/// Concurrency, as LMDB: **readers** (`get`, `scan`) pin the newest committed snapshot in the
+/// reader table, walk the tree through it and the shared chunk cache, and unpin — they take no
+/// lock the writer holds, and the writer never changes what a pinned snapshot can reach.
+/// **Writers**: a lone writer (nobody queued, the writer lock free) commits at once; otherwise
+/// writers queue in a `GroupCommitQueue`, whose leader takes the writer lock, applies its own
+/// request and those queued behind it in one transaction and commits once (under durability
+/// `always`: one pair of fdatasyncs for the whole group), then acknowledges them. Each request
+/// is validated before it queues, so a group fails only on an I/O error or corruption — and then
+/// all of it, so each put, delete or batch stays all-or-nothing. `sync`, `compact`, verification
+/// and `statistics` take the writer lock too; `close` sets the store closed, waits for the
+/// writer and for the readers already in, and only then closes the file.
 public final class ChunkStore: Store, @unchecked Sendable {
     public static let engineName = "cow"
     public static let formatVersion = 1
@@ -10,7 +24,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
     public static let descriptor = EngineDescriptor(
         name: engineName,
         strategy: "copy-on-write B+tree in chunks",
-        summary: "4 KiB chunks, virtual→physical translation table, two metas, CRC'd chunks, freelist reuse",
+        summary: "4 KiB chunks, virtual→physical translation table, two metas, CRC'd chunks, freelist reuse, readers on pinned snapshots",
         isPersistent: true,
         maxKeySize: NodeLayout.keyLimit(ChunkGeometry.defaultChunkSize),
         stressSettings: ["chunk_size": "512"]
@@ -23,15 +37,27 @@ public final class ChunkStore: Store, @unchecked Sendable {
 
     let lockedDirectory: LockedDirectory
     let chunks: ChunkFile
+    /// The tree's write paths keep scratch state: only the writer (holding `writeLock`) uses
+    /// them. Its read paths are shared.
     let tree: ChunkTree
     let durability: Durability
-    /// Guards everything below; the interval-sync thread takes it too.
-    let lock = Lock()
-    private var isOpen = true
+    /// The one writer: held by a lone writer or the commit queue's leader, `sync`, `compact`,
+    /// verification, `statistics`, the interval-sync thread and `close`. Readers never take it.
+    private let writeLock = WriterLock()
+    private let commitQueue = GroupCommitQueue<WriteRequest>()
+    private let isOpen = Atomic<Bool>(true)
+    /// Commits since the last sync (under `writeLock`).
     private var unsynced = false
     private var syncThread: MaintenanceThread?
     /// Time the last open spent, in nanoseconds (reading metas and the table).
     public private(set) var openNanoseconds: UInt64 = 0
+
+    /// One writer's call, queued for a group commit.
+    enum WriteRequest {
+        case put([UInt8], [UInt8])
+        case delete([UInt8])
+        case batch(WriteBatch)
+    }
 
     public init(directory: String, options: StoreOptions) throws {
         let started = MonotonicClock.now()
@@ -55,22 +81,108 @@ public final class ChunkStore: Store, @unchecked Sendable {
     }
 
     deinit {
-        if isOpen { try? close() }
+        if isOpen.load(ordering: .sequentiallyConsistent) { try? close() }
     }
 
     @inline(__always)
     private func checkOpen() throws(StoreError) {
-        guard isOpen else { throw .closed }
+        guard isOpen.load(ordering: .sequentiallyConsistent) else { throw .closed }
     }
 
-    /// Runs `body` as one transaction: committed when it returns, rolled back when it throws.
-    private func transaction(userBytes: Int, _ body: () throws -> Void) throws {
-        lock.lock()
-        defer { lock.unlock() }
+    // MARK: Readers
+
+    /// Pins the newest snapshot for one read. Throws `closed` once `close()` has begun: the pin
+    /// comes first, so `close()` either sees it and waits, or this sees the store closed.
+    @inline(__always)
+    private func beginRead() throws(StoreError) -> SnapshotView {
+        let view = chunks.pinSnapshot()
+        guard isOpen.load(ordering: .sequentiallyConsistent) else {
+            chunks.unpin(view)
+            throw .closed
+        }
+        if let failure = chunks.failure {
+            chunks.unpin(view)
+            throw failure
+        }
+        return view
+    }
+
+    public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
+        let view = try beginRead()
+        defer { chunks.unpin(view) }
+        return try key.withUnsafeBytes { key throws(StoreError) in try view.get(key, into: &value) }
+    }
+
+    @discardableResult
+    public func scan(
+        from start: [UInt8], limit: Int,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
+        let view = try beginRead()
+        defer { chunks.unpin(view) }
+        return try start.withUnsafeBytes { start in try view.scan(from: start, limit: limit, body) }
+    }
+
+    /// Pins the newest committed state for reads across calls: the snapshot keeps answering as of
+    /// that commit, whatever is committed afterwards. While it is held, nothing it can reach is
+    /// reused (chunks released meanwhile wait and the file grows instead), and `close()` waits
+    /// for it: release it promptly.
+    public func pinSnapshot() throws -> ChunkSnapshot {
+        let view = try beginRead()
+        view.leaveCache()
+        return ChunkSnapshot(store: self, view: view)
+    }
+
+    // MARK: Writers
+
+    public func put(_ key: [UInt8], _ value: [UInt8]) throws {
+        try tree.checkKey(key.count)
+        try StoreLimits.check(valueSize: value.count)
         try checkOpen()
+        try commit(.put(key, value), weight: key.count + value.count)
+    }
+
+    public func delete(_ key: [UInt8]) throws {
+        try tree.checkKey(key.count)
+        try checkOpen()
+        try commit(.delete(key), weight: key.count)
+    }
+
+    public func apply(_ batch: WriteBatch) throws {
+        try batch.validate()
+        for operation in batch.operations { try tree.checkKey(operation.key.count) }
+        try checkOpen()
+        try commit(.batch(batch), weight: max(1, batch.userBytes))
+    }
+
+    /// Commits one validated request: at once when it is alone (no writer queued, the writer
+    /// lock free), else as part of a group led by the first writer in the queue.
+    private func commit(_ request: WriteRequest, weight: Int) throws {
+        if writeLock.tryLockAlone() {
+            defer { writeLock.unlock() }
+            try whileWriting { try transaction { try applyRequest(request) } }
+            return
+        }
+        try writeLock.queuing {
+            try commitQueue.commit(request, weight: weight) { group in
+                try writing {
+                    try transaction {
+                        var userBytes = 0
+                        for request in group { userBytes += try applyRequest(request) }
+                        return userBytes
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` (which applies requests) as one transaction: committed when it returns, rolled
+    /// back when it throws. Call as the writer.
+    private func transaction(_ body: () throws -> Int) throws {
         try chunks.begin()
+        let userBytes: Int
         do {
-            try body()
+            userBytes = try body()
         } catch {
             chunks.rollback()
             throw error
@@ -80,37 +192,18 @@ public final class ChunkStore: Store, @unchecked Sendable {
         unsynced = durability != .always
     }
 
-    // MARK: Store
-
-    public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        try checkOpen()
-        if let failure = chunks.failure { throw failure }
-        return try key.withUnsafeBytes { key throws(StoreError) in try tree.get(key, into: &value) }
-    }
-
-    public func put(_ key: [UInt8], _ value: [UInt8]) throws {
-        try tree.checkKey(key.count)
-        try StoreLimits.check(valueSize: value.count)
-        try transaction(userBytes: key.count + value.count) {
+    /// Applies `request` to the open transaction; returns its user bytes.
+    private func applyRequest(_ request: WriteRequest) throws -> Int {
+        switch request {
+        case let .put(key, value):
             try key.withUnsafeBytes { key in
                 try value.withUnsafeBytes { value in try tree.put(key, value) }
             }
-        }
-    }
-
-    public func delete(_ key: [UInt8]) throws {
-        try tree.checkKey(key.count)
-        try transaction(userBytes: key.count) {
+            return key.count + value.count
+        case let .delete(key):
             try key.withUnsafeBytes { key in _ = try tree.delete(key) }
-        }
-    }
-
-    public func apply(_ batch: WriteBatch) throws {
-        try batch.validate()
-        for operation in batch.operations { try tree.checkKey(operation.key.count) }
-        try transaction(userBytes: batch.userBytes) {
+            return key.count
+        case let .batch(batch):
             for operation in batch.operations {
                 switch operation {
                 case let .put(key, value):
@@ -121,42 +214,53 @@ public final class ChunkStore: Store, @unchecked Sendable {
                     try key.withUnsafeBytes { key in _ = try tree.delete(key) }
                 }
             }
+            return batch.userBytes
         }
     }
 
-    @discardableResult
-    public func scan(
-        from start: [UInt8], limit: Int,
-        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
-    ) throws -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        try checkOpen()
-        if let failure = chunks.failure { throw failure }
-        return try start.withUnsafeBytes { start in try tree.scan(from: start, limit: limit, body) }
+    /// Runs `body` as the writer: holding the writer lock, with the writer's cache pin set, on
+    /// an open store.
+    private func writing<T>(_ body: () throws -> T) throws -> T {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        return try whileWriting(body)
     }
 
+    /// `writing` for a caller that holds the writer lock already.
+    @inline(__always)
+    private func whileWriting<T>(_ body: () throws -> T) throws -> T {
+        chunks.beginWriting()
+        defer { chunks.endWriting() }
+        try checkOpen()
+        return try body()
+    }
+
+    /// Groups the commit queue wrote and the requests they held, for tests and reports (a lone
+    /// writer's commit does not go through the queue).
+    public var commitGroups: (groups: Int, requests: Int) { commitQueue.counts }
+
+    // MARK: Maintenance
+
     public func sync() throws {
-        try lock.withLock {
-            try checkOpen()
+        try writing {
             try chunks.sync()
             unsynced = false
         }
     }
 
     private func syncIfDirty() {
-        lock.withLock {
-            guard isOpen, unsynced, chunks.failure == nil else { return }
-            try? chunks.sync()
+        _ = try? writing {
+            guard unsynced, chunks.failure == nil else { return }
+            try chunks.sync()
             unsynced = false
         }
     }
 
     /// Moves live chunks toward the front of the file and truncates the tail; recorded as a
-    /// `compaction` maintenance event (writers wait: it holds the store's lock).
+    /// `compaction` maintenance event (writers wait: it holds the writer lock; readers do not,
+    /// and nothing a pinned snapshot can read is moved or cut off — see `ChunkFile.relocate`).
     public func compact() throws {
-        try lock.withLock {
-            try checkOpen()
+        try writing {
             let before = metrics.snapshot()
             try metrics.measure("compaction", blockingWriters: true) {
                 let report = try chunks.relocate()
@@ -167,43 +271,94 @@ public final class ChunkStore: Store, @unchecked Sendable {
         }
     }
 
+    /// Calls that begin after this throw `closed`. The writer in progress finishes its commit;
+    /// readers already in finish their read (pinned snapshots must be released) before the file
+    /// is closed, so no pread ever runs on a closed descriptor.
     public func close() throws {
-        try lock.withLock { try checkOpen() }
+        guard isOpen.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged else {
+            throw StoreError.closed
+        }
         syncThread?.stop()
         syncThread = nil
-        try lock.withLock {
-            defer {
-                isOpen = false
-                chunks.close()
-                lockedDirectory.release()
-            }
-            // A clean close leaves every commit on stable storage, whatever the durability.
-            if chunks.failure == nil { try chunks.sync() }
-            if let failure = chunks.failure { throw failure }
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        chunks.readers.waitForReaders()
+        defer {
+            chunks.close()
+            lockedDirectory.release()
         }
+        // A clean close leaves every commit on stable storage, whatever the durability.
+        if chunks.failure == nil { try chunks.sync() }
+        if let failure = chunks.failure { throw failure }
     }
 
     public func statistics() throws -> StoreStatistics {
-        try lock.withLock {
-            try checkOpen()
-            var statistics = try lockedDirectory.directory.usage()
+        try checkOpen()
+        var statistics = try lockedDirectory.directory.usage()
+        try writing {
             statistics.keyCount = tree.keyCount
             statistics.liveBytes = tree.liveBytes
             statistics.deadBytes = chunks.freeChunkCount * chunks.chunkSize
-            return statistics
         }
+        return statistics
     }
 
     /// Chunk-layer figures, for tests and `verify`.
     public var chunkFile: ChunkFile { chunks }
 }
 
+/// A committed state of a `ChunkStore` pinned for reads across calls (`ChunkStore.pinSnapshot`).
+/// Used from one thread at a time.
+public final class ChunkSnapshot: @unchecked Sendable {
+    private let store: ChunkStore
+    private let view: SnapshotView
+    private var released = false
+
+    init(store: ChunkStore, view: SnapshotView) {
+        self.store = store
+        self.view = view
+    }
+
+    deinit { release() }
+
+    /// The commit this snapshot shows.
+    public var txid: UInt64 { view.txid }
+
+    /// The value `key` had at this snapshot's commit.
+    public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        guard !released else { throw StoreError.closed }
+        view.enterCache()
+        defer { view.leaveCache() }
+        var value: [UInt8] = []
+        let found = try key.withUnsafeBytes { key throws(StoreError) in try view.get(key, into: &value) }
+        return found ? value : nil
+    }
+
+    /// Up to `limit` entries with keys ≥ `start` at this snapshot's commit.
+    public func scan(from start: [UInt8], limit: Int) throws -> [(key: [UInt8], value: [UInt8])] {
+        guard !released else { throw StoreError.closed }
+        view.enterCache()
+        defer { view.leaveCache() }
+        var result: [(key: [UInt8], value: [UInt8])] = []
+        _ = try start.withUnsafeBytes { start in
+            try view.scan(from: start, limit: limit) { key, value in result.append((Array(key), Array(value))) }
+        }
+        return result
+    }
+
+    /// Unpins the snapshot: what only it could still see may be reused.
+    public func release() {
+        guard !released else { return }
+        released = true
+        store.chunks.unpin(view)
+    }
+}
+
 extension ChunkStore: StructureVerifying {
     /// Re-reads every table chunk and every tree chunk from disk (the cache is emptied first),
     /// checking each checksum, then the tree's invariants.
     public func verifyStructure() throws -> [String] {
-        try lock.withLock {
-            try checkOpen()
+        try writing {
             let tableChunks = try chunks.verifyTable()
             let report = try tree.verify()
             return [

@@ -61,7 +61,7 @@ extension ChunkTree {
                         report.liveBytes += node.key(index).count + stored.length
                         guard stored.overflow else { continue }
                         var chunk = node.overflowChunk(index)
-                        try readOverflow(chunk, length: stored.length, into: &value)
+                        try chunks.readOverflow(chunk, length: stored.length, into: &value)
                         while chunk != 0 {
                             try claim(chunk)
                             report.overflowChunks += 1

@@ -7,18 +7,18 @@ import StoreCore
 /// linked by virtual ids. Because a rewritten node keeps its virtual id, a change copies only
 /// the nodes it touches — never the path to the root — and leaves keep stable `next` links.
 ///
-/// Writes must run inside a chunk-file transaction; the tree keeps its root and its key and byte
-/// counts in the transaction's meta.
+/// Writes must run inside a chunk-file transaction, on the writer's thread; the tree keeps its
+/// root and its key and byte counts in the transaction's meta. Reads (`get`, `scan`) are not
+/// here: they are methods of any `ChunkSource` (TreeReading.swift) and touch no state of the
+/// tree's, so any number of readers run them at once, each through its pinned snapshot.
 final class ChunkTree {
     let chunks: ChunkFile
     let chunkSize: Int
     let maxEntry: Int
     let keyLimit: Int
-    /// Chunk-sized scratch buffers (defragmenting, splitting, merging, scanning).
+    /// Chunk-sized scratch buffers of the writer (defragmenting, splitting, merging).
     private let scratch: UnsafeMutableRawPointer
     private let entryBuffer: UnsafeMutableRawPointer
-    /// The leaf a scan is reading, copied out of the cache.
-    private let scanPage: UnsafeMutableRawPointer
     private var pathNodes: [UInt32] = []
     private var pathIndexes: [Int] = []
 
@@ -29,7 +29,6 @@ final class ChunkTree {
         keyLimit = NodeLayout.keyLimit(chunkSize)
         scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         entryBuffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
-        scanPage = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         pathNodes.reserveCapacity(16)
         pathIndexes.reserveCapacity(16)
     }
@@ -37,7 +36,6 @@ final class ChunkTree {
     deinit {
         scratch.deallocate()
         entryBuffer.deallocate()
-        scanPage.deallocate()
     }
 
     var keyCount: Int { Int(chunks.counters.0) }
@@ -78,22 +76,6 @@ final class ChunkTree {
 
     func corrupt(_ virtual: UInt32, _ reason: String) -> StoreError {
         .corrupted(file: chunks.file.path, offset: -1, reason: "virtual chunk \(virtual): \(reason)")
-    }
-
-    func get(_ key: UnsafeRawBufferPointer, into value: inout [UInt8]) throws(StoreError) -> Bool {
-        guard chunks.root != 0 else { return false }
-        let leafId = try findLeaf(key, record: false)
-        let leaf = NodeView(try chunks.read(leafId), chunkSize: chunkSize)
-        let (index, found) = leaf.lowerBound(key)
-        guard found else { return false }
-        let stored = leaf.value(index)
-        if stored.overflow {
-            try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &value)
-        } else {
-            value.removeAll(keepingCapacity: true)
-            value.append(contentsOf: UnsafeRawBufferPointer(start: leaf.base + stored.start, count: stored.length))
-        }
-        return true
     }
 
     // MARK: Put
@@ -310,7 +292,7 @@ final class ChunkTree {
 
     // MARK: Overflow values
 
-    private var overflowPayload: Int { chunkSize - NodeLayout.overflowHeader }
+    private var overflowPayload: Int { NodeLayout.overflowPayload(chunkSize) }
 
     /// Writes `value` to a chain of new overflow chunks; returns the first one's id.
     private func writeOverflow(_ value: UnsafeRawBufferPointer) -> UInt32 {
@@ -331,23 +313,6 @@ final class ChunkTree {
         return first
     }
 
-    /// Reads the `length`-byte value starting at overflow chunk `first`.
-    func readOverflow(_ first: UInt32, length: Int, into value: inout [UInt8]) throws(StoreError) {
-        value.removeAll(keepingCapacity: true)
-        value.reserveCapacity(length)
-        var virtual = first
-        while value.count < length {
-            guard virtual != 0 else { throw corrupt(first, "overflow chain ends after \(value.count) of \(length) bytes") }
-            let bytes = try chunks.read(virtual)
-            let part = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-            guard part > 0, part <= overflowPayload, part <= length - value.count else {
-                throw corrupt(virtual, "overflow chunk holds \(part) bytes where \(length - value.count) remain")
-            }
-            value.append(contentsOf: UnsafeRawBufferPointer(start: bytes + NodeLayout.overflowHeader, count: part))
-            virtual = UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self))
-        }
-    }
-
     private func freeOverflow(_ first: UInt32) throws(StoreError) {
         var virtual = first
         var steps = 0
@@ -359,48 +324,6 @@ final class ChunkTree {
             guard steps <= StoreLimits.maxValueSize / max(1, overflowPayload) + 1 else {
                 throw corrupt(first, "overflow chain longer than any value")
             }
-        }
-    }
-
-    // MARK: Scan
-
-    /// Visits up to `limit` entries with keys ≥ `start`, following leaf links. Each leaf is
-    /// copied out first, so reading overflow chunks cannot evict it.
-    func scan(
-        from start: UnsafeRawBufferPointer, limit: Int,
-        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
-    ) throws -> Int {
-        guard chunks.root != 0, limit > 0 else { return 0 }
-        var leafId = try findLeaf(start, record: false)
-        let page = scanPage
-        page.copyMemory(from: try chunks.read(leafId), byteCount: chunkSize)
-        var leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
-        var index = leaf.lowerBound(start).index
-        var visited = 0
-        var large: [UInt8] = []
-        var hops = 0
-        while true {
-            while index < leaf.count {
-                let stored = leaf.value(index)
-                if stored.overflow {
-                    try readOverflow(leaf.overflowChunk(index), length: stored.length, into: &large)
-                    try large.withUnsafeBytes { try body(leaf.key(index), $0) }
-                } else {
-                    try body(leaf.key(index), UnsafeRawBufferPointer(start: leaf.base + stored.start, count: stored.length))
-                }
-                visited += 1
-                if visited == limit { return visited }
-                index += 1
-            }
-            let next = leaf.link
-            guard next != 0 else { return visited }
-            hops += 1
-            guard hops <= chunks.mappedVirtualCount else { throw corrupt(leafId, "leaf links form a cycle") }
-            leafId = next
-            page.copyMemory(from: try chunks.read(next), byteCount: chunkSize)
-            leaf = NodeView(UnsafeRawPointer(page), chunkSize: chunkSize)
-            guard leaf.isLeaf else { throw corrupt(next, "a leaf links to a chunk that is not a leaf") }
-            index = 0
         }
     }
 }

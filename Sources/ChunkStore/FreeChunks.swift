@@ -1,26 +1,49 @@
 /// Physical chunks that may be written: a min-heap, so new chunks go to the lowest free place and
-/// the file's tail empties out on its own under churn. Chunks released by a commit wait in
-/// `pending` until a later commit is durable — until then the previous meta may still need them.
+/// the file's tail empties out on its own under churn. Chunks released by commit *T* wait in
+/// `pending` (in commit order) until they may be overwritten: until a commit ≥ *T* is durable
+/// (before that the previous durable meta may still need them) and no reader has a snapshot
+/// older than *T* pinned.
 struct FreeChunks {
+    struct Released {
+        var physical: UInt32
+        var txid: UInt64
+    }
+
     private var heap: [UInt32] = []
-    /// Released by commits that are not yet known durable.
-    private(set) var pending: [UInt32] = []
+    /// Released chunks not yet reusable, and the commit that released each, oldest first.
+    private var pending: [Released] = []
+    private var pendingHead = 0
 
     var count: Int { heap.count }
-    var pendingCount: Int { pending.count }
+    var pendingCount: Int { pending.count - pendingHead }
 
     init(_ chunks: [UInt32] = []) {
         heap = chunks.sorted()  // a sorted array is a valid min-heap
     }
 
-    mutating func release(_ physical: UInt32) {
-        pending.append(physical)
+    /// Commit `txid` no longer uses `physical`.
+    mutating func release(_ physical: UInt32, by txid: UInt64) {
+        pending.append(Released(physical: physical, txid: txid))
     }
 
-    /// The commit that released the pending chunks is durable: they may be overwritten.
-    mutating func promotePending() {
-        for chunk in pending { push(chunk) }
-        pending.removeAll(keepingCapacity: true)
+    /// Chunks released by commits up to `txid` may be overwritten now.
+    mutating func promote(upTo txid: UInt64) {
+        while pendingHead < pending.count && pending[pendingHead].txid <= txid {
+            push(pending[pendingHead].physical)
+            pendingHead += 1
+        }
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead >= 4096 && pendingHead * 2 >= pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    /// The highest chunk still waiting to become reusable (0: none).
+    var highestPending: UInt32 {
+        pending[pendingHead...].reduce(0) { max($0, $1.physical) }
     }
 
     /// Removes and returns the lowest free chunk below `limit`, if any.

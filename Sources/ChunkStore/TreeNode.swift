@@ -31,6 +31,9 @@ enum NodeLayout {
     /// always leaves two non-empty halves.
     static func maxEntrySize(_ chunkSize: Int) -> Int { (chunkSize - headerSize) / 4 }
 
+    /// Value bytes one overflow chunk holds.
+    static func overflowPayload(_ chunkSize: Int) -> Int { chunkSize - overflowHeader }
+
     /// Largest key, so that an overflowed leaf entry and an internal entry both fit.
     static func keyLimit(_ chunkSize: Int) -> Int { min(1000, maxEntrySize(chunkSize) - 16) }
 }

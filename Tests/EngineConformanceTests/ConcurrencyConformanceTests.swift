@@ -6,10 +6,8 @@ import Testing
 /// The concurrency contract of `Store` against every engine that is built for concurrent use.
 @Suite("Concurrency conformance")
 struct ConcurrencyConformanceTests {
-    /// Engines join this list as they become safe for concurrent use; in the end it is all of
-    /// `EngineRegistry.names`.
-    static let concurrentEngines: Set<String> = ["memory", "lsm", "sqlite", "lmdb", "rocksdb", "leveldb"]
-    static let engines = EngineRegistry.names.filter { concurrentEngines.contains($0) }
+    /// Every engine is built for concurrent use.
+    static let engines = EngineRegistry.names
 
     @Test("concurrency", arguments: engines, ConcurrencySuite.Case.allCases)
     func concurrency(engine name: String, testCase: ConcurrencySuite.Case) throws {
