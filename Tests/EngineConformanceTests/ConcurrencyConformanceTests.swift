@@ -8,7 +8,7 @@ import Testing
 struct ConcurrencyConformanceTests {
     /// Engines join this list as they become safe for concurrent use; in the end it is all of
     /// `EngineRegistry.names`.
-    static let concurrentEngines: Set<String> = ["memory", "sqlite", "lmdb", "rocksdb", "leveldb"]
+    static let concurrentEngines: Set<String> = ["memory", "log", "sqlite", "lmdb", "rocksdb", "leveldb"]
     static let engines = EngineRegistry.names.filter { concurrentEngines.contains($0) }
 
     @Test("concurrency", arguments: engines, ConcurrencySuite.Case.allCases)
