@@ -43,23 +43,43 @@ extension AppendLogStore {
         return true
     }
 
-    /// Reads the put record at `location` into `value`, checks its CRC, type and key, and leaves
-    /// only the value's bytes in `value`.
+    /// Reads the put record at `location`, checks its CRC, type and key, and leaves only the
+    /// value's bytes in `value`. A small record is read into a stack buffer and its value copied
+    /// out; a large one is read straight into `value` and its value moved to the front.
     private func readValue(at location: Location, in segment: Segment, key: UnsafeRawBufferPointer, into value: inout [UInt8]) throws {
         let length = Int(location.length)
+        // Unmanaged, like the segment (whose pin keeps the file open): a strong reference would
+        // be retained, and readers would contend on the file's reference count.
+        let file = Unmanaged.passUnretained(segment.file)
+        if length <= Self.stackRecordLimit {
+            try withUnsafeTemporaryAllocation(byteCount: length, alignment: 8) { record in
+                try file._withUnsafeGuaranteedRef { file in
+                    try file.readExactly(into: record, at: Int64(location.offset))
+                    let bytes = UnsafeRawBufferPointer(record)
+                    let start = try Self.checkRecord(bytes, at: location, in: file, key: key)
+                    value.removeAll(keepingCapacity: true)
+                    value.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
+                }
+            }
+            return
+        }
         if value.count < length { value.append(contentsOf: repeatElement(0, count: length - value.count)) }
-        let file = segment.file
         let valueCount = try value.withUnsafeMutableBytes { raw -> Int in
-            let record = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
-            try file.readExactly(into: record, at: Int64(location.offset))
-            let start = try Self.checkRecord(UnsafeRawBufferPointer(record), at: location, in: file, key: key)
-            let count = length - start
-            // The value moves to the front of the buffer; the header and key are dropped.
-            memmove(raw.baseAddress!, raw.baseAddress! + start, count)
-            return count
+            try file._withUnsafeGuaranteedRef { file in
+                let record = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
+                try file.readExactly(into: record, at: Int64(location.offset))
+                let start = try Self.checkRecord(UnsafeRawBufferPointer(record), at: location, in: file, key: key)
+                let count = length - start
+                // The value moves to the front of the buffer; the header and key are dropped.
+                memmove(raw.baseAddress!, raw.baseAddress! + start, count)
+                return count
+            }
         }
         value.removeLast(value.count - valueCount)
     }
+
+    /// Records up to this size are read through the stack rather than the caller's buffer.
+    static let stackRecordLimit = 4096
 
     /// Checks a record read for a live key — CRC, a put of the length the index says, and the
     /// expected key when there is one — and returns where its value starts.

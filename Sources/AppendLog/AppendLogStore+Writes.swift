@@ -6,7 +6,9 @@ extension AppendLogStore {
     public func put(_ key: [UInt8], _ value: [UInt8]) throws {
         try StoreLimits.check(keySize: key.count)
         try StoreLimits.check(valueSize: value.count)
-        try commit(.put(key: key, value: value))
+        try key.withUnsafeBytes { key in
+            try value.withUnsafeBytes { value in try commit(.put(key: key, value: value)) }
+        }
     }
 
     public func delete(_ key: [UInt8]) throws {
@@ -19,7 +21,7 @@ extension AppendLogStore {
         // Deleting an absent key changes nothing, so nothing is written. (A put racing this call
         // may land first or after it: either order is a serial order of the two.)
         guard present else { return }
-        try commit(.delete(key: key))
+        try key.withUnsafeBytes { key in try commit(.delete(key: key)) }
     }
 
     public func apply(_ batch: WriteBatch) throws {
@@ -28,7 +30,7 @@ extension AppendLogStore {
             try stateLock.withSharedLock { try checkUsable() }
             return
         }
-        try commit(.batch(batch))
+        try withUnsafePointer(to: batch) { batch in try commit(.batch(batch)) }
     }
 
     /// Commits `request` through the writer queue: this thread either leads a group (and writes
@@ -40,8 +42,11 @@ extension AppendLogStore {
             throw StoreError.invalidArgument("a commit of \(size) bytes does not fit in one segment (4 GiB)")
         }
         var compactNow = false
+        // Unretained: the caller holds the store. (Retaining it costs more than usual: the
+        // maintenance threads' weak references give it a side table of reference counts.)
+        unowned(unsafe) let store = self
         try writers.commit(request, weight: size) { group in
-            compactNow = try writeGroup(group)
+            compactNow = try store.writeGroup(group)
         }
         if compactNow { try compactFully(trigger: "policy") }
     }
@@ -110,14 +115,14 @@ extension AppendLogStore {
         switch request {
         case let .put(key, value):
             let length = LogRecord.size(keyCount: key.count, valueCount: value.count)
-            key.withUnsafeBytes { notePut($0, Location(segment: segment.slot, offset: UInt32(offset), length: UInt32(length)), in: segment) }
+            notePut(key, Location(segment: segment.slot, offset: UInt32(offset), length: UInt32(length)), in: segment)
             offset += length
         case let .delete(key):
             let length = LogRecord.size(keyCount: key.count, valueCount: 0)
-            key.withUnsafeBytes { noteDelete($0, recordSize: length, in: segment) }
+            noteDelete(key, recordSize: length, in: segment)
             offset += length
         case let .batch(batch):
-            for operation in batch.operations {
+            for operation in batch.pointee.operations {
                 switch operation {
                 case let .put(key, value):
                     let length = LogRecord.size(keyCount: key.count, valueCount: value.count)

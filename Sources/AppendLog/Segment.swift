@@ -62,13 +62,13 @@ final class Segment: @unchecked Sendable {
     /// table.
     @inline(__always)
     func pin() {
-        pins.add(1, ordering: .relaxed)
+        pins.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// Ends a `pin()`; the reads made under it happen before the file is closed.
     @inline(__always)
     func unpin() {
-        pins.subtract(1, ordering: .releasing)
+        pins.wrappingSubtract(1, ordering: .releasing)
     }
 
     /// Waits until no reader holds a pin. Call after taking the segment out of the table, so no

@@ -4,10 +4,16 @@ import StoreCore
 /// queued writer back to back and appends them with one pwrite. Each commit stays self-contained
 /// on disk (a self-committing record, or a batch closed by its commit record), so recovery
 /// replays a group commit by commit, and a torn group loses only whole commits at its tail.
+///
+/// The request points at the writer's own key, value or batch rather than holding copies: the
+/// writer waits inside `GroupCommitQueue.commit` — inside the scope where these pointers are
+/// valid — until the leader has written and published its request, so the leader reads them
+/// only while they are valid. This keeps a request a plain value that the queue copies without
+/// reference counting.
 enum WriteRequest {
-    case put(key: [UInt8], value: [UInt8])
-    case delete(key: [UInt8])
-    case batch(WriteBatch)
+    case put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+    case delete(key: UnsafeRawBufferPointer)
+    case batch(UnsafePointer<WriteBatch>)
 
     /// Size of the commit record that closes a batch (header and its 4-byte count).
     static let commitRecordSize = LogRecord.headerSize + 4
@@ -21,7 +27,7 @@ enum WriteRequest {
             return LogRecord.size(keyCount: key.count, valueCount: 0)
         case let .batch(batch):
             var size = Self.commitRecordSize
-            for operation in batch.operations {
+            for operation in batch.pointee.operations {
                 switch operation {
                 case let .put(key, value): size += LogRecord.size(keyCount: key.count, valueCount: value.count)
                 case let .delete(key): size += LogRecord.size(keyCount: key.count, valueCount: 0)
@@ -37,7 +43,7 @@ enum WriteRequest {
         switch self {
         case let .put(key, value): return key.count + value.count
         case .delete: return 0
-        case let .batch(batch): return batch.userBytes
+        case let .batch(batch): return batch.pointee.userBytes
         }
     }
 
@@ -47,9 +53,9 @@ enum WriteRequest {
         case let .put(key, value):
             LogRecord.append(.put, selfCommitting: true, key: key, value: value, to: &buffer)
         case let .delete(key):
-            LogRecord.append(.delete, selfCommitting: true, key: key, value: [], to: &buffer)
+            LogRecord.append(.delete, selfCommitting: true, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0), to: &buffer)
         case let .batch(batch):
-            for operation in batch.operations {
+            for operation in batch.pointee.operations {
                 switch operation {
                 case let .put(key, value):
                     LogRecord.append(.put, selfCommitting: false, key: key, value: value, to: &buffer)
@@ -57,7 +63,7 @@ enum WriteRequest {
                     LogRecord.append(.delete, selfCommitting: false, key: key, value: [], to: &buffer)
                 }
             }
-            LogRecord.appendCommit(count: batch.count, to: &buffer)
+            LogRecord.appendCommit(count: batch.pointee.count, to: &buffer)
         }
     }
 }
