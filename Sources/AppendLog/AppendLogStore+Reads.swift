@@ -9,7 +9,8 @@ extension AppendLogStore {
     /// Looks the key up under the shared lock, pins its segment, and reads the record with no
     /// store-wide lock held, straight into `value` (no allocation once `value` has the capacity).
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        stateLock.lockShared()
+        let stripe = ThreadStripe.current()
+        stateLock.lockShared(stripe: stripe)
         let location: Location
         // Unretained: the pin keeps the segment alive (compaction holds it until it is unpinned),
         // so readers do not contend on its reference count.
@@ -17,7 +18,7 @@ extension AppendLogStore {
         do {
             try checkUsable()
             guard let found = keydir.value(forKey: key) else {
-                stateLock.unlock()
+                stateLock.unlockShared(stripe: stripe)
                 return false
             }
             guard let holder = segments[Int(found.segment)] else {
@@ -26,12 +27,12 @@ extension AppendLogStore {
             location = found
             segment = Unmanaged.passUnretained(holder)
         } catch {
-            stateLock.unlock()
+            stateLock.unlockShared(stripe: stripe)
             throw error
         }
-        segment._withUnsafeGuaranteedRef { $0.pin() }
-        stateLock.unlock()
-        defer { segment._withUnsafeGuaranteedRef { $0.unpin() } }
+        segment._withUnsafeGuaranteedRef { $0.pin(stripe: stripe) }
+        stateLock.unlockShared(stripe: stripe)
+        defer { segment._withUnsafeGuaranteedRef { $0.unpin(stripe: stripe) } }
         #if DEBUG
         afterPinHook?(self)
         #endif
@@ -113,8 +114,9 @@ extension AppendLogStore {
         from start: [UInt8], limit: Int,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int {
-        stateLock.lockShared()
-        defer { stateLock.unlock() }
+        let stripe = ThreadStripe.current()
+        stateLock.lockShared(stripe: stripe)
+        defer { stateLock.unlockShared(stripe: stripe) }
         try checkUsable()
         guard limit > 0 else { return 0 }
         var visited = 0

@@ -96,7 +96,7 @@ extension AppendLogStore {
             userBytes += request.userBytes
         }
         let compactNow = shouldCompact()
-        stateLock.unlock()
+        stateLock.unlockExclusive()
         metrics.addUserBytes(userBytes)
         guard compactNow else { return false }
         switch settings.mode {
@@ -199,23 +199,24 @@ extension AppendLogStore {
     /// returns while another one that cleared a flag it relies on is still in its fsync.
     private func syncUnsyncedSegments() throws {
         var dirty: [Segment] = []
+        let stripe = ThreadStripe.current()
         writeLock.lock()
-        stateLock.lockShared()
+        stateLock.lockShared(stripe: stripe)
         do {
             try checkUsable()
         } catch {
-            stateLock.unlock()
+            stateLock.unlockShared(stripe: stripe)
             writeLock.unlock()
             throw error
         }
         for case let segment? in segments where segment.needsSync {
             segment.needsSync = false
-            segment.pin()
+            segment.pin(stripe: stripe)
             dirty.append(segment)
         }
-        stateLock.unlock()
+        stateLock.unlockShared(stripe: stripe)
         writeLock.unlock()
-        defer { for segment in dirty { segment.unpin() } }
+        defer { for segment in dirty { segment.unpin(stripe: stripe) } }
         for segment in dirty {
             do {
                 try segment.file.syncData()

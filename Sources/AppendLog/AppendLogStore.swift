@@ -20,8 +20,9 @@ import Synchronization
 /// - `writeLock` serialises what writes to the active segment: the group leader, full
 ///   compaction (it blocks writers), the collection step of a sync, close. It guards
 ///   `writeBuffer`, `nextBlockId` and every segment's `needsSync`.
-/// - `stateLock` (reader-writer) guards the keydir, the segment table, `totals` and segment
-///   accounting. Readers hold it shared only around the lookup (a scan: for its whole run).
+/// - `stateLock` (reader-writer, striped so that readers on different cores do not contend)
+///   guards the keydir, the segment table, `totals` and segment accounting. Readers hold it
+///   shared only around the lookup (a scan: for its whole run).
 /// `active`, `isOpen`, `failure` and a segment's `size` change holding both `writeLock` and
 /// `stateLock` exclusively, so either lock is enough to read them.
 public final class AppendLogStore: Store, @unchecked Sendable {
@@ -51,7 +52,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     let maintenanceLock = Lock()
     let syncLock = Lock()
     let writeLock = Lock()
-    let stateLock = ReadWriteLock()
+    let stateLock = StripedReadWriteLock()
     /// Writers wait here; the leader of each group writes it (`writeGroup`).
     let writers: GroupCommitQueue<WriteRequest>
     let keydir = OrderedKeyMap<Location>()

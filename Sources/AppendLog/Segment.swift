@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import StoreCore
-import Synchronization
 
 /// Where a key's current record lives: 12 bytes per key in the keydir.
 struct Location: Equatable {
@@ -21,6 +17,8 @@ struct Location: Equatable {
 /// compaction has taken a segment out of the table (under the exclusive lock) its pin count only
 /// falls; `waitUntilUnpinned()` then returns once no reader can still read it, and only after that
 /// is its file closed and unlinked (a reused descriptor would hand a reader another file's bytes).
+/// The count is striped by thread, so readers on different cores pinning the same segment do not
+/// contend on one cache line.
 ///
 /// Lock discipline (see `AppendLogStore`): `size` changes holding `writeLock` and `stateLock`
 /// exclusively, and is read holding either; the accounting fields follow `stateLock`;
@@ -45,7 +43,7 @@ final class Segment: @unchecked Sendable {
     /// Holds commits written since the file was last synced (durability `interval` or `none`).
     var needsSync = false
     /// Readers (and syncs) using the file now.
-    private let pins = Atomic<Int>(0)
+    private let pins = StripedCounter()
 
     init(id: UInt64, slot: UInt32, file: DurableFile, size: Int) {
         self.id = id
@@ -58,27 +56,23 @@ final class Segment: @unchecked Sendable {
     /// Dead bytes a merge can certainly drop (tombstones may have to stay).
     var reclaimableBytes: Int { size - liveBytes - tombstoneBytes }
 
-    /// Keeps the file open until `unpin()`. Call holding `stateLock` while the segment is in the
-    /// table.
+    /// Keeps the file open until `unpin(stripe:)` with the same stripe (the calling thread's,
+    /// `ThreadStripe.current()`). Call holding `stateLock` while the segment is in the table.
     @inline(__always)
-    func pin() {
-        pins.wrappingAdd(1, ordering: .relaxed)
+    func pin(stripe: Int) {
+        pins.increment(stripe: stripe)
     }
 
-    /// Ends a `pin()`; the reads made under it happen before the file is closed.
+    /// Ends a pin; the reads made under it happen before the file is closed.
     @inline(__always)
-    func unpin() {
-        pins.wrappingSubtract(1, ordering: .releasing)
+    func unpin(stripe: Int) {
+        pins.decrement(stripe: stripe)
     }
 
     /// Waits until no reader holds a pin. Call after taking the segment out of the table, so no
     /// new pin can come; readers hold a pin for one pread, so this is short.
     func waitUntilUnpinned() {
-        var spins = 0
-        while pins.load(ordering: .acquiring) > 0 {
-            spins += 1
-            if spins < 100 { sched_yield() } else { usleep(50) }
-        }
+        pins.waitUntilZero()
     }
 
     static func fileName(_ id: UInt64) -> String { hexName(id) + ".log" }
