@@ -7,10 +7,12 @@ import Synchronization
 ///
 /// Concurrency, as Bitcask: readers run beside each other and beside the writer. A `get` looks
 /// the key up under `stateLock` held shared, pins the record's segment, lets the lock go, and
-/// preads the record into the caller's buffer with no store-wide lock held. Writers queue in a
-/// `GroupCommitQueue`: the leader appends every queued commit with one pwrite (and under
+/// preads the record with no store-wide lock held (through a stack buffer, or straight into the
+/// caller's buffer when it is large), checks its CRC and copies the value out. Writers queue in
+/// a `GroupCommitQueue`: the leader appends every queued commit with one pwrite (and under
 /// `always` one fdatasync), then publishes the group's keydir changes under `stateLock` held
-/// exclusively, so a reader sees each commit whole or not at all, and only once it is written.
+/// exclusively, so a reader sees each commit whole or not at all, and only once it is written
+/// (and synced).
 /// Compaction takes retired segments out of the table and closes and unlinks their files only
 /// once no reader holds a pin on them (`Segment`).
 ///
