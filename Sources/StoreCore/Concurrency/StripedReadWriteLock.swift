@@ -89,13 +89,14 @@ public final class StripedCounter: @unchecked Sendable {
 /// empty; readers arriving meanwhile step back and wait for it, so writers are not starved.
 ///
 /// The cost moves to the writer, which reads every stripe: meant for state that is read far more
-/// often than written, with short read sections. As with `ReadWriteLock`, a thread must never
-/// take the shared lock twice (a writer waiting between the two would deadlock it).
+/// often than written. Waiters spin, yield, then sleep in short naps rather than block on a
+/// futex, so sections should be short (in-memory work). Writers take turns on the flag itself. As
+/// with `ReadWriteLock`, a thread must never take the shared lock twice (a writer waiting between
+/// the two would deadlock it).
 public final class StripedReadWriteLock: @unchecked Sendable {
     @usableFromInline let readers = StripedCounter()
+    /// Raised by the one writer that holds or is taking the lock (writers take turns on it).
     @usableFromInline let writerActive = Atomic<Bool>(false)
-    /// Serialises writers.
-    private let writers = Lock()
 
     public init() {}
 
@@ -128,9 +129,11 @@ public final class StripedReadWriteLock: @unchecked Sendable {
     }
 
     public func lockExclusive() {
-        writers.lock()
-        writerActive.store(true, ordering: .sequentiallyConsistent)
         var spins = 0
+        while !writerActive.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
+            spins += 1
+            if spins < 100 { sched_yield() } else { usleep(20) }
+        }
         for stripe in 0..<ThreadStripe.count {
             while readers.stripe(stripe).pointee.load(ordering: .sequentiallyConsistent) != 0 {
                 spins += 1
@@ -141,7 +144,6 @@ public final class StripedReadWriteLock: @unchecked Sendable {
 
     public func unlockExclusive() {
         writerActive.store(false, ordering: .releasing)
-        writers.unlock()
     }
 
     /// Runs `body` holding the lock shared.
