@@ -13,7 +13,8 @@ extension AppendLogStore {
 
         /// Output ids start above every segment in the block of the newest input, so they replay
         /// after every input (and after unmerged segments of that block, which hold none of the
-        /// copied keys: a copied record is its key's newest) and before the next block.
+        /// copied keys: a copied record is its key's newest) and before the next block. Call
+        /// holding `stateLock`.
         init(store: AppendLogStore, above maxInputId: UInt64) {
             self.store = store
             let block = maxInputId / Segment.idBlock
@@ -97,39 +98,66 @@ extension AppendLogStore {
 
     // MARK: Full compaction
 
+    public func compact() throws {
+        try compactFully(trigger: "manual")
+    }
+
     /// Stop-the-world compaction: seals the active segment, rewrites every live record in key
     /// order into new segments, drops every tombstone, installs the output and removes the old
-    /// segments. Writers wait for it: it is recorded as a blocking `compaction` event.
+    /// segments. Writers wait for it (it holds `writeLock`): it is recorded as a blocking
+    /// `compaction` event. Readers go on: the copy holds `stateLock` only shared, the swap holds
+    /// it exclusively for in-memory work, and the old files go once no reader has them pinned.
+    /// A policy-triggered run first checks that the policy still asks for it (another writer's
+    /// run may have come first) and does nothing on a closed store.
     func compactFully(trigger: String) throws {
         try maintenanceLock.withLock {
-            try lock.withLock {
+            writeLock.lock()
+            var holdingWriteLock = true
+            defer { if holdingWriteLock { writeLock.unlock() } }
+            if trigger == "policy" {
+                guard isOpen, failure == nil, stateLock.withSharedLock({ shouldCompact() }) else { return }
+            } else {
                 try checkUsable()
+            }
+            // The keydir and the segment table change only under `writeLock` (writers) or
+            // `maintenanceLock` (merges): both are held, so what is read here stays true.
+            let (inputs, writerOrNil) = stateLock.withSharedLock { () -> ([Segment], OutputWriter?) in
                 let inputs = segments.compactMap { $0 }.sorted { $0.id < $1.id }
-                guard let maxInputId = inputs.last?.id else { return }
-                let start = metrics.startMaintenance()
-                var finished = false
-                defer { if !finished { metrics.abandonMaintenance() } }
-                var writer = OutputWriter(store: self, above: maxInputId)
-                var placements: [(output: Int, offset: Int)] = []
-                placements.reserveCapacity(keydir.count)
-                var bytesRead = 0
-                do {
+                guard let maxInputId = inputs.last?.id else { return (inputs, nil) }
+                return (inputs, OutputWriter(store: self, above: maxInputId))
+            }
+            guard var writer = writerOrNil else { return }
+            let start = metrics.startMaintenance()
+            var finished = false
+            defer { if !finished { metrics.abandonMaintenance() } }
+            var placements: [(output: Int, offset: Int)] = []
+            var bytesRead = 0
+            do {
+                var buffer: [UInt8] = []
+                try stateLock.withSharedLock {
+                    placements.reserveCapacity(keydir.count)
                     try keydir.forEach(from: nil) { key, location in
-                        try readWholeRecord(at: location) { record in
+                        try readWholeRecord(at: location, buffer: &buffer) { record in
                             bytesRead += record.count
                             let placed = try writer.append(record, key: key, isTombstone: false)
                             placements.append(placed)
                         }
                         return true
                     }
-                } catch {
-                    writer.abandon()
-                    throw error
                 }
-                // Some outputs may be in place after a failure: the files still replay correctly,
-                // but memory no longer knows every segment.
-                let installed = try stoppingOnFailure { try writer.install() }
-                var outputs: [Segment] = []
+            } catch {
+                writer.abandon()
+                throw error
+            }
+            // Some outputs may be in place after a failure: the files still replay correctly,
+            // but memory no longer knows every segment.
+            let installed = try stoppingOnFailure(holdingWriteLock: true) { try writer.install() }
+            // The next active segment takes the next block's id, above every output.
+            let activeId = nextBlockId
+            let activeFile = try stoppingOnFailure(holdingWriteLock: true) { try storage.create(Segment.fileName(activeId)) }
+            nextBlockId += Segment.idBlock
+            var outputs: [Segment] = []
+            let keyCount = stateLock.withExclusiveLock { () -> Int in
                 for inputSegment in inputs { removeSegment(inputSegment) }
                 for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size, hasHint: true)) }
                 var index = 0
@@ -144,38 +172,38 @@ extension AppendLogStore {
                 totals.liveBytes = outputs.reduce(0) { $0 + $1.liveBytes }
                 totals.records = keydir.count
                 totals.deadRecords = 0
-                // Left-over inputs replay before the outputs, so the files stay correct; but this
-                // instance may be left without an active segment.
-                try stoppingOnFailure {
-                    active = nil
-                    try retire(inputs)
-                    try startActiveSegment()
-                }
-                finished = true
-                metrics.finishMaintenance(
-                    "compaction", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,
-                    blockedWriters: true, detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keydir.count) keys")
+                active = addSegment(id: activeId, file: activeFile, size: 0)
+                return keydir.count
             }
+            writeLock.unlock()
+            holdingWriteLock = false
+            // Left-over inputs replay before the outputs, so the files stay correct.
+            try stoppingOnFailure { try retire(inputs) }
+            finished = true
+            metrics.finishMaintenance(
+                "compaction", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,
+                blockedWriters: true, detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keyCount) keys")
         }
     }
 
     /// Runs `body`; when it fails, memory and files may disagree, so the store stops taking
-    /// requests until it is reopened (recovery rebuilds memory from the files). Call holding
-    /// `lock`, or pass `lockingOnFailure` to take it just to record the failure.
-    func stoppingOnFailure<T>(lockingOnFailure: Bool = false, _ body: () throws -> T) throws -> T {
+    /// requests until it is reopened (recovery rebuilds memory from the files).
+    func stoppingOnFailure<T>(holdingWriteLock: Bool = false, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
-            let record = { if self.failure == nil { self.failure = error as? StoreError } }
-            if lockingOnFailure { lock.withLock(record) } else { record() }
+            if holdingWriteLock { noteFailureHoldingWriteLock(error) } else { noteFailure(error) }
             throw error
         }
     }
 
-    /// Removes merged segments' files oldest first, each followed by a directory fsync: a surviving
-    /// newer input still carries any tombstone that hides a stale put in an older one.
+    /// Closes and removes merged segments' files oldest first, each followed by a directory fsync:
+    /// a surviving newer input still carries any tombstone that hides a stale put in an older
+    /// one. Each file is closed only once no reader has it pinned. Call after taking the segments
+    /// out of the table, holding `maintenanceLock`.
     func retire(_ inputs: [Segment]) throws {
         for segment in inputs.sorted(by: { $0.id < $1.id }) {
+            segment.waitUntilUnpinned()
             segment.file.close()
             try storage.remove(Segment.fileName(segment.id))
             if try storage.exists(Segment.hintName(segment.id)) {
@@ -184,18 +212,21 @@ extension AppendLogStore {
         }
     }
 
-    /// Reads a whole record (after checking its CRC) and hands its bytes to `body`.
-    func readWholeRecord(at location: Location, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Reads a whole record (after checking its CRC) into `buffer` and hands its bytes to `body`.
+    /// Call holding `stateLock`.
+    func readWholeRecord(at location: Location, buffer: inout [UInt8], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let segment = segments[Int(location.segment)] else {
             throw StoreError.corrupted(file: storage.path, offset: Int64(location.offset), reason: "index points at a missing segment")
         }
-        var record = [UInt8](repeating: 0, count: Int(location.length))
-        try record.withUnsafeMutableBytes { raw in
-            try segment.file.readExactly(into: raw, at: Int64(location.offset))
-            guard LogRecord.checksumMatches(UnsafeRawBufferPointer(raw)) else {
+        let length = Int(location.length)
+        if buffer.count < length { buffer.append(contentsOf: repeatElement(0, count: length - buffer.count)) }
+        try buffer.withUnsafeMutableBytes { raw in
+            let record = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
+            try segment.file.readExactly(into: record, at: Int64(location.offset))
+            guard LogRecord.checksumMatches(UnsafeRawBufferPointer(record)) else {
                 throw StoreError.corrupted(file: segment.file.path, offset: Int64(location.offset), reason: "checksum mismatch in a live record")
             }
-            try body(UnsafeRawBufferPointer(raw))
+            try body(UnsafeRawBufferPointer(record))
         }
     }
 
@@ -205,58 +236,62 @@ extension AppendLogStore {
     /// the policy asked) a merge.
     func runMaintenance() {
         do {
-            try writeMissingHints(includingActive: false)
-            let merge = lock.withLock { () -> Bool in
-                defer { mergeWanted = false }
-                return settings.mode == .incremental && mergeWanted
+            try writeMissingHints()
+            if settings.mode == .incremental && mergeWanted.exchange(false, ordering: .acquiringAndReleasing) {
+                try mergeFragmentedSegments()
             }
-            if merge { try mergeFragmentedSegments() }
+        } catch StoreError.closed {
+            return
         } catch {
-            lock.withLock { if failure == nil { failure = error as? StoreError } }
+            noteFailure(error)
         }
     }
 
     /// Writes the hints of sealed segments that have none now, on the caller's thread, instead of
     /// leaving them to the maintenance thread.
     public func writeHints() throws {
-        try lock.withLock { try checkUsable() }
-        try writeMissingHints(includingActive: false)
+        try writeMissingHints()
     }
 
     /// Finishes the hints and (incremental mode) the merge the maintenance thread has been asked for.
     public func waitForMaintenance() throws {
         try writeHints()
-        let merge = lock.withLock { () -> Bool in
-            defer { mergeWanted = false }
-            return mergeWanted
-        }
-        if merge { try mergeNow() }
+        if mergeWanted.exchange(false, ordering: .acquiringAndReleasing) { try mergeNow() }
     }
 
-    /// Writes `<id>.hint` for every sealed segment that has none (and for the active segment when
-    /// closing). Reads the segment front to back without holding the store lock: sealed segments
-    /// never change, and `maintenanceLock` keeps compactions from removing them meanwhile.
-    func writeMissingHints(includingActive: Bool) throws {
+    /// Writes `<id>.hint` for every sealed segment that has none.
+    func writeMissingHints() throws {
         try maintenanceLock.withLock {
-            let pending = lock.withLock {
-                segments.compactMap { $0 }.filter { !$0.hasHint && $0.size > 0 && (includingActive || $0 !== active) }
+            let pending = try stateLock.withSharedLock { () throws -> [Segment] in
+                try checkUsable()
+                return segments.compactMap { $0 }
             }
-            for segment in pending {
-                let size = lock.withLock { segment.size }
-                let start = metrics.startMaintenance()
-                let hint: [UInt8]
-                do {
-                    hint = try HintFile.build(scanning: segment.file, size: size)
-                    try storage.writeAtomically(Segment.hintName(segment.id), contents: hint)
-                } catch {
-                    metrics.abandonMaintenance()
-                    throw error
-                }
-                lock.withLock { segment.hasHint = true }
-                metrics.finishMaintenance(
-                    "hint", startedAt: start, bytesRead: size, bytesWritten: hint.count, blockedWriters: false,
-                    detail: "index of segment \(Segment.fileName(segment.id))")
+            try writeHints(for: pending, includingActive: false)
+        }
+    }
+
+    /// Writes the hints of those of `candidates` that have none (and are not the active segment,
+    /// unless `includingActive`, when closing). Reads each segment front to back without holding
+    /// `stateLock`: sealed segments never change, and `maintenanceLock`, which the caller holds,
+    /// keeps compactions from removing them meanwhile.
+    func writeHints(for candidates: [Segment], includingActive: Bool) throws {
+        let current = stateLock.withSharedLock { active }
+        for segment in candidates where !segment.hasHint && (includingActive || segment !== current) {
+            let size = stateLock.withSharedLock { segment.size }
+            guard size > 0 else { continue }
+            let start = metrics.startMaintenance()
+            let hint: [UInt8]
+            do {
+                hint = try HintFile.build(scanning: segment.file, size: size)
+                try storage.writeAtomically(Segment.hintName(segment.id), contents: hint)
+            } catch {
+                metrics.abandonMaintenance()
+                throw error
             }
+            segment.hasHint = true
+            metrics.finishMaintenance(
+                "hint", startedAt: start, bytesRead: size, bytesWritten: hint.count, blockedWriters: false,
+                detail: "index of segment \(Segment.fileName(segment.id))")
         }
     }
 
@@ -265,31 +300,34 @@ extension AppendLogStore {
     /// Runs one incremental merge on the caller's thread, whatever the mode: merges the sealed
     /// segments whose reclaimable bytes pass `merge_fragmentation` (nothing when none does).
     public func mergeNow() throws {
-        try lock.withLock { try checkUsable() }
+        try stateLock.withSharedLock { try checkUsable() }
         try mergeFragmentedSegments()
     }
 
+    /// Merges fragmented sealed segments beside running readers and writers: they are chosen and
+    /// copied under the shared lock (sealed segments never change), the output is installed with
+    /// no lock held, and the keydir entries that still point at a copied record move to the
+    /// output under the exclusive lock; the inputs go once no reader has them pinned.
     func mergeFragmentedSegments() throws {
         try maintenanceLock.withLock {
-            // 1. Choose, under the lock.
-            let (inputs, keepTombstones): ([Segment], Bool) = lock.withLock {
-                guard isOpen, failure == nil else { return ([], false) }
+            // 1. Choose.
+            let (inputs, keepTombstones, writerOrNil) = stateLock.withSharedLock { () -> ([Segment], Bool, OutputWriter?) in
+                guard isOpen, failure == nil else { return ([], false, nil) }
                 let sealed = segments.compactMap { $0 }.filter { $0 !== active }
                 let chosen = sealed.filter {
                     $0.size > 0 && Double($0.reclaimableBytes) >= settings.mergeFragmentation * Double($0.size)
                 }.sorted { $0.id < $1.id }
-                guard let newest = chosen.last else { return ([], false) }
+                guard let newest = chosen.last else { return ([], false, nil) }
                 let chosenIds = Set(chosen.map(\.id))
                 let olderUnmerged = sealed.contains { $0.id < newest.id && !chosenIds.contains($0.id) }
-                return (chosen, olderUnmerged)
+                return (chosen, olderUnmerged, OutputWriter(store: self, above: newest.id))
             }
-            guard let maxInputId = inputs.last?.id else { return }
+            guard var writer = writerOrNil else { return }
             let start = metrics.startMaintenance()
             var finished = false
             defer { if !finished { metrics.abandonMaintenance() } }
 
-            // 2. Copy live records without holding the lock (sealed segments never change).
-            var writer = lock.withLock { OutputWriter(store: self, above: maxInputId) }
+            // 2. Copy live records, looking each key up under the shared lock.
             var copied: [(key: [UInt8], old: Location, output: Int, offset: Int, tombstone: Bool)] = []
             var keptTombstones = Set<[UInt8]>()
             var bytesRead = 0
@@ -301,7 +339,7 @@ extension AppendLogStore {
                         guard header.kind != .commit else { return }
                         let keyBytes = UnsafeRawBufferPointer(rebasing: record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
                         let old = Location(segment: input.slot, offset: UInt32(offset), length: UInt32(header.size))
-                        let current = lock.withLock { keydir.value(forKey: keyBytes) }
+                        let current = stateLock.withSharedLock { keydir.value(forKey: keyBytes) }
                         let keep: Bool
                         if header.kind == .put {
                             keep = current == old
@@ -321,11 +359,11 @@ extension AppendLogStore {
                 writer.abandon()
                 throw error
             }
-            // Installing syncs and renames files: done without the lock, so writers go on.
-            let installed = try stoppingOnFailure(lockingOnFailure: true) { try writer.install() }
+            // Installing syncs and renames files: done without a lock, so readers and writers go on.
+            let installed = try stoppingOnFailure { try writer.install() }
 
-            // 3. Swap, under the lock: only entries that still point at the copied record move.
-            try lock.withLock {
+            // 3. Swap: only entries that still point at the copied record move.
+            stateLock.withExclusiveLock {
                 var outputs: [Segment] = []
                 for output in installed { outputs.append(addSegment(id: output.id, file: output.file, size: output.size, hasHint: true)) }
                 for entry in copied {
@@ -352,8 +390,9 @@ extension AppendLogStore {
                 // bytes out of the totals as the outputs put them back in.
                 for output in outputs { totals.liveBytes += output.liveBytes }
                 for input in inputs { removeSegment(input) }
-                try stoppingOnFailure { try retire(inputs) }
             }
+            // 4. Retire the inputs once readers that looked up an old location are done with it.
+            try stoppingOnFailure { try retire(inputs) }
             finished = true
             metrics.finishMaintenance(
                 "merge", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,

@@ -44,9 +44,11 @@ enum LogRecord {
 
     /// Appends the commit record that closes a batch of `count` records.
     static func appendCommit(count: Int, to buffer: inout [UInt8]) {
-        var value: [UInt8] = []
-        value.appendFixed32(UInt32(count))
-        append(.commit, selfCommitting: false, key: [], value: value, to: &buffer)
+        withUnsafeBytes(of: UInt32(count).littleEndian) { value in
+            [UInt8]().withUnsafeBytes { key in
+                append(.commit, selfCommitting: false, key: key, value: value, to: &buffer)
+            }
+        }
     }
 
     /// A decoded header.

@@ -11,7 +11,19 @@ struct Location: Equatable {
 
 /// One segment file and its accounting. Bytes of a segment are live (the keydir points at the
 /// record) or dead (overwritten, deleted, tombstones, commit records).
-final class Segment {
+///
+/// Lifetime: a reader *pins* a segment while it preads from it. A pin is taken only holding the
+/// store's `stateLock` (shared is enough) while the segment is in the segment table, so once
+/// compaction has taken a segment out of the table (under the exclusive lock) its pin count only
+/// falls; `waitUntilUnpinned()` then returns once no reader can still read it, and only after that
+/// is its file closed and unlinked (a reused descriptor would hand a reader another file's bytes).
+/// The count is striped by thread, so readers on different cores pinning the same segment do not
+/// contend on one cache line.
+///
+/// Lock discipline (see `AppendLogStore`): `size` changes holding `writeLock` and `stateLock`
+/// exclusively, and is read holding either; the accounting fields follow `stateLock`;
+/// `needsSync` follows `writeLock`; `hasHint` follows `maintenanceLock`.
+final class Segment: @unchecked Sendable {
     let id: UInt64
     let slot: UInt32
     let file: DurableFile
@@ -28,6 +40,10 @@ final class Segment {
     /// Whether `<id>.hint` describes this segment (written when it was sealed, compacted or
     /// closed).
     var hasHint = false
+    /// Holds commits written since the file was last synced (durability `interval` or `none`).
+    var needsSync = false
+    /// Readers (and syncs) using the file now.
+    private let pins = StripedCounter()
 
     init(id: UInt64, slot: UInt32, file: DurableFile, size: Int) {
         self.id = id
@@ -39,6 +55,25 @@ final class Segment {
     var deadBytes: Int { size - liveBytes }
     /// Dead bytes a merge can certainly drop (tombstones may have to stay).
     var reclaimableBytes: Int { size - liveBytes - tombstoneBytes }
+
+    /// Keeps the file open until `unpin(stripe:)` with the same stripe (the calling thread's,
+    /// `ThreadStripe.current()`). Call holding `stateLock` while the segment is in the table.
+    @inline(__always)
+    func pin(stripe: Int) {
+        pins.increment(stripe: stripe)
+    }
+
+    /// Ends a pin; the reads made under it happen before the file is closed.
+    @inline(__always)
+    func unpin(stripe: Int) {
+        pins.decrement(stripe: stripe)
+    }
+
+    /// Waits until no reader holds a pin. Call after taking the segment out of the table, so no
+    /// new pin can come; readers hold a pin for one pread, so this is short.
+    func waitUntilUnpinned() {
+        pins.waitUntilZero()
+    }
 
     static func fileName(_ id: UInt64) -> String { hexName(id) + ".log" }
     static func hintName(_ id: UInt64) -> String { hexName(id) + ".hint" }
