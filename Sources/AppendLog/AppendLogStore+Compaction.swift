@@ -253,10 +253,15 @@ extension AppendLogStore {
         try writeMissingHints()
     }
 
-    /// Finishes the hints and (incremental mode) the merge the maintenance thread has been asked for.
+    /// Finishes the hints and (incremental mode) merges every segment the policy would merge,
+    /// waiting for a merge the maintenance thread is running (it holds `maintenanceLock`): the
+    /// flag alone is not enough, as that thread may have taken it and still be copying.
     public func waitForMaintenance() throws {
         try writeHints()
-        if mergeWanted.exchange(false, ordering: .acquiringAndReleasing) { try mergeNow() }
+        if settings.mode == .incremental {
+            mergeWanted.store(false, ordering: .releasing)
+            try mergeNow()
+        }
     }
 
     /// Writes `<id>.hint` for every sealed segment that has none.
