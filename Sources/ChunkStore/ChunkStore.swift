@@ -44,7 +44,8 @@ public final class ChunkStore: Store, @unchecked Sendable {
     /// The one writer: held by a lone writer or the commit queue's leader, `sync`, `compact`,
     /// verification, `statistics`, the interval-sync thread and `close`. Readers never take it.
     private let writeLock = WriterLock()
-    private let commitQueue = GroupCommitQueue<WriteRequest>()
+    /// Under `always` each group's commit ends in fdatasyncs: gather the returning writers.
+    private let commitQueue: GroupCommitQueue<WriteRequest>
     private let isOpen = Atomic<Bool>(true)
     /// Commits since the last sync (under `writeLock`).
     private var unsynced = false
@@ -63,6 +64,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
         let started = MonotonicClock.now()
         let settings = try ChunkStoreSettings(options)
         durability = options.durability
+        commitQueue = GroupCommitQueue(gathersReturningWriters: options.durability == .always)
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)

@@ -79,7 +79,7 @@ extension LSMStore {
     public func compact() throws {
         try lock.withLock { try checkUsable() }
         // Switch memtables as the write leader, so the frozen one holds every commit so far.
-        try writers.commit(.exclusive, weight: 1) { _ in
+        try writers.commit(.exclusive, weight: 1, alone: true) { _ in
             try lock.withLock { try checkUsable() }
             guard !memtable.isEmpty else { return }
             if lock.withLock({ immutable != nil }) {

@@ -10,7 +10,7 @@ import Synchronization
 /// completely — and recovery replays only newer WAL commits.
 ///
 /// Concurrency, as LevelDB does it:
-/// - Writers queue in `writers` (group commit, `WriteQueue`). The leader of a group writes the WAL records of
+/// - Writers queue in `writers` (group commit, StoreCore's `GroupCommitQueue`). The leader of a group writes the WAL records of
 ///   every commit in it with one write and — under durability `always` — one sync, applies them
 ///   to the memtable, then publishes the group's last sequence number. Only a leader touches the
 ///   WAL or adds to the memtable, and only one leader runs at a time.
@@ -58,8 +58,9 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     // MARK: The write leader's (one at a time, see `writers`)
 
-    /// The writer queue: group commit.
-    let writers = WriteQueue()
+    /// The writer queue: group commit. Under `always` each group write ends in an fdatasync:
+    /// gather the returning writers.
+    let writers: GroupCommitQueue<WriteRequest>
     var wal: LogWriter!
     var walNumber: UInt64 = 0
     /// The memtable commits go to. Only a leader adds to it, and replaces it (under `lock`).
@@ -135,6 +136,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         settings = try LSMSettings(options)
         compactionPolicy = CompactionPolicy(settings: settings)
         durability = options.durability
+        writers = GroupCommitQueue(gathersReturningWriters: options.durability == .always)
         cache = BlockCache(capacity: settings.blockCacheBytes)
         memtable = Memtable(writeBufferSize: settings.writeBufferSize)
         lockedDirectory = try LockedDirectory.open(
@@ -309,7 +311,7 @@ public final class LSMStore: Store, @unchecked Sendable {
         var closeError: (any Error)?
         var failed: StoreError?
         do {
-            try writers.commit(.exclusive, weight: 1) { _ in
+            try writers.commit(.exclusive, weight: 1, alone: true) { _ in
                 maintenanceLock.withLock {
                     do {
                         if lock.withLock({ failure == nil }) {
@@ -390,7 +392,7 @@ extension LSMStore: CrashSimulating {
         guard open else { return }
         background?.stop()
         syncThread?.stop()
-        try? writers.commit(.exclusive, weight: 1) { _ in
+        try? writers.commit(.exclusive, weight: 1, alone: true) { _ in
             maintenanceLock.withLock { releaseFiles() }
         }
     }

@@ -145,6 +145,10 @@ public struct DBBench {
         public var metrics: StoreMetrics.Snapshot
         public var events: [MaintenanceEvent]
         public var allocator: ProcessMemory.AllocatorStatistics?
+        /// Whether `metrics` and `events` are the engine's own counts. A reference engine's
+        /// library writes, syncs and compacts without telling: its write amplification, fsyncs
+        /// and maintenance are unknown, not zero.
+        public var countsEngineInternals = true
     }
 
     public let configuration: Configuration
@@ -252,7 +256,7 @@ public struct DBBench {
         try store.close()
         metrics = metrics + store.metrics.snapshot()
         events += store.metrics.events()
-        return Outcome(results: results, statistics: statistics, metrics: metrics, events: events, allocator: allocator)
+        return Outcome(results: results, statistics: statistics, metrics: metrics, events: events, allocator: allocator, countsEngineInternals: countsSyncs)
     }
 
     /// What the threads of one phase did, added up.

@@ -28,10 +28,10 @@ enum DBBenchTables {
             let pauses = outcome.events.reduce(0) { $0 + $1.durationNanos } / 1_000_000
             table.append([
                 engine, String(outcome.results.first?.threads ?? 1), String(outcome.statistics.fileCount), ByteSize.format(outcome.statistics.diskBytes),
-                outcome.statistics.liveBytes.map(ByteSize.format) ?? "-",
-                outcome.metrics.writeAmplification.map { NumberFormat.fixed($0, places: 2) } ?? "-",
-                String(outcome.metrics.syncs),
-                "\(outcome.events.count) events, \(pauses) ms",
+                outcome.statistics.liveBytes.map(ByteSize.format) ?? "–",
+                outcome.countsEngineInternals ? outcome.metrics.writeAmplification.map { NumberFormat.fixed($0, places: 2) } ?? "–" : "–",
+                outcome.countsEngineInternals ? String(outcome.metrics.syncs) : "–",
+                outcome.countsEngineInternals ? "\(outcome.events.count) events, \(pauses) ms" : "–",
                 outcome.allocator.map { ByteSize.format($0.allocated) } ?? "n/a",
                 outcome.allocator.map { ByteSize.format($0.resident) } ?? "n/a",
             ])

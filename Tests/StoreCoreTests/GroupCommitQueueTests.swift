@@ -93,4 +93,27 @@ struct GroupCommitQueueTests {
         }
         #expect(largest.load(ordering: .relaxed) == 8, "two requests of weight 4 fit, three do not")
     }
+
+    /// Store-wide work (a memtable switch, a close) goes through the queue so that no group runs
+    /// beside it: it must form a group of its own, led by its own caller.
+    @Test("a request committed alone runs in a group of its own, led by its caller", arguments: [false, true])
+    func alone(gathering: Bool) throws {
+        let queue = GroupCommitQueue<Int>(gathersReturningWriters: gathering)
+        let groups = Protected<[[Int]]>([])
+        try ConcurrentThreads.run(6) { thread in
+            for index in 0..<200 {
+                let alone = thread == 0 && index % 10 == 0
+                try queue.commit(alone ? -1 : thread, alone: alone) { group in
+                    if alone { try expect(group == [-1], "the caller leads its request alone, got \(group)") }
+                    groups.withLock { $0.append(group) }
+                    usleep(20)
+                }
+            }
+        }
+        let all = groups.withLock { $0 }
+        #expect(all.contains { $0.count > 1 }, "other requests were grouped")
+        #expect(all.filter { $0.contains(-1) }.allSatisfy { $0 == [-1] }, "a request committed alone shared a group")
+        #expect(all.filter { $0.contains(-1) }.count == 20)
+        #expect(all.reduce(0) { $0 + $1.count } == 1200)
+    }
 }

@@ -17,26 +17,43 @@ import Darwin
 /// All requests of a group share one outcome: if the leader's body throws, every writer of the
 /// group gets that error (none of them was acknowledged). Validate each request before `commit`.
 ///
-/// `commit` is inlinable so that it is specialised for the engine's request type: unspecialised,
-/// every call looks generic metadata up at run time, about a tenth of a lone writer's time.
+/// A request committed with `alone: true` (a flush, a close) forms a group of its own, led by its
+/// caller, so its body may change what every other commit relies on.
+///
+/// Each waiting writer sleeps on a condition of its own, so a finishing leader wakes the writers
+/// it served and the next leader, not every waiter. `commit` is inlinable so that it is
+/// specialised for the engine's request type: unspecialised, every call looks generic metadata
+/// up at run time, about a tenth of a lone writer's time.
 public final class GroupCommitQueue<Request>: @unchecked Sendable {
     @usableFromInline
     final class Waiter {
         @usableFromInline let request: Request
         @usableFromInline let weight: Int
+        @usableFromInline let alone: Bool
         @usableFromInline var done = false
         @usableFromInline var error: (any Error)?
         /// `groupsWritten` when it queued.
         @usableFromInline let queuedAfter: Int
+        @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
+
         @usableFromInline
-        init(_ request: Request, weight: Int, queuedAfter: Int) {
+        init(_ request: Request, weight: Int, alone: Bool, queuedAfter: Int) {
             self.request = request
             self.weight = weight
+            self.alone = alone
             self.queuedAfter = queuedAfter
+            condition = .allocate(capacity: 1)
+            condition.initialize(to: pthread_cond_t())
+            pthread_cond_init(condition, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(condition)
+            condition.deallocate()
         }
     }
 
-    @usableFromInline let lock = Lock()
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     @usableFromInline var waiting: [Waiter] = []
     @usableFromInline var leaderRunning = false
     /// The leader's group, reused from commit to commit (only the leader touches it).
@@ -65,39 +82,49 @@ public final class GroupCommitQueue<Request>: @unchecked Sendable {
         self.maxGroupCount = max(1, maxGroupCount)
         self.maxGroupWeight = max(1, maxGroupWeight)
         self.gathersReturningWriters = gathersReturningWriters
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
         group.reserveCapacity(16)
         groupWaiters.reserveCapacity(16)
+        waiting.reserveCapacity(16)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
     }
 
     /// Commits `request` as part of a group. `write` runs on the leader's thread with the group's
     /// requests in arrival order (the leader's own first); it returns once they are durable as
-    /// the store's durability option asks and visible to readers.
+    /// the store's durability option asks and visible to readers. With `alone`, the request
+    /// forms a group of its own and its caller runs `write`.
     @inlinable
-    public func commit(_ request: Request, weight: Int = 1, _ write: (_ group: [Request]) throws -> Void) throws {
-        lock.lock()
-        if !leaderRunning && waiting.isEmpty && !(gathersReturningWriters && lastGroupCount > 1) {
+    public func commit(_ request: Request, weight: Int = 1, alone: Bool = false, _ write: (_ group: [Request]) throws -> Void) throws {
+        pthread_mutex_lock(mutex)
+        if !leaderRunning && waiting.isEmpty && (alone || !(gathersReturningWriters && lastGroupCount > 1)) {
             // Fast path: nobody to group with.
             leaderRunning = true
             group.removeAll(keepingCapacity: true)
             group.append(request)
-            lock.unlock()
-            try runAsLeader(write, waiters: false)
+            pthread_mutex_unlock(mutex)
+            try runAsLeader(write)
             return
         }
-        let waiter = Waiter(request, weight: weight, queuedAfter: groupsWritten)
+        let waiter = Waiter(request, weight: weight, alone: alone, queuedAfter: groupsWritten)
         waiting.append(waiter)
         while !waiter.done && (leaderRunning || waiting.first !== waiter) {
-            lock.wait()
+            pthread_cond_wait(waiter.condition, mutex)
         }
         if waiter.done {
             let error = waiter.error
-            lock.unlock()
+            pthread_mutex_unlock(mutex)
             if let error { throw error }
             return
         }
         // Leader: take the front of the queue, own request first.
         leaderRunning = true
-        if gathersReturningWriters && lastGroupCount > 1 {
+        if gathersReturningWriters && lastGroupCount > 1 && !alone {
             // Queued while the last group was written, this leader's queue is one half of the
             // writers and that group the other; queued after it, it is one of them coming back.
             let queuedDuringLastGroup = groupsWritten > waiter.queuedAfter
@@ -108,35 +135,35 @@ public final class GroupCommitQueue<Request>: @unchecked Sendable {
         var total = 0
         var taken = 0
         for candidate in waiting {
-            if taken > 0 && (taken == maxGroupCount || total + candidate.weight > maxGroupWeight) { break }
+            if taken > 0 && (alone || candidate.alone || taken == maxGroupCount || total + candidate.weight > maxGroupWeight) { break }
             group.append(candidate.request)
             groupWaiters.append(candidate)
             total += candidate.weight
             taken += 1
         }
         waiting.removeFirst(taken)
-        lock.unlock()
-        try runAsLeader(write, waiters: true)
+        pthread_mutex_unlock(mutex)
+        try runAsLeader(write)
     }
 
     /// Waits, holding leadership, until `count` writers queue (the writers of the last group have
     /// come back) or half the time the last group's write took has passed. Called and returns
-    /// holding the lock.
+    /// holding the mutex.
     @inlinable
     func gatherReturningWriters(until count: Int) {
         let target = min(count, maxGroupCount)
         let deadline = MonotonicClock.now() &+ min(lastWriteNanos / 2, 2_000_000)
         while waiting.count < target && MonotonicClock.now() < deadline {
-            lock.unlock()
+            pthread_mutex_unlock(mutex)
             sched_yield()
-            lock.lock()
+            pthread_mutex_lock(mutex)
         }
     }
 
-    /// Runs `write` on the group, then publishes the outcome and hands leadership on. Called with
-    /// `leaderRunning` set and the lock released.
+    /// Runs `write` on the group, then publishes the outcome to the writers it served and hands
+    /// leadership to the front of the queue. Called with `leaderRunning` set and the mutex released.
     @inlinable
-    func runAsLeader(_ write: ([Request]) throws -> Void, waiters: Bool) throws {
+    func runAsLeader(_ write: ([Request]) throws -> Void) throws {
         var failure: (any Error)?
         let start = gathersReturningWriters ? MonotonicClock.now() : 0
         do {
@@ -145,27 +172,28 @@ public final class GroupCommitQueue<Request>: @unchecked Sendable {
             failure = error
         }
         let finish = gathersReturningWriters ? MonotonicClock.now() : 0
-        lock.lock()
+        pthread_mutex_lock(mutex)
         groupsWritten += 1
         requestsWritten += group.count
         lastGroupCount = group.count
         lastWriteNanos = finish &- start
-        if waiters {
-            for waiter in groupWaiters {
-                waiter.done = true
-                waiter.error = failure
-            }
-            groupWaiters.removeAll(keepingCapacity: true)
+        for waiter in groupWaiters {
+            waiter.done = true
+            waiter.error = failure
+            pthread_cond_signal(waiter.condition)
         }
+        groupWaiters.removeAll(keepingCapacity: true)
         group.removeAll(keepingCapacity: true)
         leaderRunning = false
-        if !waiting.isEmpty || waiters { lock.broadcast() }
-        lock.unlock()
+        if let next = waiting.first { pthread_cond_signal(next.condition) }
+        pthread_mutex_unlock(mutex)
         if let failure { throw failure }
     }
 
     /// Groups written and requests in them so far, read consistently.
     public var counts: (groups: Int, requests: Int) {
-        lock.withLock { (groupsWritten, requestsWritten) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return (groupsWritten, requestsWritten)
     }
 }
