@@ -27,7 +27,8 @@ public final class ChunkStore: Store, @unchecked Sendable {
         summary: "4 KiB chunks, virtual→physical translation table, two metas, CRC'd chunks, freelist reuse, readers on pinned snapshots",
         isPersistent: true,
         maxKeySize: NodeLayout.keyLimit(ChunkGeometry.defaultChunkSize),
-        stressSettings: ["chunk_size": "512"]
+        stressSettings: ["chunk_size": "512"],
+        peers: ["lmdb"]
     ) { directory, options in
         try ChunkStore(directory: directory, options: options)
     }

@@ -22,13 +22,16 @@ public struct EngineDescriptor: Sendable {
     /// on a workload of a few thousand keys: the crash command and the fault tests use them, so
     /// kills and faults land in maintenance too.
     public let stressSettings: [String: String]
+    /// The reference engines that implement the same strategy as this one, best known first
+    /// (`lsm`: LevelDB, RocksDB): `dbbench` prints this engine's figures as ratios of theirs.
+    public let peers: [String]
     /// Opens (creating or recovering) the store in `directory`.
     public let open: @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
 
     public init(
         name: String, strategy: String, summary: String, isPersistent: Bool,
         maxKeySize: Int = StoreLimits.maxKeySize, isReference: Bool = false, hasBackgroundMaintenance: Bool = false,
-        stressSettings: [String: String] = [:],
+        stressSettings: [String: String] = [:], peers: [String] = [],
         open: @escaping @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
     ) {
         self.name = name
@@ -39,6 +42,7 @@ public struct EngineDescriptor: Sendable {
         self.isReference = isReference
         self.hasBackgroundMaintenance = hasBackgroundMaintenance
         self.stressSettings = stressSettings
+        self.peers = peers
         self.open = open
     }
 }

@@ -43,6 +43,9 @@ struct DBBenchCommand: ParsableCommand {
     @Option(help: "Seed for keys, values and operation order.")
     var seed: UInt64 = 1
 
+    @Option(help: "Rounds: each runs every engine once, in order; with more than one, the tables give the median and range of ops/s, and each engine's ratio to its peers (lsm: leveldb, rocksdb; cow: lmdb) round by round.")
+    var repeats = 1
+
     @Option(help: "Parent directory for the store directories (default: a temporary directory, removed afterwards).")
     var dir: String?
 
@@ -62,6 +65,7 @@ struct DBBenchCommand: ParsableCommand {
         guard num > 0 else { throw ValidationError("--num must be positive") }
         guard keySize >= 8 else { throw ValidationError("--key-size must be at least 8") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be from 1 to 100") }
     }
 
     func run() throws {
@@ -70,16 +74,35 @@ struct DBBenchCommand: ParsableCommand {
         let selected = try EngineRegistry.engines(matching: engines)
         print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), threads \(threads.defaultValueDescription), seed \(seed)\n")
         var outcomes: [(engine: String, outcome: DBBench.Outcome)] = []
-        for count in threads.counts {
-            let runner = DBBenchRunner(
-                engines: selected,
-                configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed, threads: count),
-                phases: phases, options: options,
-                parentDirectory: dir.map { threads.counts.count > 1 ? $0 + "/threads-\(count)" : $0 })
-            outcomes += try runner.run()
+        var rounds = DBBenchRounds()
+        for round in 1...repeats {
+            outcomes = []
+            for count in threads.counts {
+                var parent = dir
+                if repeats > 1 { parent = parent.map { $0 + "/round-\(round)" } }
+                if threads.counts.count > 1 { parent = parent.map { $0 + "/threads-\(count)" } }
+                let runner = DBBenchRunner(
+                    engines: selected,
+                    configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed, threads: count),
+                    phases: phases, options: options, parentDirectory: parent)
+                outcomes += try runner.run()
+            }
+            rounds.add(round: outcomes)
         }
-        print(DBBenchTables.phaseTable(outcomes).render())
+        if repeats == 1 {
+            print(DBBenchTables.phaseTable(outcomes).render())
+        } else {
+            print("\(repeats) rounds; the last round's details follow the medians.\n")
+            print(DBBenchTables.roundsTable(rounds).render())
+            print(DBBenchTables.phaseTable(outcomes).render())
+        }
         print(DBBenchTables.summaryTable(outcomes).render())
+        let peers = Dictionary(selected.map { ($0.name, $0.peers.filter { peer in selected.contains { $0.name == peer } }) }) { first, _ in first }
+        let ratios = rounds.peerRatios(peers: peers)
+        if !ratios.isEmpty {
+            print("\nEach engine beside its peers (ops/s ratio, taken round by round):\n")
+            print(DBBenchTables.peerTable(ratios).render())
+        }
         guard compareRocksdb else { return }
 
         let comparable = phases.map(\.description).filter { RocksDBBench.phases.contains($0) }

@@ -39,4 +39,29 @@ enum DBBenchTables {
         return table
     }
 
+    static func roundsTable(_ rounds: DBBenchRounds) -> TextTable {
+        var table = TextTable(headers: ["engine", "threads", "benchmark", "median ops/s", "min", "max", "spread", "rounds"])
+        for key in rounds.order {
+            let spread = rounds.spread(key)
+            table.append([
+                key.engine, String(key.threads), key.phase, NumberFormat.grouped(spread.median),
+                NumberFormat.grouped(spread.minimum), NumberFormat.grouped(spread.maximum),
+                spread.median > 0 ? "±" + NumberFormat.fixed((spread.maximum - spread.minimum) / 2 / spread.median * 100, places: 1) + "%" : "–",
+                String(spread.count),
+            ])
+        }
+        return table
+    }
+
+    static func peerTable(_ ratios: [DBBenchRounds.PeerRatio]) -> TextTable {
+        var table = TextTable(headers: ["engine", "peer", "threads", "benchmark", "median ratio", "min", "max", "rounds"])
+        for ratio in ratios {
+            table.append([
+                ratio.engine, ratio.peer, String(ratio.threads), ratio.phase,
+                NumberFormat.fixed(ratio.ratio.median, places: 2) + "×", NumberFormat.fixed(ratio.ratio.minimum, places: 2) + "×",
+                NumberFormat.fixed(ratio.ratio.maximum, places: 2) + "×", String(ratio.ratio.count),
+            ])
+        }
+        return table
+    }
 }
