@@ -58,12 +58,16 @@ public final class MemoryStore: Store, @unchecked Sendable {
         lock.lockShared()
         defer { lock.unlock() }
         try checkOpen()
-        guard let found = map.value(forKey: key) else { return false }
         // Copy into the caller's buffer like every engine does (sharing the stored array would
         // make `memory` reads free and its baseline too low).
-        value.removeAll(keepingCapacity: true)
-        value.append(contentsOf: found)
-        return true
+        return key.withUnsafeBytes { key in
+            map.withValue(forKey: key) { found in
+                guard let found else { return false }
+                value.removeAll(keepingCapacity: true)
+                found.pointee.withUnsafeBytes { value.append(contentsOf: $0) }
+                return true
+            }
+        }
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws {
@@ -137,10 +141,12 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try checkOpen()
         var visited = 0
         guard limit > 0 else { return 0 }
-        try map.forEach(from: start) { key, value in
-            try value.withUnsafeBytes { value in try body(key, value) }
-            visited += 1
-            return visited < limit
+        try start.withUnsafeBytes { start in
+            try map.forEachEntry(from: start) { key, value in
+                try value.pointee.withUnsafeBytes { value in try body(key, value) }
+                visited += 1
+                return visited < limit
+            }
         }
         return visited
     }

@@ -59,6 +59,17 @@ public final class OrderedKeyMap<Value> {
         }
     }
 
+    /// Calls `body` with the value under `key` in place (`nil` when absent), valid only during
+    /// the call: reading it there costs no reference counting.
+    @inlinable
+    public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafePointer<Value>?) throws -> R) rethrows -> R {
+        let prefix = KeyPrefix.of(key)
+        return try leaf(for: key, prefix)._withUnsafeGuaranteedRef { node in
+            let (index, found) = Self.search(node, key, prefix)
+            return try body(found ? UnsafePointer(node.values + index) : nil)
+        }
+    }
+
     @inlinable
     public func value(forKey key: [UInt8]) -> Value? {
         key.withUnsafeBytes { value(forKey: $0) }
@@ -290,7 +301,7 @@ public final class OrderedKeyMap<Value> {
     public func forEach(
         from start: UnsafeRawBufferPointer?, _ body: (UnsafeRawBufferPointer, Value) throws -> Bool
     ) rethrows {
-        _ = try visit(root, from: start, start.map(KeyPrefix.of) ?? 0, body)
+        try forEachEntry(from: start) { key, value in try body(key, value.pointee) }
     }
 
     @inlinable
@@ -298,25 +309,39 @@ public final class OrderedKeyMap<Value> {
         try start.withUnsafeBytes { try forEach(from: $0, body) }
     }
 
+    /// `forEach` handing each value by pointer, valid only during the call: a scan that reads
+    /// the value in place (copies its bytes out) then costs no reference counting per entry,
+    /// where passing a value that holds a reference retains and releases it.
+    @inlinable
+    public func forEachEntry(
+        from start: UnsafeRawBufferPointer?, _ body: (UnsafeRawBufferPointer, UnsafePointer<Value>) throws -> Bool
+    ) rethrows {
+        _ = try visit(Unmanaged.passUnretained(root), from: start, start.map(KeyPrefix.of) ?? 0, body)
+    }
+
+    /// Walks the subtree unretained: the map owns every node while a visit runs (see `leaf(for:)`).
     @inlinable
     func visit(
-        _ node: Node, from start: UnsafeRawBufferPointer?, _ prefix: UInt64,
-        _ body: (UnsafeRawBufferPointer, Value) throws -> Bool
+        _ unmanaged: Unmanaged<Node>, from start: UnsafeRawBufferPointer?, _ prefix: UInt64,
+        _ body: (UnsafeRawBufferPointer, UnsafePointer<Value>) throws -> Bool
     ) rethrows -> Bool {
-        if node.isLeaf {
-            let first = start.map { Self.search(node, $0, prefix).index } ?? 0
+        try unmanaged._withUnsafeGuaranteedRef { node in
+            if node.isLeaf {
+                let first = start.map { Self.search(node, $0, prefix).index } ?? 0
+                for index in first..<node.count {
+                    if try !body(node.key(index), UnsafePointer(node.values + index)) { return false }
+                }
+                return true
+            }
+            let first = start.map { Self.childIndex(node, $0, prefix) } ?? 0
             for index in first..<node.count {
-                if try !body(node.key(index), node.values[index]) { return false }
+                unowned(unsafe) let child = node.children[index]
+                if try !visit(Unmanaged.passUnretained(child), from: index == first ? start : nil, prefix, body) {
+                    return false
+                }
             }
             return true
         }
-        let first = start.map { Self.childIndex(node, $0, prefix) } ?? 0
-        for index in first..<node.count {
-            if try !visit(node.children[index], from: index == first ? start : nil, prefix, body) {
-                return false
-            }
-        }
-        return true
     }
 
     /// Lets `body` change every value in place, in ascending key order.
