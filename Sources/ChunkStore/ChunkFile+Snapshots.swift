@@ -46,13 +46,27 @@ extension ChunkFile {
     /// `levels[0]`, 8 bytes little-endian each, zero past the last.
     func makePage(_ index: Int) -> UnsafeMutableRawPointer {
         let buffer = takeBuffer()
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
-        let first = index * entriesPerChunk
-        let end = min(first + entriesPerChunk, levels[0].count)
-        for slot in first..<end {
-            buffer.storeBytes(of: levels[0][slot].littleEndian, toByteOffset: (slot - first) * 8, as: UInt64.self)
-        }
+        storeTableChunk(levels[0], index, into: buffer)
         return buffer
+    }
+
+    /// Writes table chunk `index` of `level` into `buffer` as the file stores it: its entries,
+    /// 8 bytes little-endian each, zero past the last. On a little-endian host the entries are
+    /// already in that form: one copy (every commit builds two or more of these).
+    func storeTableChunk(_ level: [UInt64], _ index: Int, into buffer: UnsafeMutableRawPointer) {
+        let first = index * entriesPerChunk
+        let end = min(first + entriesPerChunk, level.count)
+        let bytes = max(0, end - first) * 8
+        #if _endian(little)
+        if bytes > 0 {
+            level.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress! + first * 8, byteCount: bytes) }
+        }
+        #else
+        for slot in first..<end {
+            buffer.storeBytes(of: level[slot].littleEndian, toByteOffset: (slot - first) * 8, as: UInt64.self)
+        }
+        #endif
+        (buffer + bytes).initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize - bytes)
     }
 
     /// Makes `next` (just committed) what new readers see: a record sharing the previous one's

@@ -117,16 +117,22 @@ extension ChunkFile {
         // What readers no longer see, and chunks released by durable commits, become free.
         reclaim()
         let txid = meta.txid + 1
-        var dirtyTable = [[Int]](repeating: [], count: levels.count)
+        // The dirty table-chunk lists are kept between commits, so a commit allocates none.
+        var dirtyTable = dirtyTableScratch
+        dirtyTableScratch = []
+        defer { dirtyTableScratch = dirtyTable }
+        if dirtyTable.count > levels.count { dirtyTable.removeLast(dirtyTable.count - levels.count) }
+        for level in dirtyTable.indices { dirtyTable[level].removeAll(keepingCapacity: true) }
+        while dirtyTable.count < levels.count { dirtyTable.append([]) }
         // 1. Data chunks whose bytes changed, in virtual-id order.
-        for (virtual, buffer) in working.sorted() {
+        try working.forEachSorted { (virtual, buffer) throws(StoreError) in
             let old = ChunkReference(packed: levels[0][Int(virtual)])
             if old.isMapped && !forceRewrite {
                 let original = try load(old, virtual: virtual)
                 if memcmp(original, buffer, chunkSize) == 0 {
                     chunksSkippedUnchanged += 1
                     returnBuffer(buffer)
-                    continue
+                    return
                 }
             }
             let physical = allocate()
@@ -158,8 +164,12 @@ extension ChunkFile {
         var previousRoot = meta.tableRoot
         growTableLevels(&dirtyTable, previousRoot: &previousRoot)
         for level in 0..<levels.count {
-            let indices = Set(dirtyTable[level]).sorted()
-            for index in indices {
+            dirtyTable[level].sort()
+            var previousIndex = -1
+            for position in dirtyTable[level].indices {
+                let index = dirtyTable[level][position]
+                if index == previousIndex { continue }
+                previousIndex = index
                 let buffer: UnsafeMutableRawPointer
                 if level == 0 {
                     // A level-0 table chunk is also the next snapshot's page for readers.
@@ -167,12 +177,7 @@ extension ChunkFile {
                     newPages.append(NewPage(index: index, page: buffer))
                 } else {
                     buffer = takeBuffer()
-                    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: chunkSize)
-                    let first = index * entriesPerChunk
-                    let end = min(first + entriesPerChunk, levels[level].count)
-                    for slot in first..<end {
-                        buffer.storeBytes(of: levels[level][slot].littleEndian, toByteOffset: (slot - first) * 8, as: UInt64.self)
-                    }
+                    storeTableChunk(levels[level], index, into: buffer)
                 }
                 let physical = allocate()
                 let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
@@ -198,7 +203,10 @@ extension ChunkFile {
         // Two syncs: the chunks and table must be on disk before a meta that names them can be
         // (the file layer has no other barrier), and the meta before the call returns.
         if durable { try file.syncData() }
-        try file.write(next.encoded(), at: Int64(next.txid % 2) * Int64(chunkSize))
+        let metaBytes = takeBuffer()
+        defer { returnBuffer(metaBytes) }
+        next.encode(into: metaBytes)
+        try file.write(UnsafeRawBufferPointer(start: metaBytes, count: ChunkMeta.encodedSize), at: Int64(next.txid % 2) * Int64(chunkSize))
         if durable { try file.syncData() }
         if durable || reuseWithoutSync { durableTxid = next.txid }
         meta = next

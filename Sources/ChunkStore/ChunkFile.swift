@@ -103,6 +103,8 @@ public final class ChunkFile {
     /// Relocation: chunks at or past this physical number are moved toward the front.
     var relocationLimit: UInt64 = .max
     var writes: [ChunkWrite] = []
+    /// Per level, the table chunks a commit dirtied (kept between commits for their capacity).
+    var dirtyTableScratch: [[Int]] = []
     /// Level-0 table chunks the commit rewrote: they become the next snapshot's pages.
     var newPages: [NewPage] = []
 

@@ -44,22 +44,27 @@ public struct ChunkMeta: Sendable, Equatable {
     /// tableDepth u32 tableRoot u64 virtualCount u32 userRoot u32 counter0 u64 counter1 u64
     /// reserved[8] crc32c u32 (masked, over everything before it).
     func encoded() -> [UInt8] {
-        var bytes: [UInt8] = Self.magic
-        bytes.reserveCapacity(Self.encodedSize)
-        bytes.appendFixed32(Self.formatVersion)
-        bytes.appendFixed32(UInt32(chunkSize))
-        bytes.appendFixed64(txid)
-        bytes.appendFixed64(chunkCount)
-        bytes.appendFixed32(tableDepth)
-        bytes.appendFixed64(tableRoot.packed)
-        bytes.appendFixed32(virtualCount)
-        bytes.appendFixed32(userRoot)
-        bytes.appendFixed64(userCounters.0)
-        bytes.appendFixed64(userCounters.1)
-        bytes.append(contentsOf: [UInt8](repeating: 0, count: 8))
-        bytes.appendFixed32(CRC32C.mask(CRC32C.checksum(bytes)))
-        while bytes.count < Self.encodedSize { bytes.append(0) }
+        var bytes = [UInt8](repeating: 0, count: Self.encodedSize)
+        bytes.withUnsafeMutableBytes { encode(into: $0.baseAddress!) }
         return bytes
+    }
+
+    /// Writes the `encodedSize` bytes of the meta at `buffer` (each commit does, so no array).
+    func encode(into buffer: UnsafeMutableRawPointer) {
+        Self.magic.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+        buffer.storeBytes(of: Self.formatVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(chunkSize).littleEndian, toByteOffset: 12, as: UInt32.self)
+        buffer.storeBytes(of: txid.littleEndian, toByteOffset: 16, as: UInt64.self)
+        buffer.storeBytes(of: chunkCount.littleEndian, toByteOffset: 24, as: UInt64.self)
+        buffer.storeBytes(of: tableDepth.littleEndian, toByteOffset: 32, as: UInt32.self)
+        buffer.storeBytes(of: tableRoot.packed.littleEndian, toByteOffset: 36, as: UInt64.self)
+        buffer.storeBytes(of: virtualCount.littleEndian, toByteOffset: 44, as: UInt32.self)
+        buffer.storeBytes(of: userRoot.littleEndian, toByteOffset: 48, as: UInt32.self)
+        buffer.storeBytes(of: userCounters.0.littleEndian, toByteOffset: 52, as: UInt64.self)
+        buffer.storeBytes(of: userCounters.1.littleEndian, toByteOffset: 60, as: UInt64.self)
+        buffer.storeBytes(of: UInt64(0), toByteOffset: 68, as: UInt64.self)
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: Self.encodedSize - 4))
+        buffer.storeBytes(of: CRC32C.mask(crc).littleEndian, toByteOffset: Self.encodedSize - 4, as: UInt32.self)
     }
 
     enum Decoded {

@@ -26,16 +26,15 @@ struct WorkingSet {
         return copy
     }
 
-    /// Every (id, copy) pair, by ascending id.
-    func sorted() -> [(virtual: UInt32, copy: UnsafeMutableRawPointer)] {
-        var result: [(virtual: UInt32, copy: UnsafeMutableRawPointer)] = []
-        result.reserveCapacity(ids.count)
+    /// Calls `body` with every (id, copy) pair, by ascending id. Sorts the ids in place: a
+    /// commit does this once, and allocates nothing for it.
+    mutating func forEachSorted<E: Error>(_ body: (UInt32, UnsafeMutableRawPointer) throws(E) -> Void) throws(E) {
+        ids.sort()
         var previous: UInt32?
-        for virtual in ids.sorted() where virtual != previous {
+        for virtual in ids where virtual != previous {
             previous = virtual
-            if let copy = copies[Int(virtual)] { result.append((virtual, copy)) }
+            if let copy = copies[Int(virtual)] { try body(virtual, copy) }
         }
-        return result
     }
 
     /// Empties the set, handing each copy still in it to `release` (if given; otherwise the

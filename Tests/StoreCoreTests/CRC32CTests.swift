@@ -37,6 +37,23 @@ struct CRC32CTests {
         }
     }
 
+    @Test("matches the table-driven code on chunk-sized buffers (three interleaved streams)")
+    func matchesOnLongBuffers() {
+        var random = SeededRandom(seed: 6)
+        let pool = random.bytes(70_000)
+        // Around the 3 × 168 and 3 × 1360 byte rounds, and the chunk sizes.
+        let lengths = [503, 504, 505, 511, 512, 1007, 1008, 4079, 4080, 4081, 4095, 4096, 4097, 8160, 8192, 12_345, 65_536]
+        for start in [0, 1, 5] {
+            for length in lengths {
+                pool.withUnsafeBytes { all in
+                    let bytes = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    #expect(CRC32C.checksum(bytes) == CRC32C.softwareChecksum(bytes), "start \(start) length \(length)")
+                    #expect(CRC32C.checksum(bytes, continuing: 0x1234_5678) == CRC32C.softwareChecksum(bytes, continuing: 0x1234_5678))
+                }
+            }
+        }
+    }
+
     @Test("continuing a checksum equals checksumming the concatenation")
     func continuation() {
         var random = SeededRandom(seed: 4)
