@@ -41,6 +41,17 @@ struct LSMSettings: Sendable {
         }
     }
 
+    /// Every setting with the value in effect, for results (`runs[].settings`), so that a
+    /// comparison with a reference LSM can show which sizes both ran with.
+    var effective: [String: String] {
+        [
+            "write_buffer_size": writeBufferSize, "block_size": blockSize, "block_cache_size": blockCacheBytes,
+            "bloom_bits_per_key": bloomBitsPerKey, "l0_compaction_trigger": l0CompactionTrigger,
+            "l0_slowdown_trigger": l0SlowdownTrigger, "l0_stop_trigger": l0StopTrigger, "level1_size": level1Size,
+            "level_multiplier": levelMultiplier, "target_file_size": targetFileSize,
+        ].mapValues(String.init)
+    }
+
     /// Target bytes of `level` (≥ 1).
     func targetBytes(level: Int) -> Int {
         var bytes = level1Size

@@ -133,6 +133,8 @@ public final class LSMStore: Store, @unchecked Sendable {
 
     public internal(set) var recoveryReport = RecoveryReport()
 
+    public var effectiveSettings: [String: String] { settings.effective }
+
     public init(directory: String, options: StoreOptions) throws {
         settings = try LSMSettings(options)
         compactionPolicy = CompactionPolicy(settings: settings)
