@@ -24,7 +24,7 @@ public enum CompactionMode: String, Sendable, CaseIterable {
 struct AppendLogSettings: Sendable {
     static let known: Set<String> = [
         "segment_size", "compaction_policy", "compaction_mode", "compaction_ratio",
-        "compaction_min_dead", "merge_fragmentation", "use_hints",
+        "compaction_min_dead", "merge_fragmentation", "use_hints", "preallocate",
     ]
 
     /// Bytes after which the active segment is sealed and a new one started.
@@ -37,6 +37,11 @@ struct AppendLogSettings: Sendable {
     var mergeFragmentation: Double
     /// Read hint files on open (off: scan every segment; for measuring what hints save).
     var useHints: Bool
+    /// Keep zero-filled, synced space ahead of the active segment's end, so a commit's fdatasync
+    /// writes data only (no size or extent change to journal). Default: on under durability
+    /// `always`, where every commit pays that sync; off otherwise, where the zeros would only add
+    /// writes.
+    var preallocate: Bool
 
     init(_ options: StoreOptions) throws(StoreError) {
         let settings = try options.engineSettings(for: AppendLogStore.engineName, known: Self.known)
@@ -47,5 +52,6 @@ struct AppendLogSettings: Sendable {
         minimumDeadBytes = try settings.size("compaction_min_dead", default: 1 << 20, range: 0...(1 << 40))
         mergeFragmentation = try settings.fraction("merge_fragmentation", default: 0.5, range: 0.01...1)
         useHints = try settings.flag("use_hints", default: true)
+        preallocate = try settings.flag("preallocate", default: options.durability == .always)
     }
 }

@@ -154,7 +154,13 @@ extension AppendLogStore {
             let installed = try stoppingOnFailure(holdingWriteLock: true) { try writer.install() }
             // The next active segment takes the next block's id, above every output.
             let activeId = nextBlockId
+            // The old active segment is an input: its filler stops and its zeros go before it is
+            // retired, so that if the unlink does not survive a crash it replays as any sealed
+            // segment does.
+            let oldActive = stateLock.withSharedLock { active }
+            try stoppingOnFailure(holdingWriteLock: true) { try oldActive?.cutPreallocatedSpace() }
             let activeFile = try stoppingOnFailure(holdingWriteLock: true) { try storage.create(Segment.fileName(activeId)) }
+            let activeSpace = try stoppingOnFailure(holdingWriteLock: true) { try preallocatedSpace(for: activeFile) }
             nextBlockId += Segment.idBlock
             var outputs: [Segment] = []
             let keyCount = stateLock.withExclusiveLock { () -> Int in
@@ -173,6 +179,7 @@ extension AppendLogStore {
                 totals.records = keydir.count
                 totals.deadRecords = 0
                 active = addSegment(id: activeId, file: activeFile, size: 0)
+                active.space = activeSpace
                 return keydir.count
             }
             writeLock.unlock()

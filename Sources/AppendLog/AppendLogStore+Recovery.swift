@@ -157,6 +157,13 @@ extension AppendLogStore {
         case .clean:
             if !pending.isEmpty { tornAt = committedEnd }
         case let .invalid(offset, reason, torn):
+            if !isNewest, pending.isEmpty, offset == committedEnd, try scanner.onlyZerosFrom(offset) {
+                // Preallocated space of a segment that was once active, left whole by a crash
+                // before its cut: the segment ends at its last record (the file is read-only).
+                totals.size -= segment.size - offset
+                segment.size = offset
+                return
+            }
             guard torn && isNewest else {
                 throw StoreError.corrupted(file: path, offset: Int64(offset), reason: reason)
             }
@@ -166,10 +173,16 @@ extension AppendLogStore {
             guard isNewest else {
                 throw StoreError.corrupted(file: path, offset: Int64(tornAt), reason: "a batch of \(pending.count) records has no commit record")
             }
-            // The interrupted commit was never acknowledged as durable: cut it off.
+            // The interrupted commit was never acknowledged as durable: cut it off. Zeros alone
+            // are the preallocated space the segment had not reached, not a torn commit.
+            let unwritten = try scanner.onlyZerosFrom(tornAt)
             try segment.file.truncate(to: Int64(tornAt))
             try segment.file.sync()
-            recoveryReportStorage.truncatedBytes += segment.size - tornAt
+            if unwritten {
+                recoveryReportStorage.preallocatedBytes += segment.size - tornAt
+            } else {
+                recoveryReportStorage.truncatedBytes += segment.size - tornAt
+            }
             totals.size -= segment.size - tornAt
             segment.size = tornAt
         }

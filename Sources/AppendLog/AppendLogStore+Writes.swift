@@ -73,10 +73,12 @@ extension AppendLogStore {
         let segment = active!
         let base = segment.size
         do {
+            try segment.space?.prepare(through: base + count)
             try segment.file.write(writeBuffer, at: Int64(base))
             if durability == .always { try segment.file.syncData() }
         } catch {
             do {
+                segment.space?.noteTruncated(to: base)
                 try segment.file.truncate(to: Int64(base))
             } catch {
                 noteFailureHoldingWriteLock(error)

@@ -29,7 +29,9 @@ import Synchronization
 /// `stateLock` exclusively, so either lock is enough to read them.
 public final class AppendLogStore: Store, @unchecked Sendable {
     public static let engineName = "log"
-    public static let formatVersion = 1
+    /// 2: the active segment may end in preallocated zeros (FORMAT.md, "Preallocated space");
+    /// format-1 stores open unchanged.
+    public static let formatVersion = 2
 
     public static let descriptor = EngineDescriptor(
         name: engineName,
@@ -104,6 +106,8 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         public var damagedHints = 0
         /// Bytes cut from the newest segment's torn tail.
         public var truncatedBytes = 0
+        /// Zero bytes cut from the newest segment: preallocated space its commits had not reached.
+        public var preallocatedBytes = 0
         /// Leftover temporary files removed.
         public var removedTemporaryFiles = 0
     }
@@ -183,7 +187,11 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                 lockedDirectory.release()
             }
             // A failure background work met and no write has reported yet is reported here.
-            if let failed { throw failed }
+            if let failed {
+                for segment in all { segment.space?.finish() }
+                throw failed
+            }
+            for segment in all { try segment.cutPreallocatedSpace() }
             // A clean close leaves a hint for every segment, the active one included, so the next
             // open merges hints instead of reading records.
             try? writeHints(for: all, includingActive: true)
@@ -246,15 +254,27 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     /// Seals the active segment (syncing it unless durability is `none`) and starts a new, empty
     /// one. Call holding `writeLock` (or during open).
     func startActiveSegment() throws {
-        if let active, durability != .none, active.needsSync {
-            try active.file.syncData()
-            active.needsSync = false
+        if let active {
+            try active.cutPreallocatedSpace()
+            if durability != .none, active.needsSync {
+                try active.file.syncData()
+                active.needsSync = false
+            }
         }
         let id = nextBlockId
         nextBlockId += Segment.idBlock
         let file = try storage.create(Segment.fileName(id))
+        let space = try preallocatedSpace(for: file)
         stateLock.withExclusiveLock {
             active = addSegment(id: id, file: file, size: 0)
+            active.space = space
         }
+    }
+
+    /// Zero-filled space ahead of a new active segment's writes (setting `preallocate`), never
+    /// past `segment_size`, where the segment is sealed.
+    func preallocatedSpace(for file: DurableFile) throws -> PreallocatedSpace? {
+        guard settings.preallocate else { return nil }
+        return try PreallocatedSpace(file: file, start: 0, limit: settings.segmentSize)
     }
 }

@@ -42,6 +42,9 @@ final class Segment: @unchecked Sendable {
     var hasHint = false
     /// Holds commits written since the file was last synced (durability `interval` or `none`).
     var needsSync = false
+    /// The active segment's zero-filled space ahead of its end (setting `preallocate`); `nil`
+    /// once sealed. Follows `writeLock`.
+    var space: PreallocatedSpace?
     /// Readers (and syncs) using the file now.
     private let pins = StripedCounter()
 
@@ -50,6 +53,18 @@ final class Segment: @unchecked Sendable {
         self.slot = slot
         self.file = file
         self.size = size
+    }
+
+    /// Ends the active segment's preallocation: stops its filler and cuts the zeros past the last
+    /// commit, so the file's length is its records' again (hints, merges and older readers rely
+    /// on that) — with an fsync, since that length is metadata. Call holding `writeLock`, or
+    /// when no writer can run.
+    func cutPreallocatedSpace() throws(StoreError) {
+        guard let space else { return }
+        space.finish()
+        self.space = nil
+        try file.truncate(to: Int64(size))
+        try file.sync()
     }
 
     var deadBytes: Int { size - liveBytes }

@@ -22,7 +22,7 @@ struct SegmentScanner {
     }
 
     /// Whether every byte from `position` to the end of the file is zero.
-    private mutating func onlyZerosFrom(_ position: Int) throws(StoreError) -> Bool {
+    mutating func onlyZerosFrom(_ position: Int) throws(StoreError) -> Bool {
         var cursor = position
         while cursor < size {
             let count = min(1 << 16, size - cursor)
@@ -31,6 +31,15 @@ struct SegmentScanner {
             cursor += count
         }
         return true
+    }
+
+    /// Whether the record at `start ..< end` ends in whole 512-byte sectors of zeros with only
+    /// zeros after it: an append into preallocated space that the crash stopped after its first
+    /// sectors (the rest still holds the zeros written ahead).
+    private mutating func endsInUnwrittenSectors(_ start: Int, _ end: Int) throws(StoreError) -> Bool {
+        let lastSector = (end - 1) / 512 * 512
+        guard lastSector > start else { return false }
+        return try onlyZerosFrom(lastSector)
     }
 
     /// Calls `body` with each valid record (its offset, header and bytes) in file order.
@@ -65,6 +74,7 @@ struct SegmentScanner {
             }
             if !valid {
                 let torn = try position + header.size == size || onlyZerosFrom(position)
+                    || endsInUnwrittenSectors(position, position + header.size)
                 return .invalid(offset: position, reason: "checksum mismatch in a \(header.size)-byte record", torn: torn)
             }
             position += header.size

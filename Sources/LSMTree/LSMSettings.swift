@@ -5,7 +5,7 @@ struct LSMSettings: Sendable {
     static let known: Set<String> = [
         "write_buffer_size", "block_size", "block_cache_size", "bloom_bits_per_key",
         "l0_compaction_trigger", "l0_slowdown_trigger", "l0_stop_trigger", "level1_size",
-        "level_multiplier", "target_file_size",
+        "level_multiplier", "target_file_size", "preallocate",
     ]
 
     /// Memtable bytes after which it turns immutable and is flushed.
@@ -23,6 +23,10 @@ struct LSMSettings: Sendable {
     var levelMultiplier: Int
     /// Compaction output files are cut at this size.
     var targetFileSize: Int
+    /// Keep zero-filled, synced space ahead of the WAL's end, so a commit's fdatasync writes data
+    /// only (no size or extent change to journal). Default: on under durability `always`, where
+    /// every commit pays that sync; off otherwise, where the zeros would only add writes.
+    var preallocate: Bool
 
     init(_ options: StoreOptions) throws {
         let settings = try options.engineSettings(for: LSMStore.engineName, known: Self.known)
@@ -36,6 +40,7 @@ struct LSMSettings: Sendable {
         level1Size = try settings.size("level1_size", default: 10 << 20, range: (64 << 10)...(1 << 40))
         levelMultiplier = try settings.size("level_multiplier", default: 10, range: 2...100)
         targetFileSize = try settings.size("target_file_size", default: 2 << 20, range: (16 << 10)...(1 << 30))
+        preallocate = try settings.flag("preallocate", default: options.durability == .always)
         guard l0CompactionTrigger <= l0SlowdownTrigger, l0SlowdownTrigger <= l0StopTrigger else {
             throw StoreError.invalidArgument("lsm settings: need l0_compaction_trigger ≤ l0_slowdown_trigger ≤ l0_stop_trigger")
         }

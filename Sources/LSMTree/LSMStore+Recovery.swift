@@ -116,7 +116,10 @@ extension LSMStore {
             lastSequence = max(lastSequence, sequence)
             recoveryReport.replayedCommits += 1
         }
-        if log.tornBytes > 0 {
+        // Zeros alone after the last record are preallocated space the WAL had not reached:
+        // nothing was torn, and the file is only read from now on.
+        let unwritten = log.tornBytes > 0 && !bytes[log.validEnd...].contains { $0 != 0 }
+        if log.tornBytes > 0 && !unwritten {
             let file = try storage.open(name, writable: true)
             defer { file.close() }
             try file.truncate(to: Int64(log.validEnd))
@@ -143,7 +146,8 @@ extension LSMStore {
     private func startNewWAL() throws {
         let number = nextFileNumber
         nextFileNumber += 1
-        wal = LogWriter(file: try storage.create(FileNames.wal(number)), offset: 0)
+        let file = try storage.create(FileNames.wal(number))
+        wal = LogWriter(file: file, offset: 0, space: try walSpace(for: file))
         walNumber = number
         if logNumber == 0 { logNumber = number }
     }

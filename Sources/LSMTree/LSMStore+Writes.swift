@@ -146,8 +146,10 @@ extension LSMStore {
     func freezeMemtable() throws {
         let number = allocateFileNumber()
         let file: DurableFile
+        let space: PreallocatedSpace?
         do {
             file = try storage.create(FileNames.wal(number))
+            space = try walSpace(for: file)
             // The frozen memtable's WAL is complete on disk.
             if durability != .always { try wal.sync() }
         } catch {
@@ -155,7 +157,7 @@ extension LSMStore {
             throw error
         }
         let previous = wal!
-        wal = LogWriter(file: file, offset: 0)
+        wal = LogWriter(file: file, offset: 0, space: space)
         walNumber = number
         unsynced.store(false, ordering: .relaxed)
         lock.withLock {
@@ -164,7 +166,14 @@ extension LSMStore {
             memtable = Memtable(writeBufferSize: settings.writeBufferSize)
             publishView()
         }
-        previous.file.close()
+        previous.close()
+    }
+
+    /// Zero-filled space ahead of a new WAL's writes (setting `preallocate`). Bounded at twice
+    /// the memtable budget: the WAL is left behind when its memtable fills, at about that size.
+    func walSpace(for file: DurableFile) throws -> PreallocatedSpace? {
+        guard settings.preallocate else { return nil }
+        return try PreallocatedSpace(file: file, start: 0, limit: 2 * settings.writeBufferSize)
     }
 
     /// The interval sync thread's body: a sync request when commits were written since the last.

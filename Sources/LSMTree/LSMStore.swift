@@ -31,7 +31,9 @@ import Synchronization
 /// and WAL writes run without `lock`.
 public final class LSMStore: Store, @unchecked Sendable {
     public static let engineName = "lsm"
-    public static let formatVersion = 1
+    /// 2: a WAL may end in preallocated zeros (FORMAT.md, "Preallocated WAL space"); format-1
+    /// stores open unchanged.
+    public static let formatVersion = 2
     /// Levels 0 … 6.
     static let levels = 7
 
@@ -351,7 +353,7 @@ public final class LSMStore: Store, @unchecked Sendable {
             isOpen = false
             closing = true
             usable.store(false, ordering: .releasing)
-            wal?.file.close()
+            wal?.close()
             manifest?.file.close()
             version = Version()
             immutable = nil

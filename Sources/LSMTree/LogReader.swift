@@ -41,7 +41,11 @@ struct LogReader {
         // finished: a fragment reaching past the end of the file, or zeros where the next header
         // should be with only zeros after. A complete fragment that fails its checksum, or
         // damage followed by more data, is corruption.
-        func damaged(_ at: Int, _ reason: String, complete: Bool = false) throws -> Result {
+        func damaged(_ at: Int, _ reason: String, complete: Bool = false, unwritten: Bool = false) throws -> Result {
+            if unwritten {
+                result.tornBytes = count - result.validEnd
+                return result
+            }
             let nonZeroAfter = bytes[min(count, at)...].contains { $0 != 0 }
             let declared = at + LogFormat.headerSize <= count
                 ? Int(UInt16(bytes[at + 4]) | UInt16(bytes[at + 5]) << 8) : 0
@@ -76,7 +80,13 @@ struct LogReader {
                 CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(position + 6)..<(position + LogFormat.headerSize + length)]))
             }
             guard CRC32C.unmask(stored) == actual else {
-                return try damaged(position, "fragment checksum mismatch", complete: true)
+                // A write into preallocated space that stopped after its first sectors leaves a
+                // whole fragment whose last sectors still hold the zeros written ahead, and only
+                // zeros after it: torn, not corrupt.
+                let end = position + LogFormat.headerSize + length
+                let lastSector = (end - 1) / 512 * 512
+                let unwritten = lastSector > position && !bytes[lastSector...].contains { $0 != 0 }
+                return try damaged(position, "fragment checksum mismatch", complete: true, unwritten: unwritten)
             }
             let payload = bytes[(position + LogFormat.headerSize)..<(position + LogFormat.headerSize + length)]
             switch type {

@@ -9,10 +9,21 @@ final class LogWriter {
     /// Records framed and not yet written.
     private var buffer: [UInt8] = []
 
-    init(file: DurableFile, offset: Int) {
+    /// Zero-filled space ahead of `offset` (a WAL under durability `always`), so that a
+    /// commit's write lands in blocks the file already has.
+    private let space: PreallocatedSpace?
+
+    init(file: DurableFile, offset: Int, space: PreallocatedSpace? = nil) {
         self.file = file
         self.offset = offset
+        self.space = space
         buffer.reserveCapacity(1 << 16)
+    }
+
+    /// Stops filling ahead and closes the file.
+    func close() {
+        space?.finish()
+        file.close()
     }
 
     /// Bytes framed and not yet written.
@@ -57,9 +68,11 @@ final class LogWriter {
         guard !buffer.isEmpty else { return }
         defer { buffer.removeAll(keepingCapacity: true) }
         do {
+            try space?.prepare(through: offset + buffer.count)
             try file.write(buffer, at: Int64(offset))
         } catch {
             // Cut a partial write off so the next record does not follow garbage.
+            space?.noteTruncated(to: offset)
             try? file.truncate(to: Int64(offset))
             throw error
         }

@@ -103,6 +103,12 @@ struct DBBenchCommand: ParsableCommand {
             print("\nEach engine beside its peers (ops/s ratio, taken round by round):\n")
             print(DBBenchTables.peerTable(ratios).render())
         }
+        if options.durability == .always {
+            // Measured after the engines, on the same device, so the ratio compares like with like.
+            let device = try Microbenchmarks.fsyncRates(seconds: 1)
+            print("\nDevice: 4 KiB overwrite + fdatasync \(NumberFormat.grouped(device.overwrite))/s, 4 KiB append + fdatasync \(NumberFormat.grouped(device.append))/s (storebench microbench fsync, this run):\n")
+            print(DBBenchTables.deviceTable(outcomes, overwriteRate: device.overwrite).render())
+        }
         guard compareRocksdb else { return }
 
         let comparable = phases.map(\.description).filter { RocksDBBench.phases.contains($0) }

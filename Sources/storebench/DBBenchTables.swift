@@ -22,6 +22,25 @@ enum DBBenchTables {
         return table
     }
 
+    /// Under durability `always`: each phase's commits/s beside the rate at which the device
+    /// overwrites a 4 KiB block and fdatasyncs it (measured in the same run) — the ceiling for
+    /// one writer whose every commit needs a sync; group commit can pass it.
+    static func deviceTable(_ outcomes: [(engine: String, outcome: DBBench.Outcome)], overwriteRate: Double) -> TextTable {
+        var table = TextTable(headers: ["engine", "threads", "benchmark", "commits/s", "× overwrite+fdatasync", "syncs/commit"])
+        for (engine, outcome) in outcomes {
+            for result in outcome.results {
+                guard let commits = result.commits, commits > 0, result.seconds > 0 else { continue }
+                let rate = Double(commits) / result.seconds
+                table.append([
+                    engine, String(result.threads), result.phase, NumberFormat.grouped(rate),
+                    NumberFormat.fixed(rate / overwriteRate, places: 2) + "×",
+                    result.syncsPerCommit.map { NumberFormat.fixed($0, places: 3) } ?? "–",
+                ])
+            }
+        }
+        return table
+    }
+
     static func summaryTable(_ outcomes: [(engine: String, outcome: DBBench.Outcome)]) -> TextTable {
         var table = TextTable(headers: ["engine", "threads", "files", "disk", "live", "write amp", "fsyncs", "maintenance", "jemalloc allocated", "jemalloc resident"])
         for (engine, outcome) in outcomes {

@@ -81,7 +81,8 @@ struct RecoveryTests {
         try handle.close()
         let padded = try openLog(path)
         #expect(try contents(padded) == after)
-        #expect(padded.recoveryReport.truncatedBytes == 500)
+        #expect(padded.recoveryReport.truncatedBytes == 0)
+        #expect(padded.recoveryReport.preallocatedBytes == 500)
         try padded.close()
     }
 

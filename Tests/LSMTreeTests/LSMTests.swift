@@ -1,5 +1,5 @@
 import Foundation
-import LSMTree
+@testable import LSMTree
 import MemoryStore
 import StoreCore
 import StoreTestSupport
@@ -111,7 +111,8 @@ struct LSMTests {
     func tornWALTail() throws {
         let scratch = try ScratchDirectory("lsm-torn")
         let path = scratch.child("store")
-        let store = try openLSM(path, durability: .always)
+        // A WAL that grows with each commit: its torn tail is the file's end.
+        let store = try openLSM(path, durability: .always, ["preallocate": "false"])
         for index in 0..<10 { try store.put(bytes("k\(index)"), [UInt8](repeating: 7, count: 100)) }
         let (copy, log) = try crashCopy(of: path, closing: store, to: scratch.child("copy"))
         var data = try Data(contentsOf: URL(fileURLWithPath: log))
@@ -193,5 +194,33 @@ struct LSMTests {
         #expect(Double(disk) <= 1.5 * Double(live), "disk \(disk) B against live \(live) B")
         #expect(store.levelSummary()[0].files == 0, "full compaction leaves nothing in L0")
         try store.close()
+    }
+}
+
+@Suite("lsm preallocated WAL")
+struct LSMPreallocationTests {
+    @Test("a crash after none of the last commit, or after only its first sector, in a WAL written into zeros prepared ahead")
+    func tornInPreallocatedWAL() throws {
+        for written in [0, 512] {
+            let scratch = try ScratchDirectory("lsm-prealloc")
+            let path = scratch.child("store")
+            let store = try openLSM(path, durability: .always)
+            for index in 0..<10 { try store.put(bytes("k\(index)"), [UInt8](repeating: 7, count: 100)) }
+            try store.put(bytes("big"), [UInt8](repeating: 9, count: 3000))
+            let (copy, log) = try crashCopy(of: path, closing: store, to: scratch.child("copy"))
+            var data = try Data(contentsOf: URL(fileURLWithPath: log))
+            let records = try LogReader.read(Array(data), path: log)
+            #expect(data.count > records.validEnd, "the WAL was preallocated")
+            #expect(data[records.validEnd...].allSatisfy { $0 == 0 })
+            let lastStart = records.records.last!.offset
+            data.replaceSubrange((lastStart + written)..<records.validEnd, with: Data(count: records.validEnd - lastStart - written))
+            try data.write(to: URL(fileURLWithPath: log))
+            let reopened = try openLSM(copy)
+            #expect(try reopened.get(bytes("big")) == nil, "the torn commit is gone (\(written) bytes written)")
+            for index in 0..<10 { #expect(try reopened.get(bytes("k\(index)")) == [UInt8](repeating: 7, count: 100)) }
+            #expect((reopened.recoveryReport.truncatedBytes > 0) == (written > 0))
+            try reopened.put(bytes("after"), bytes("ok"))
+            try reopened.close()
+        }
     }
 }
