@@ -1,3 +1,4 @@
+import ResultsSchema
 import StoreCore
 
 /// The figures of several `dbbench` rounds (`--repeats N`): each round runs every engine once, in
@@ -29,13 +30,7 @@ public struct DBBenchRounds: Sendable {
             count = sorted.count
             minimum = sorted.first ?? 0
             maximum = sorted.last ?? 0
-            if sorted.isEmpty {
-                median = 0
-            } else if sorted.count % 2 == 1 {
-                median = sorted[sorted.count / 2]
-            } else {
-                median = (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-            }
+            median = SampleStatistics.median(sorted)
         }
     }
 

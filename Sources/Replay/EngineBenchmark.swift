@@ -236,7 +236,7 @@ public struct EngineBenchmark {
             // its pauses are unknown, not zero.
             pauses: engine.isReference ? nil : Results.Pauses(
                 count: blocking.count, totalMs: pausedMs, maxMs: blocking.last ?? 0,
-                p99Ms: blocking.isEmpty ? 0 : blocking[min(blocking.count - 1, Int((Double(blocking.count) * 0.99).rounded(.up)) - 1)],
+                p99Ms: SampleStatistics.percentile(sorted: blocking, 0.99),
                 stalledFraction: measurement.elapsedSeconds > 0 ? pausedMs / 1000 / measurement.elapsedSeconds : 0),
             events: runEvents, recovery: recovery,
             memory: Results.Memory(

@@ -7,8 +7,8 @@ public enum Microbenchmarks {
     /// How many `write 4 KiB + fdatasync` rounds the device behind the temporary directory
     /// takes per second, overwriting one block and appending: the ceiling for commits that
     /// each need a sync (what `--durability always` engines are measured against).
-    public static func fsyncRates(seconds: Double) throws -> (overwrite: Double, append: Double) {
-        let path = try TemporaryDirectory.make()
+    public static func fsyncRates(seconds: Double, under parent: String? = nil) throws -> (overwrite: Double, append: Double) {
+        let path = try TemporaryDirectory.make(under: parent)
         defer { try? StorageDirectory.destroy(path, fileSystem: PosixFileSystem()) }
         let directory = StorageDirectory(path: path, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
         let file = try directory.create("fsync.bench")

@@ -62,7 +62,7 @@ extension RecoveryFigures {
     mutating func setRecoveryTimes(_ opens: [Double]) {
         let sorted = opens.sorted()
         func percentile(_ fraction: Double) -> Double {
-            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+            SampleStatistics.percentile(sorted: sorted, fraction)
         }
         recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: sorted.last ?? 0)
     }

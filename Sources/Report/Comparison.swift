@@ -243,9 +243,7 @@ public struct Comparison: Sendable {
     }
 
     static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        SampleStatistics.median(values)
     }
 
     /// Two-sided p-value of the Mann–Whitney U test, from the exact distribution of U (no ties

@@ -132,10 +132,7 @@ public enum HTMLReport {
         guard counts.count > 1 else { return "" }
         var engines: [String] = []
         for run in results.runs where !engines.contains(run.engine) { engines.append(run.engine) }
-        func median(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-        }
+        let median = SampleStatistics.median
         func series(_ value: (Results.Run) -> Double?) -> [LineChart.Series] {
             engines.enumerated().map { index, engine in
                 let points = counts.compactMap { count -> (Double, Double)? in

@@ -3,6 +3,22 @@ import StoreCore
 
 /// The terminal comparison: one row per engine (and repetition), the figures side by side.
 public enum SummaryTable {
+    /// Under durability `always`: each run's commits per second beside the device's overwrite +
+    /// fdatasync rate measured in the same run (one durable writer cannot beat it; group commit
+    /// with several can).
+    public static func deviceLimit(_ results: Results, overwriteRate: Double) -> String {
+        var table = TextTable(headers: ["engine", "threads", "commits/s", "÷ overwrite + fdatasync"])
+        for run in results.runs {
+            guard let commits = run.io.commits, commits > 0, run.elapsedS > 0 else { continue }
+            let rate = Double(commits) / run.elapsedS
+            table.append([run.engine, run.threadLabel, NumberFormat.grouped(rate),
+                          overwriteRate > 0 ? NumberFormat.fixed(rate / overwriteRate, places: 2) + "×" : "–"])
+        }
+        let append = results.machine.fsyncAppendPerS.map { ", 4 KiB append + fdatasync \(NumberFormat.grouped($0))/s" } ?? ""
+        return "device: 4 KiB overwrite + fdatasync \(NumberFormat.grouped(overwriteRate))/s\(append) (measured after the engines, in the stores' directory)\n"
+            + table.render()
+    }
+
     public static func make(_ results: Results) -> TextTable {
         var table = TextTable(headers: [
             "engine", "threads", "ops/s", "CPU µs/op", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "space amp mean/max", "write amp", "fsyncs",

@@ -39,6 +39,11 @@ public struct Results: Codable, Sendable, Equatable {
         public var cpus: Int
         public var memoryBytes: Int
         public var os: String
+        /// 4 KiB overwrites + fdatasync, and 4 KiB appends + fdatasync, per second, measured on the
+        /// stores' device after the engines ran under durability `always` (`nil` otherwise): the
+        /// device's limit for one-writer durable commits.
+        public var fsyncOverwritePerS: Double?
+        public var fsyncAppendPerS: Double?
         public init(cpus: Int, memoryBytes: Int, os: String) {
             self.cpus = cpus
             self.memoryBytes = memoryBytes

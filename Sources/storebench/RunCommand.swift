@@ -169,9 +169,16 @@ struct RunCommand: ParsableCommand {
                 valueCompressibility: compressibility, sampleIntervalS: interval,
                 settings: options.settings, crashKillPoints: killPoints, degradation: degrade)
             resultOptions.valueSize = valueSize
+            var machine = Results.Machine.current()
+            if options.durability == .always {
+                // On the stores' own device, after the engines: the limit one durable writer meets.
+                let device = try Microbenchmarks.fsyncRates(seconds: 1, under: scratch)
+                machine.fsyncOverwritePerS = device.overwrite
+                machine.fsyncAppendPerS = device.append
+            }
             let results = Results(
                 tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
-                machine: .current(),
+                machine: machine,
                 workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
                                 records: header.loadOperations, operations: total - header.loadOperations),
                 options: resultOptions,
@@ -191,6 +198,9 @@ struct RunCommand: ParsableCommand {
                                       NumberFormat.grouped(run.opsPerS), String(found.probes.count)])
                     }
                     print(table.render())
+                }
+                if let overwrite = results.machine.fsyncOverwritePerS {
+                    print("\n" + SummaryTable.deviceLimit(results, overwriteRate: overwrite))
                 }
                 for (layout, overhead) in overheads {
                     print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overhead, places: 0)) ns per operation (the same replay against a store that does nothing)")
