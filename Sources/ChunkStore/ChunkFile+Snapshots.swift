@@ -92,7 +92,7 @@ extension ChunkFile {
         for index in kept..<max(kept, count) { pages[index] = zeroPage }
         for new in newPages {
             let replaced = pages[new.index]
-            if replaced != zeroPage { retired.append(RetiredMemory(txid: next.txid, kind: .page, pointer: replaced)) }
+            if replaced != zeroPage { retired.append(RetiredMemory(kind: .page, pointer: replaced), releasedBy: next.txid) }
             pages[new.index] = new.page
         }
         newPages.removeAll(keepingCapacity: true)
@@ -101,7 +101,7 @@ extension ChunkFile {
         // Record first, then its txid: a reader that pins this txid then loads a record ≥ it.
         published.store(UInt(bitPattern: record), ordering: .sequentiallyConsistent)
         publishedTxid.store(next.txid, ordering: .sequentiallyConsistent)
-        retired.append(RetiredMemory(txid: next.txid, kind: .snapshot, pointer: UnsafeMutableRawPointer(current)))
+        retired.append(RetiredMemory(kind: .snapshot, pointer: UnsafeMutableRawPointer(current)), releasedBy: next.txid)
         current = record
     }
 
@@ -124,17 +124,7 @@ extension ChunkFile {
         }
         let (oldest, oldestEpoch) = readers.oldest()
         reclaimFrames(before: oldestEpoch)
-        while retiredHead < retired.count && retired[retiredHead].txid <= oldest {
-            release(retired[retiredHead])
-            retiredHead += 1
-        }
-        if retiredHead == retired.count {
-            retired.removeAll(keepingCapacity: true)
-            retiredHead = 0
-        } else if retiredHead >= 1024 && retiredHead * 2 >= retired.count {
-            retired.removeFirst(retiredHead)
-            retiredHead = 0
-        }
+        while let entry = retired.next(through: oldest) { release(entry) }
         freeChunks.promote(upTo: min(oldest, durableTxid))
     }
 
@@ -155,7 +145,7 @@ extension ChunkFile {
     /// Memory and chunks waiting for readers: (retired memory items, released chunks not yet
     /// reusable). For tests.
     public var waitingForReaders: (memory: Int, chunks: Int) {
-        (retired.count - retiredHead, freeChunks.pendingCount)
+        (retired.count, freeChunks.pendingCount)
     }
 
     /// Readers pinned now. For tests.

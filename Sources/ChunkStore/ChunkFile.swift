@@ -62,8 +62,7 @@ public final class ChunkFile {
     let zeroPage: UnsafeMutableRawPointer
     /// Memory the readers of older snapshots may still use, oldest first, with the commit that
     /// retired it: reclaimed once every pinned txid has reached that commit.
-    var retired: [RetiredMemory] = []
-    var retiredHead = 0
+    var retired = CommitOrderedQueue<RetiredMemory>()
     /// Records (with their page arrays) no reader can see any more, for the next commits.
     var spareRecords: [UnsafeMutablePointer<TableSnapshot>] = []
     /// The newest commit known to be on stable storage (chunks it or older commits released may
@@ -118,9 +117,8 @@ public final class ChunkFile {
     // Structs rather than labeled tuples: arrays of those look their metadata up at run time.
     /// A page, or a snapshot record with its page array (not its pages).
     enum RetiredKind { case page, snapshot }
-    /// Memory an older snapshot may use, retired by commit `txid`.
+    /// Memory an older snapshot may use.
     struct RetiredMemory {
-        var txid: UInt64
         var kind: RetiredKind
         var pointer: UnsafeMutableRawPointer
     }
@@ -193,7 +191,7 @@ public final class ChunkFile {
 
     deinit {
         // Retired pages and records go back to the pool and the spare records first.
-        for position in retiredHead..<retired.count { release(retired[position]) }
+        for entry in retired.waiting { release(entry.element) }
         for buffer in pool { ChunkFrame.deallocate(buffer) }
         working.removeAll { ChunkFrame.deallocate($0) }
         for write in writes where write.kind != .page { ChunkFrame.deallocate(write.bytes) }

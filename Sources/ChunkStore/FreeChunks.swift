@@ -4,18 +4,12 @@
 /// (before that the previous durable meta may still need them) and no reader has a snapshot
 /// older than *T* pinned.
 struct FreeChunks {
-    struct Released {
-        var physical: UInt32
-        var txid: UInt64
-    }
-
     private var heap: [UInt32] = []
     /// Released chunks not yet reusable, and the commit that released each, oldest first.
-    private var pending: [Released] = []
-    private var pendingHead = 0
+    private var pending = CommitOrderedQueue<UInt32>()
 
     var count: Int { heap.count }
-    var pendingCount: Int { pending.count - pendingHead }
+    var pendingCount: Int { pending.count }
 
     init(_ chunks: [UInt32] = []) {
         heap = chunks.sorted()  // a sorted array is a valid min-heap
@@ -23,27 +17,17 @@ struct FreeChunks {
 
     /// Commit `txid` no longer uses `physical`.
     mutating func release(_ physical: UInt32, by txid: UInt64) {
-        pending.append(Released(physical: physical, txid: txid))
+        pending.append(physical, releasedBy: txid)
     }
 
     /// Chunks released by commits up to `txid` may be overwritten now.
     mutating func promote(upTo txid: UInt64) {
-        while pendingHead < pending.count && pending[pendingHead].txid <= txid {
-            push(pending[pendingHead].physical)
-            pendingHead += 1
-        }
-        if pendingHead == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            pendingHead = 0
-        } else if pendingHead >= 4096 && pendingHead * 2 >= pending.count {
-            pending.removeFirst(pendingHead)
-            pendingHead = 0
-        }
+        while let physical = pending.next(through: txid) { push(physical) }
     }
 
     /// The highest chunk still waiting to become reusable (0: none).
     var highestPending: UInt32 {
-        pending[pendingHead...].reduce(0) { max($0, $1.physical) }
+        pending.waiting.reduce(0) { max($0, $1.element) }
     }
 
     /// Removes and returns the lowest free chunk below `limit`, if any.
