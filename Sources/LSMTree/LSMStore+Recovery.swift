@@ -16,9 +16,11 @@ extension LSMStore {
             // A new store, or a creation interrupted before CURRENT existed (nothing was
             // acknowledged yet): start from nothing.
             try storage.remove(names.filter { FileNames.number(of: $0, .wal) != nil || $0.hasPrefix(FileNames.manifestPrefix) })
+            // The WAL first, so that the MANIFEST records it as the oldest WAL still needed.
             nextFileNumber = 1
-            try startNewManifest()
             try startNewWAL()
+            logNumber = walNumber
+            try startNewManifest()
             return
         }
         // CURRENT names the MANIFEST.
@@ -75,6 +77,8 @@ extension LSMStore {
         }
         // Start clean: a fresh MANIFEST with the whole version, a fresh WAL; then remove what no
         // longer belongs (older MANIFESTs, WALs below the log number, SSTs no version names).
+        // `logNumber` stays what the MANIFEST says: the WALs just replayed hold commits no SST
+        // does yet, so they stay until a flush moves the log number past them.
         try startNewManifest()
         try startNewWAL()
         var obsolete: [String] = []
@@ -149,6 +153,5 @@ extension LSMStore {
         let file = try storage.create(FileNames.wal(number))
         wal = LogWriter(file: file, offset: 0, space: try walSpace(for: file))
         walNumber = number
-        if logNumber == 0 { logNumber = number }
     }
 }
