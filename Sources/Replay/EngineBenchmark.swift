@@ -155,6 +155,8 @@ public struct EngineBenchmark {
         let eventsBefore = store.metrics.events().count
         let osBefore = OSCounters.bytesWritten()
         let passedBefore = OSCounters.bytesPassedToWrite()
+        let cacheBefore = try store.statistics()
+        let residentBefore = PageCacheResidency.measure(directory: directory)
         let resourcesBefore = ResourceUsage.now(device: directory)
         let runStart = MonotonicClock.now()
         let runStartTime = Date().timeIntervalSince1970
@@ -175,6 +177,7 @@ public struct EngineBenchmark {
         let peakResident = peakIsEngines ? ProcessMemory.peakResidentSinceReset() : nil
         let usage = try storage.usage()
         let reported = try store.statistics()
+        let residentAfter = PageCacheResidency.measure(directory: directory)
         var liveBytes = 0
         try store.scan(from: [], limit: Int.max) { key, value in liveBytes += key.count + value.count }
         // Counters are read after close, so every engine's figures include the work its close
@@ -265,6 +268,13 @@ public struct EngineBenchmark {
         run.warmUpS = plan.warmUp == nil ? nil : measurement.warmUpSeconds
         run.steadyState = Results.SteadyState.judge(series.opsPerSecond, warmUpIntervals: Int((measurement.warmUpSeconds / plan.sampleInterval).rounded(.up)))
         run.resources = resourcesBefore.resources(until: resourcesAfter, operations: measurement.operations)
+        if let hits = reported.cacheHits, let misses = reported.cacheMisses {
+            run.cache = Results.CacheUse(hits: hits - (cacheBefore.cacheHits ?? 0), misses: misses - (cacheBefore.cacheMisses ?? 0))
+        }
+        if let residentBefore, let residentAfter {
+            run.pageCache = Results.PageCacheUse(storeBytesStart: residentBefore.total, residentBytesStart: residentBefore.resident,
+                                                 storeBytesEnd: residentAfter.total, residentBytesEnd: residentAfter.resident)
+        }
         run.settings = effectiveSettings.isEmpty ? nil : effectiveSettings
         run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1
         if case let .roles(readers, writers) = plan.layout {

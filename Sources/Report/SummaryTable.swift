@@ -33,7 +33,7 @@ public enum SummaryTable {
     public static func make(_ results: Results) -> TextTable {
         let latency = latencyColumns(results)
         var table = TextTable(headers: [
-            "engine", "threads", "ops/s", "CPU µs/op"] + latency.map { "\($0.label) µs" } + ["max µs", "space amp mean/max", "write amp", "fsyncs",
+            "engine", "threads", "ops/s", "CPU µs/op", "dev reads/op", "cache hits"] + latency.map { "\($0.label) µs" } + ["max µs", "space amp mean/max", "write amp", "fsyncs",
             "fsyncs/commit", "max pause", "stalled", "clean open", "crash open", "lost", "partial", "jemalloc", peakHeader(results),
         ])
         let repeated = results.runs.contains { $0.repetition > 1 }
@@ -44,6 +44,8 @@ public enum SummaryTable {
                 run.threadLabel,
                 NumberFormat.grouped(run.opsPerS),
                 run.resources?.cpuUsPerOp.map { NumberFormat.fixed($0, places: 2) } ?? "–",
+                run.resources?.deviceReadsPerOp.map { NumberFormat.fixed($0, places: 3) } ?? "–",
+                run.cache?.hitRate.map { NumberFormat.fixed($0 * 100, places: 1) + "%" } ?? "–",
             ] + latency.map { column in
                 all.flatMap { column.value($0.latencyUs) }.map { NumberFormat.fixed($0, places: 1) } ?? "-"
             } + [

@@ -128,6 +128,10 @@ public struct Results: Codable, Sendable, Equatable {
         public var steadyState: SteadyState?
         /// `--find-max`: the highest rate held within the latency objective.
         public var maximumRate: MaximumRate?
+        /// The engine's own block or chunk cache over the run phase (absent: it does not count).
+        public var cache: CacheUse?
+        /// The store's files in the kernel's page cache when the run phase started and ended.
+        public var pageCache: PageCacheUse?
         /// The run phase's HdrHistogram interval log (`.hlog`), beside results.json: one tagged
         /// histogram per interval and operation kind.
         public var latencyLog: String?
@@ -379,6 +383,33 @@ public struct Results: Codable, Sendable, Equatable {
             self.allocatedBytes = allocatedBytes
             self.processAllocatedBytes = processAllocatedBytes
             self.residentBytes = residentBytes
+        }
+    }
+
+    /// Lookups of an engine's own cache during the run phase.
+    public struct CacheUse: Codable, Sendable, Equatable {
+        public var hits: Int
+        public var misses: Int
+        /// hits / (hits + misses); `nil` without lookups.
+        public var hitRate: Double?
+        public init(hits: Int, misses: Int) {
+            self.hits = hits
+            self.misses = misses
+            hitRate = hits + misses > 0 ? Double(hits) / Double(hits + misses) : nil
+        }
+    }
+
+    /// Bytes of the store's files, and of those resident in the page cache (`mincore`).
+    public struct PageCacheUse: Codable, Sendable, Equatable {
+        public var storeBytesStart: Int
+        public var residentBytesStart: Int
+        public var storeBytesEnd: Int
+        public var residentBytesEnd: Int
+        public init(storeBytesStart: Int, residentBytesStart: Int, storeBytesEnd: Int, residentBytesEnd: Int) {
+            self.storeBytesStart = storeBytesStart
+            self.residentBytesStart = residentBytesStart
+            self.storeBytesEnd = storeBytesEnd
+            self.residentBytesEnd = residentBytesEnd
         }
     }
 

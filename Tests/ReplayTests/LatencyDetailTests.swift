@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import LSMTree
 import MemoryStore
 import StoreCore
 import StoreTestSupport
@@ -153,5 +154,49 @@ struct LatencyDetailTests {
         #expect(five.halfWidth == 0)
         let spread = try #require(SampleStatistics.meanConfidence95([8, 9, 10, 11, 12]))
         #expect(abs(spread.halfWidth - 2.776 * (2.5 / 5).squareRoot()) < 1e-9)
+    }
+}
+
+@Suite("Cache and page-cache accounting")
+struct CacheAccountingTests {
+    @Test("page-cache residency: a file just written is resident, and not after its pages are dropped")
+    func residency() throws {
+        let scratch = try ScratchDirectory("residency")
+        let directory = scratch.child("store")
+        let fileSystem = PosixFileSystem()
+        try StorageDirectory.createPath(directory, fileSystem: fileSystem)
+        let storage = StorageDirectory(path: directory, fileSystem: fileSystem, metrics: StoreMetrics())
+        try storage.writeAtomically("data", contents: [UInt8](repeating: 7, count: 1 << 20))
+        try storage.writeAtomically("small", contents: [1, 2, 3])
+        let before = try #require(PageCacheResidency.measure(directory: directory))
+        #expect(before.total == (1 << 20) + 3)
+        #expect(before.resident == before.total, "written and synced pages stay cached: \(before)")
+        let fd = try fileSystem.open(directory + "/data", mode: .readOnly)
+        try fileSystem.dropCachedPages(fd)
+        fileSystem.close(fd)
+        let after = try #require(PageCacheResidency.measure(directory: directory))
+        #expect(after.total == before.total && after.resident < before.resident / 2, "\(after)")
+        #expect(PageCacheResidency.measure(directory: scratch.child("missing")) == nil)
+    }
+
+    @Test("a run records the engine's own cache lookups over the run phase, and leaves them out where the engine has none")
+    func cacheCounters() throws {
+        let scratch = try ScratchDirectory("cache-use")
+        // 3,000 records of 1 KiB in a 64 KiB memtable: reads go to SST blocks through the cache.
+        let materialized = try WorkloadMaterializer.materialize("ycsb-c", seed: 3, overrides: ["recordcount": "3000", "operationcount": "6000", "fieldlength": "1024"], scratch: scratch.path)
+        let total = try #require(try TraceReader.recordCount(path: materialized.path))
+        let plan = RunPlan(
+            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
+            options: StoreOptions(durability: .none, settings: ["lsm.write_buffer_size": "64KiB"]), pace: .max, sampleInterval: 0.5,
+            synthesizer: ValueSynthesizer(seed: 3), seed: 3, killPoints: 0, crashExecutable: "",
+            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 3, compressibility: 0.5, settings: []))
+        let lsm = try EngineBenchmark(engine: LSMStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 1, harnessOverhead: 0)
+        let cache = try #require(lsm.cache)
+        #expect(cache.hits + cache.misses >= 6_000, "every get past the memtable looks a block up: \(cache)")
+        #expect(cache.hitRate.map { $0 > 0 && $0 <= 1 } == true)
+        let pageCache = try #require(lsm.pageCache)
+        #expect(pageCache.storeBytesStart > 3_000 * 1024 && pageCache.residentBytesStart <= pageCache.storeBytesStart)
+        let memory = try EngineBenchmark(engine: MemoryStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 1, harnessOverhead: 0)
+        #expect(memory.cache == nil)
     }
 }
