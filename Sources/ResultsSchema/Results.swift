@@ -16,6 +16,8 @@ public struct Results: Codable, Sendable, Equatable {
     /// The `storebench run` arguments that produced these results (without output options), so a
     /// baseline can be run again exactly.
     public var invocation: [String]?
+    /// When the run ended, UTC (`2026-12-04T21:30:00Z`): `history` orders results by it.
+    public var date: String?
 
     public init(tool: Tool, machine: Machine, workload: Workload, options: Options, runs: [Run], invocation: [String]? = nil) {
         self.tool = tool

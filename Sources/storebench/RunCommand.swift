@@ -187,13 +187,14 @@ struct RunCommand: ParsableCommand {
                 machine.fsyncOverwritePerS = device.overwrite
                 machine.fsyncAppendPerS = device.append
             }
-            let results = Results(
+            var results = Results(
                 tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
                 machine: machine,
                 workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
                                 records: header.loadOperations, operations: total - header.loadOperations),
                 options: resultOptions,
                 runs: runs, invocation: invocation(workload: workload))
+            results.date = ISO8601Time.now()
             let directory = try ResultsWriter.write(results, under: out, name: name, latencyLogs: latencyLogs)
             switch format {
             case .table:
