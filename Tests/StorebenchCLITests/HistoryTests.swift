@@ -36,3 +36,34 @@ struct HistoryTests {
         #expect(empty == 64 && message.contains("nothing-here"), "\(message)")
     }
 }
+
+@Suite("storebench sweep")
+struct SweepTests {
+    @Test("shards share one output, a second pass runs nothing again, and the summary merges every shard")
+    func shardsAndResume() throws {
+        let scratch = try ScratchDirectory("sweep")
+        let file = scratch.child("m.sweep")
+        try """
+            engines = memory, lsm[write_buffer_size=64KiB]
+            threads = 1, 2
+            records = 200
+            ops = 1000
+            kill-points = 0
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let out = scratch.child("out")
+        let (first, firstOutput) = try StorebenchProcess.run(["sweep", file, "--out", out, "--shard", "1/2"])
+        #expect(first == 0 && firstOutput.contains("2 of 4 cells have results"), "\(firstOutput)")
+        let (second, secondOutput) = try StorebenchProcess.run(["sweep", file, "--out", out, "--shard", "2/2"])
+        #expect(second == 0 && secondOutput.contains("4 of 4 cells have results"), "\(secondOutput)")
+        let (again, againOutput) = try StorebenchProcess.run(["sweep", file, "--out", out])
+        #expect(again == 0 && againOutput.components(separatedBy: "done already").count - 1 == 4, "\(againOutput)")
+        let csv = try String(contentsOfFile: out + "/sweep.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 5 && csv.dropFirst().contains { $0.contains(",lsm[write_buffer_size=64KiB],") }, "\(csv)")
+
+        let (bad, badOutput) = try StorebenchProcess.run(["sweep", file, "--shard", "3/2"])
+        #expect(bad == 64 && badOutput.contains("--shard"), "\(badOutput)")
+        try "engines = memory\nthreads: 2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (malformed, message) = try StorebenchProcess.run(["sweep", file, "--out", out])
+        #expect(malformed == 64 && message.contains("m.sweep:2:"), "\(message)")
+    }
+}
