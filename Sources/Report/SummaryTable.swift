@@ -97,6 +97,27 @@ public enum SummaryTable {
         return table
     }
 
+    /// `--find-max`: per engine the highest rate that held the objective, the lowest rate above
+    /// it that did not (the true maximum lies between: the search's precision), and — when no
+    /// rate held — the lowest rate tried and its latency, so an unreachable objective says how
+    /// far off it was.
+    public static func maximumRates(_ results: Results) -> TextTable {
+        var table = TextTable(headers: ["engine", "threads", "max ops/s", "failed at ops/s", "unpaced ops/s", "rates tried"])
+        for run in results.runs {
+            guard let found = run.maximumRate else { continue }
+            let held = found.maxOpsPerS
+            let failedAbove = found.probes.filter { !$0.passed && $0.offeredOpsPerS > (held ?? 0) }.map(\.offeredOpsPerS).min()
+            var maximum = held.map(NumberFormat.grouped) ?? "none held"
+            if held == nil, let lowest = found.probes.first {
+                let latency = lowest.latencyUs.map { NumberFormat.fixed($0, places: 1) + " µs" } ?? "no latency"
+                maximum += " (lowest tried \(NumberFormat.grouped(lowest.offeredOpsPerS)) ops/s: \(latency))"
+            }
+            table.append([run.engine, run.threadLabel, maximum, failedAbove.map(NumberFormat.grouped) ?? "–",
+                          NumberFormat.grouped(run.opsPerS), String(found.probes.count)])
+        }
+        return table
+    }
+
     /// "peak RSS (engine)" when every run's peak is its own engine's, else "(process)".
     static func peakHeader(_ results: Results) -> String {
         results.runs.allSatisfy { $0.memory.peakRssScope == "engine" } ? "peak RSS (engine)" : "peak RSS (process)"

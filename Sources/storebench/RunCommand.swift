@@ -207,13 +207,7 @@ struct RunCommand: ParsableCommand {
                 let maxima = results.runs.filter { $0.maximumRate != nil }
                 if !maxima.isEmpty {
                     print("\nhighest rate within \(slo), open loop (latency from when each operation was due):")
-                    var table = TextTable(headers: ["engine", "threads", "max ops/s", "unpaced ops/s", "rates tried"])
-                    for run in maxima {
-                        let found = run.maximumRate!
-                        table.append([run.engine, run.threadLabel, found.maxOpsPerS.map(NumberFormat.grouped) ?? "none held",
-                                      NumberFormat.grouped(run.opsPerS), String(found.probes.count)])
-                    }
-                    print(table.render())
+                    print(SummaryTable.maximumRates(results).render())
                 }
                 if let overwrite = results.machine.fsyncOverwritePerS {
                     print("\n" + SummaryTable.deviceLimit(results, overwriteRate: overwrite))

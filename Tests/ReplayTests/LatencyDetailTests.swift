@@ -200,3 +200,30 @@ struct CacheAccountingTests {
         #expect(memory.cache == nil)
     }
 }
+
+@Suite("Aged stores")
+struct AgedStoreTests {
+    /// An LSM tree that has been overwritten for a while holds data in deeper levels, so the run
+    /// phase's writes are compacted through more of them: an aged store's write amplification is
+    /// higher than a fresh one's on the same run phase. This is why `--age` exists.
+    @Test("ageing an lsm store raises the run phase's write amplification")
+    func agedWriteAmplification() throws {
+        let scratch = try ScratchDirectory("aged")
+        let materialized = try WorkloadMaterializer.materialize("ycsb-a", seed: 8, overrides: ["recordcount": "3000", "operationcount": "6000"], scratch: scratch.path)
+        let total = try #require(try TraceReader.recordCount(path: materialized.path))
+        var settings: [String: String] = [:]
+        for (name, value) in LSMStore.descriptor.stressSettings { settings["lsm." + name] = value }
+        var plan = RunPlan(
+            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
+            options: StoreOptions(durability: .none, settings: settings), pace: .max, sampleInterval: 0.5,
+            synthesizer: ValueSynthesizer(seed: 8), seed: 8, killPoints: 0, crashExecutable: "",
+            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 8, compressibility: 0.5, settings: []))
+        let fresh = try EngineBenchmark(engine: LSMStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 1, harnessOverhead: 0)
+        plan.ageRounds = 4
+        let aged = try EngineBenchmark(engine: LSMStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 2, harnessOverhead: 0)
+        let freshAmp = try #require(fresh.io.writeAmp)
+        let agedAmp = try #require(aged.io.writeAmp)
+        #expect(aged.age?.ops == 4 * 3000)
+        #expect(agedAmp > freshAmp * 1.1, "aged \(agedAmp) vs fresh \(freshAmp)")
+    }
+}
