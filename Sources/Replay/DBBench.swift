@@ -31,57 +31,51 @@ public struct DBBench {
         /// cannot simulate this (`CrashSimulating`) are reopened after a normal close.
         case reopenAfterCrash
 
-        public static let names = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq",
-                                   "readwhilewriting", "seekrandom", "deleterandom", "compact", "reopen[:name=value,...]",
-                                   "reopen-cold[:name=value,...]", "overwrite:n=COUNT", "reopen-crash"]
+        /// The phases one word names, in the order help lists them.
+        static let named: [(name: String, phase: Phase)] = [
+            ("fillseq", .fillseq), ("fillrandom", .fillrandom), ("overwrite", .overwrite), ("readrandom", .readrandom),
+            ("readseq", .readseq), ("readwhilewriting", .readwhilewriting), ("seekrandom", .seekrandom),
+            ("deleterandom", .deleterandom), ("compact", .compact), ("reopen-crash", .reopenAfterCrash),
+        ]
 
-        /// Parses `fillrandom` or `reopen:use_hints=false,segment_size=1MiB`.
+        public static let names = named.map(\.name) + ["reopen[:name=value,...]", "reopen-cold[:name=value,...]", "overwrite:n=COUNT"]
+
+        /// Parses `fillrandom`, `overwrite:n=1000` or `reopen:use_hints=false,segment_size=1MiB`.
         public init(parsing text: String) throws(StoreError) {
             let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-            switch parts.first ?? "" {
-            case "fillseq": self = .fillseq
-            case "fillrandom": self = .fillrandom
-            case "overwrite" where parts.count > 1:
-                guard parts[1].hasPrefix("n="), let count = Int(parts[1].dropFirst(2)), count > 0 else {
+            let name = parts.first ?? ""
+            let argument = parts.count > 1 ? parts[1] : nil
+            if argument == nil, let entry = Self.named.first(where: { $0.name == name }) {
+                self = entry.phase
+                return
+            }
+            switch name {
+            case "overwrite":
+                guard let argument, argument.hasPrefix("n="), let count = Int(argument.dropFirst(2)), count > 0 else {
                     throw .invalidArgument("`\(text)`: expected overwrite:n=COUNT")
                 }
                 self = .overwriteCount(count)
-            case "overwrite": self = .overwrite
-            case "reopen-crash": self = .reopenAfterCrash
-            case "readrandom": self = .readrandom
-            case "readseq": self = .readseq
-            case "readwhilewriting": self = .readwhilewriting
-            case "seekrandom": self = .seekrandom
-            case "deleterandom": self = .deleterandom
-            case "compact": self = .compact
             case "reopen", "reopen-cold":
                 var settings: [String: String] = [:]
-                for pair in (parts.count > 1 ? parts[1] : "").split(separator: ",") {
+                for pair in (argument ?? "").split(separator: ",") {
                     let nameValue = pair.split(separator: "=", maxSplits: 1).map(String.init)
                     guard nameValue.count == 2 else { throw .invalidArgument("`\(pair)` in `\(text)` is not name=value") }
                     settings[nameValue[0]] = nameValue[1]
                 }
-                self = .reopen(settings: settings, cold: parts[0] == "reopen-cold")
+                self = .reopen(settings: settings, cold: name == "reopen-cold")
             default:
                 throw .invalidArgument("unknown benchmark `\(text)` (known: \(Self.names.joined(separator: ", ")))")
             }
         }
 
         public var description: String {
+            if let entry = Self.named.first(where: { $0.phase == self }) { return entry.name }
             switch self {
-            case .fillseq: "fillseq"
-            case .fillrandom: "fillrandom"
-            case .overwrite: "overwrite"
-            case .readrandom: "readrandom"
-            case .readseq: "readseq"
-            case .readwhilewriting: "readwhilewriting"
-            case .seekrandom: "seekrandom"
-            case .deleterandom: "deleterandom"
-            case .compact: "compact"
-            case let .overwriteCount(count): "overwrite:n=\(count)"
-            case .reopenAfterCrash: "reopen-crash"
+            case let .overwriteCount(count): return "overwrite:n=\(count)"
             case let .reopen(settings, cold):
-                (cold ? "reopen-cold" : "reopen") + (settings.isEmpty ? "" : ":") + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                return (cold ? "reopen-cold" : "reopen") + (settings.isEmpty ? "" : ":")
+                    + settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            default: return "?"
             }
         }
     }

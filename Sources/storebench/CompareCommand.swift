@@ -10,8 +10,10 @@ struct ComparisonOptions: ParsableArguments {
     @Option(help: "Thresholds past which a change counts: time=10%,bytes=1%,memory=10% (any subset).")
     var threshold = "time=10%,bytes=1%,memory=10%"
 
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, markdown, json }
+
     @Option(help: "Output: table, markdown or json.")
-    var format = "table"
+    var format: Format = .table
 
     @Option(parsing: .upToNextOption, help: "Metric classes to compare: timing, deterministic, memory, durability (default: all).")
     var metrics: [Comparison.MetricClass] = Comparison.MetricClass.allCases
@@ -21,10 +23,6 @@ struct ComparisonOptions: ParsableArguments {
 
     @Flag(help: "Compare even when durability, pace, value sizes, compressibility, settings or thread counts differ.")
     var force = false
-
-    func validate() throws {
-        guard ["table", "markdown", "json"].contains(format) else { throw ValidationError("--format takes table, markdown or json") }
-    }
 
     /// Prints the comparison and exits 0 (no regression) or 1 (regression).
     func report(baseline: Results, new: Results) throws {
@@ -36,9 +34,9 @@ struct ComparisonOptions: ParsableArguments {
             unusable(error.description)
         }
         switch format {
-        case "markdown": print(comparison.markdown(), terminator: "")
-        case "json": print(String(decoding: try comparison.json(), as: UTF8.self))
-        default:
+        case .markdown: print(comparison.markdown(), terminator: "")
+        case .json: print(String(decoding: try comparison.json(), as: UTF8.self))
+        case .table:
             print(comparison.table().render(), terminator: "")
             print(comparison.regressions.isEmpty ? "\nno regression" : "\n\(comparison.regressions.count) regression(s)")
         }

@@ -16,8 +16,10 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write the HTML report (default: report.html beside results.json).")
     var output: String?
 
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, markdown, none }
+
     @Option(help: "Also print: table, csv, markdown or none.")
-    var format = "table"
+    var format: Format = .table
 
     func run() throws {
         let data: Data
@@ -36,10 +38,10 @@ struct ReportCommand: ParsableCommand {
         let directory = StorageDirectory(path: url.deletingLastPathComponent().path, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
         try directory.writeAtomically(url.lastPathComponent, contents: Array(HTMLReport.render(decoded).utf8))
         switch format {
-        case "csv": print(SummaryTable.csv(decoded), terminator: "")
-        case "markdown": print(SummaryTable.markdown(decoded), terminator: "")
-        case "none": break
-        default: print(SummaryTable.make(decoded).render())
+        case .csv: print(SummaryTable.csv(decoded), terminator: "")
+        case .markdown: print(SummaryTable.markdown(decoded), terminator: "")
+        case .none: break
+        case .table: print(SummaryTable.make(decoded).render())
         }
         print("wrote \(target)")
     }

@@ -43,3 +43,20 @@ struct DBBenchRoundsTests {
         #expect(DBBenchRounds.Spread([]).count == 0)
     }
 }
+
+@Suite("dbbench phases")
+struct DBBenchPhaseTests {
+    @Test("every phase name parses to a phase that prints as written; malformed ones are refused naming them")
+    func namesRoundTrip() throws {
+        for (name, _) in DBBench.Phase.named {
+            #expect(try DBBench.Phase(parsing: name).description == name)
+        }
+        for text in ["overwrite:n=500", "reopen:segment_size=1MiB,use_hints=false", "reopen-cold", "reopen-cold:cache_size=8MiB"] {
+            #expect(try DBBench.Phase(parsing: text).description == text)
+        }
+        #expect(try DBBench.Phase(parsing: "reopen-crash") == .reopenAfterCrash)
+        for bad in ["fillrandom:x", "overwrite:n=0", "overwrite:500", "reopen:broken", "nosuch"] {
+            #expect(throws: StoreError.self) { try DBBench.Phase(parsing: bad) }
+        }
+    }
+}
