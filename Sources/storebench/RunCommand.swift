@@ -130,7 +130,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var options = try store.storeOptions()
         options.degradation = degrade.flatMap(Degradation.init(parsing:))
-        let selected = try EngineRegistry.engines(matching: engines)
+        let selected = try StoreOptionGroup.engines(engines, options: options)
         let pace = try Pace(parsing: self.pace)
         let scratch = try dir ?? TemporaryDirectory.make()
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: scratch) } }
