@@ -71,8 +71,20 @@ extension AppendLogStore {
         var runStart = 0
         var validEnd = 0
         var stopped = false
+        var endsInSeal = false
+        // After a clean close the file ends in a seal: nothing in it can be torn.
+        let sealed = try TombstoneFile.endsInValidSeal(file, size: size)
         let scanned = try TombstoneFile.scan(file, size: size) { offset, record in
             guard !stopped else { return }
+            if record.flags & TombstoneFile.seal != 0 {
+                guard run.isEmpty else {
+                    throw StoreError.corrupted(file: file.path, offset: Int64(offset), reason: "seal inside the tombstones of one commit")
+                }
+                validEnd = offset + TombstoneFile.headerSize
+                endsInSeal = true
+                return
+            }
+            endsInSeal = false
             if run.isEmpty { runStart = offset }
             run.append((Array(record.key), record.segment, record.position))
             guard record.flags & TombstoneFile.endsCommit != 0 else { return }
@@ -90,16 +102,19 @@ extension AppendLogStore {
             run.removeAll()
             validEnd = offset + TombstoneFile.recordSize(keyCount: record.key.count)
         }
-        if let invalid = scanned.invalid, !stopped, !invalid.torn {
+        if let invalid = scanned.invalid, !stopped, !invalid.torn || sealed {
             throw StoreError.corrupted(file: file.path, offset: Int64(scanned.end), reason: invalid.reason)
         }
-        if !run.isEmpty || stopped { validEnd = min(validEnd, runStart) }
+        if !run.isEmpty || stopped {
+            validEnd = min(validEnd, runStart)
+            endsInSeal = false
+        }
         if validEnd < size {
             try file.truncate(to: Int64(validEnd))
             try file.sync()
             recoveryReportStorage.truncatedBytes += size - validEnd
         }
-        tombstones = TombstoneFile(file: file, size: validEnd)
+        tombstones = TombstoneFile(file: file, size: validEnd, endsInSeal: endsInSeal && validEnd == size)
         totals.tombstoneFileBytes = validEnd
         // New segments take ids above every segment a tombstone names, so a later put never
         // sorts before a tombstone it follows.

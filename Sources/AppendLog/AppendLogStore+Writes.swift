@@ -173,6 +173,7 @@ extension AppendLogStore {
             throw error
         }
         tombstones.size += count
+        tombstones.endsInSeal = false
         return count
     }
 

@@ -200,7 +200,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                 for segment in all { segment.space?.finish() }
                 throw failed
             }
-            try syncTombstonesIfNeeded()
+            try tombstones?.sealAndSync()
             for segment in all { try segment.cutPreallocatedSpace() }
             // A clean close leaves a hint for every segment, the active one included, so the next
             // open merges hints instead of reading records.

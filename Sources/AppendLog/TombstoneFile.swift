@@ -16,17 +16,52 @@ final class TombstoneFile: @unchecked Sendable {
     /// counts only when that commit is in the segment.
     static let needsSegmentCommit: UInt8 = 0x02
 
+    /// Flag: a seal, written on a clean close (no key). A file that ends in a valid seal has no
+    /// torn tail, so a bad record anywhere in it is corruption, not a crash's leftover.
+    static let seal: UInt8 = 0x04
+
     let file: DurableFile
     /// Bytes of whole records in the file.
     var size: Int
     /// Holds tombstones written since the last sync (durability `interval` or `none`).
     var needsSync = false
+    /// Whether the last record is a seal (nothing appended since the last clean close).
+    var endsInSeal: Bool
     /// The group leader's encoding buffer.
     var buffer: [UInt8] = []
 
-    init(file: DurableFile, size: Int) {
+    init(file: DurableFile, size: Int, endsInSeal: Bool) {
         self.file = file
         self.size = size
+        self.endsInSeal = endsInSeal
+    }
+
+    /// On a clean close: appends a seal (unless the file is empty or already ends in one) and
+    /// syncs the file. Call holding `writeLock`, or when no writer can run.
+    func sealAndSync() throws {
+        if size > 0 && !endsInSeal {
+            var record: [UInt8] = []
+            Self.append(key: UnsafeRawBufferPointer(start: nil, count: 0), flags: Self.seal, segment: 0, position: 0, commitEnd: 0, to: &record)
+            try file.write(record, at: Int64(size))
+            size += record.count
+            endsInSeal = true
+            needsSync = true
+        }
+        if needsSync {
+            try file.syncData()
+            needsSync = false
+        }
+    }
+
+    /// Whether the last `headerSize` bytes of the file are a valid seal.
+    static func endsInValidSeal(_ file: DurableFile, size: Int) throws -> Bool {
+        guard size >= headerSize else { return false }
+        let tail = try file.read(count: headerSize, at: Int64(size - headerSize))
+        return tail.withUnsafeBytes { bytes in
+            let stored = bytes.loadUnaligned(as: UInt32.self).littleEndian
+            return CRC32C.unmask(stored) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[4...]))
+                && bytes[4] == seal && bytes.loadUnaligned(fromByteOffset: 21, as: UInt32.self) == 0
+        }
     }
 
     @inline(__always)

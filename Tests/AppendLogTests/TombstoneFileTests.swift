@@ -39,7 +39,8 @@ struct TombstoneFileTests {
         #expect(before.count == 45)
         #expect(tombstoneStart == 5 * (25 + key(0).count))
         #expect(try fileSize(segment) == segmentStart, "a delete writes nothing to the segment")
-        #expect(try fileSize(tombstonePath(path)) == tombstoneStart + 25 + key(0).count)
+        // The delete's record, then the seal of the clean close.
+        #expect(try fileSize(tombstonePath(path)) == tombstoneStart + 25 + key(0).count + 25)
     }
 
     @Test("a batch of puts and deletes: a cut at every byte of its segment commit, or of its tombstones, recovers the state before it")
@@ -66,8 +67,8 @@ struct TombstoneFileTests {
             try StoreFiles.truncate(segment, to: cut)
             let store = try openLog(path, variant)
             #expect(try contents(store) == before, "segment cut at \(cut) of \(segmentStart)..<\(segmentEnd)")
-            try store.close()
             #expect(try fileSize(tombstonePath(path)) == tombstoneStart, "the batch's tombstones are cut off with it")
+            try store.close()
         }
         // ...or the tombstones themselves cut, and nothing in the segment.
         for cut in tombstoneStart..<tombstoneEnd {
@@ -99,7 +100,8 @@ struct TombstoneFileTests {
             }
         }
         let files = try StoreFiles.snapshot(path)
-        let tombstoneEnd = try fileSize(tombstonePath(path))
+        // The commit's records end where the seal of the clean close begins.
+        let tombstoneEnd = try fileSize(tombstonePath(path)) - 25
         for cut in tombstoneStart..<tombstoneEnd {
             try StoreFiles.restore(path, files)
             try StoreFiles.truncate(tombstonePath(path), to: cut)
@@ -109,6 +111,33 @@ struct TombstoneFileTests {
             try store.close()
         }
         try StoreFiles.restore(path, files)
+        let store = try openLog(path, variant)
+        #expect(try contents(store) == after)
+        try store.close()
+    }
+
+    @Test("after a clean close the file ends in a seal: a damaged last tombstone is corruption, not a torn tail")
+    func sealedTail() throws {
+        let scratch = try ScratchDirectory("log-tomb-sealed")
+        defer { scratch.remove() }
+        let path = scratch.child("store")
+        let (_, after, _, _, _) = try prepare(path) { try $0.delete(key(44)) }
+        let file = tombstonePath(path)
+        let pristine = try Data(contentsOf: URL(fileURLWithPath: file))
+        let recordSize = 25 + key(0).count
+        let lastRecord = pristine.count - 25 - recordSize
+        for offset in [lastRecord + 3, lastRecord + 22, pristine.count - 1 - 25] {
+            var bytes = pristine
+            bytes[offset] ^= 0x04
+            try bytes.write(to: URL(fileURLWithPath: file))
+            let error = #expect(throws: StoreError.self, "flip at \(offset)") { try openLog(path, variant) }
+            guard case let .corrupted(reported, at, _)? = error else { continue }
+            #expect(reported == file && at == Int64(lastRecord))
+        }
+        // A damaged seal itself hides nothing: it is cut as a torn tail and every delete stays.
+        var bytes = pristine
+        bytes[pristine.count - 2] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: file))
         let store = try openLog(path, variant)
         #expect(try contents(store) == after)
         try store.close()
