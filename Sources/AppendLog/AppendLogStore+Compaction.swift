@@ -35,11 +35,7 @@ extension AppendLogStore {
             buffer.append(contentsOf: record)
             // A record copied out of a batch leaves its commit record behind: mark it
             // self-committing (and checksum it again), so the output replays without its hint.
-            if buffer[start + 4] & LogRecord.selfCommitting == 0 {
-                buffer[start + 4] |= LogRecord.selfCommitting
-                let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 4)...])) }
-                buffer.setFixed32(CRC32C.mask(crc), at: start)
-            }
+            store.settings.format.markSelfCommitting(&buffer, start: start, count: record.count)
             files[index].size += record.count
             files[index].hint.insert(HintFile.Entry(isTombstone: isTombstone, offset: UInt32(offset), length: UInt32(record.count)), forKey: key)
             if isTombstone { files[index].tombstoneBytes += record.count }
@@ -182,14 +178,26 @@ extension AppendLogStore {
                 active.space = activeSpace
                 return keydir.count
             }
+            if let tombstones {
+                // Vacuum: the inputs go before the tombstones do (a surviving input could hold a
+                // put a tombstone hides), and writers wait, so no new tombstone is lost.
+                try stoppingOnFailure(holdingWriteLock: true) {
+                    try retire(inputs)
+                    try tombstones.file.truncate(to: 0)
+                    try tombstones.file.sync()
+                }
+                tombstones.size = 0
+                tombstones.needsSync = false
+                stateLock.withExclusiveLock { totals.tombstoneFileBytes = 0 }
+            }
             writeLock.unlock()
             holdingWriteLock = false
             // Left-over inputs replay before the outputs, so the files stay correct.
-            try stoppingOnFailure { try retire(inputs) }
+            if tombstones == nil { try stoppingOnFailure { try retire(inputs) } }
             finished = true
             metrics.finishMaintenance(
                 "compaction", startedAt: start, bytesRead: bytesRead, bytesWritten: writer.bytesWritten,
-                blockedWriters: true, detail: "full (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keyCount) keys")
+                blockedWriters: true, detail: "\(settings.mode.rawValue) (\(trigger)): \(inputs.count) segments → \(outputs.count), \(keyCount) keys")
         }
     }
 
@@ -230,7 +238,7 @@ extension AppendLogStore {
         try buffer.withUnsafeMutableBytes { raw in
             let record = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
             try segment.file.readExactly(into: record, at: Int64(location.offset))
-            guard LogRecord.checksumMatches(UnsafeRawBufferPointer(record)) else {
+            guard settings.format.checksumMatches(UnsafeRawBufferPointer(record)) else {
                 throw StoreError.corrupted(file: segment.file.path, offset: Int64(location.offset), reason: "checksum mismatch in a live record")
             }
             try body(UnsafeRawBufferPointer(record))
@@ -294,7 +302,7 @@ extension AppendLogStore {
             let start = metrics.startMaintenance()
             let hint: [UInt8]
             do {
-                hint = try HintFile.build(scanning: segment.file, size: size)
+                hint = try HintFile.build(scanning: segment.file, size: size, format: settings.format)
                 try storage.writeAtomically(Segment.hintName(segment.id), contents: hint)
             } catch {
                 metrics.abandonMaintenance()
@@ -313,6 +321,11 @@ extension AppendLogStore {
     /// segments whose reclaimable bytes pass `merge_fragmentation` (nothing when none does).
     public func mergeNow() throws {
         try stateLock.withSharedLock { try checkUsable() }
+        // Merge outputs take ids inside the merged block, which would sort a copied put before a
+        // tombstone it follows: with a tombstone file, space comes back by vacuum only.
+        guard tombstones == nil else {
+            throw StoreError.unsupported("incremental merges do not apply with deletes=tombstone-file; use compact() (vacuum)")
+        }
         try mergeFragmentedSegments()
     }
 
@@ -345,23 +358,23 @@ extension AppendLogStore {
             var bytesRead = 0
             do {
                 for input in inputs {
-                    var scanner = SegmentScanner(file: input.file, size: input.size)
-                    let end = try scanner.scan { offset, header, record in
-                        bytesRead += header.size
-                        guard header.kind != .commit else { return }
-                        let keyBytes = UnsafeRawBufferPointer(rebasing: record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
-                        let old = Location(segment: input.slot, offset: UInt32(offset), length: UInt32(header.size))
+                    var scanner = SegmentScanner(file: input.file, size: input.size, format: settings.format)
+                    let end = try scanner.scan { offset, record in
+                        bytesRead += record.size
+                        guard record.kind != .commit else { return }
+                        let keyBytes = record.key
+                        let old = Location(segment: input.slot, offset: UInt32(offset), length: UInt32(record.size))
                         let current = stateLock.withSharedLock { keydir.value(forKey: keyBytes) }
                         let keep: Bool
-                        if header.kind == .put {
+                        if record.kind == .put {
                             keep = current == old
                         } else {
                             keep = keepTombstones && current == nil && !keptTombstones.contains(Array(keyBytes))
                             if keep { keptTombstones.insert(Array(keyBytes)) }
                         }
                         guard keep else { return }
-                        let placed = try writer.append(record, key: keyBytes, isTombstone: header.kind == .delete)
-                        copied.append((Array(keyBytes), old, placed.output, placed.offset, header.kind == .delete))
+                        let placed = try writer.append(record.bytes, key: keyBytes, isTombstone: record.kind == .delete)
+                        copied.append((Array(keyBytes), old, placed.output, placed.offset, record.kind == .delete))
                     }
                     if case let .invalid(offset, reason, _) = end {
                         throw StoreError.corrupted(file: input.file.path, offset: Int64(offset), reason: reason)

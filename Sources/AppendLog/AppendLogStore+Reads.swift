@@ -52,6 +52,22 @@ extension AppendLogStore {
         // Unmanaged, like the segment (whose pin keeps the file open): a strong reference would
         // be retained, and readers would contend on the file's reference count.
         let file = Unmanaged.passUnretained(segment.file)
+        if settings.format == .jsonl {
+            // The line is read into `value` and decoded there in place: the key to the front, the
+            // value after it, which then moves to the front.
+            if value.count < length { value.append(contentsOf: repeatElement(0, count: length - value.count)) }
+            let valueCount = try value.withUnsafeMutableBytes { raw -> Int in
+                try file._withUnsafeGuaranteedRef { file in
+                    let line = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
+                    try file.readExactly(into: line, at: Int64(location.offset))
+                    let (keyCount, valueCount) = try RecordFormat.jsonl.decodeLiveRecord(line, at: location, in: file, key: key)
+                    memmove(raw.baseAddress!, raw.baseAddress! + keyCount, valueCount)
+                    return valueCount
+                }
+            }
+            value.removeLast(value.count - valueCount)
+            return
+        }
         if length <= Self.stackRecordLimit {
             try withUnsafeTemporaryAllocation(byteCount: length, alignment: 8) { record in
                 try file._withUnsafeGuaranteedRef { file in
@@ -141,6 +157,17 @@ extension AppendLogStore {
         let length = Int(location.length)
         if buffer.count < length { buffer.append(contentsOf: repeatElement(0, count: length - buffer.count)) }
         let file = segment.file
+        if settings.format == .jsonl {
+            try buffer.withUnsafeMutableBytes { raw in
+                let line = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
+                try file.readExactly(into: line, at: Int64(location.offset))
+                let (keyCount, valueCount) = try RecordFormat.jsonl.decodeLiveRecord(line, at: location, in: file, key: expectedKey)
+                let bytes = UnsafeRawBufferPointer(line)
+                try body(UnsafeRawBufferPointer(rebasing: bytes[0..<keyCount]),
+                         UnsafeRawBufferPointer(rebasing: bytes[keyCount..<(keyCount + valueCount)]))
+            }
+            return
+        }
         try buffer.withUnsafeMutableBytes { raw in
             let record = UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])
             try file.readExactly(into: record, at: Int64(location.offset))

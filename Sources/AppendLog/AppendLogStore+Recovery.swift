@@ -51,7 +51,81 @@ extension AppendLogStore {
         if let last = ids.last {
             nextBlockId = (last / Segment.idBlock + 1) * Segment.idBlock
         }
+        if settings.deletes == .tombstoneFile { try recoverTombstones() }
         try startActiveSegment()
+    }
+
+    /// `deletes=tombstone-file`: applies the tombstone file to the keydir built from the segments
+    /// (FORMAT.md, "Tombstone file"). Tombstones are read in runs, one per commit; a run counts
+    /// when it is whole and, if its commit also wrote puts, when that commit is in its segment.
+    /// The first run that does not count, and everything after it, is cut off: those commits were
+    /// never acknowledged. A bad record before the tail is corruption.
+    func recoverTombstones() throws {
+        let file = try storage.openOrCreate(TombstoneFile.name)
+        let size = Int(try file.size())
+        var live: [UInt64: Int] = [:]
+        for case let segment? in segments { live[segment.id] = segment.size }
+        let newestSegment = live.keys.max() ?? 0
+        var highestNamed: UInt64 = 0
+        var run: [(key: [UInt8], segment: UInt64, position: Int)] = []
+        var runStart = 0
+        var validEnd = 0
+        var stopped = false
+        var endsInSeal = false
+        // After a clean close the file ends in a seal: nothing in it can be torn.
+        let sealed = try TombstoneFile.endsInValidSeal(file, size: size)
+        let scanned = try TombstoneFile.scan(file, size: size) { offset, record in
+            guard !stopped else { return }
+            if record.flags & TombstoneFile.seal != 0 {
+                guard run.isEmpty else {
+                    throw StoreError.corrupted(file: file.path, offset: Int64(offset), reason: "seal inside the tombstones of one commit")
+                }
+                validEnd = offset + TombstoneFile.headerSize
+                endsInSeal = true
+                return
+            }
+            endsInSeal = false
+            if run.isEmpty { runStart = offset }
+            run.append((Array(record.key), record.segment, record.position))
+            guard record.flags & TombstoneFile.endsCommit != 0 else { return }
+            if record.flags & TombstoneFile.needsSegmentCommit != 0 {
+                // The commit is there when its segment reaches past it; a segment that is gone
+                // was retired by a vacuum, which left newer segments behind.
+                let present = live[record.segment].map { $0 >= record.commitEnd } ?? (newestSegment > record.segment)
+                guard present else {
+                    stopped = true
+                    return
+                }
+            }
+            for tombstone in run { applyTombstone(tombstone.key, segment: tombstone.segment, position: tombstone.position) }
+            highestNamed = max(highestNamed, record.segment)
+            run.removeAll()
+            validEnd = offset + TombstoneFile.recordSize(keyCount: record.key.count)
+        }
+        if let invalid = scanned.invalid, !stopped, !invalid.torn || sealed {
+            throw StoreError.corrupted(file: file.path, offset: Int64(scanned.end), reason: invalid.reason)
+        }
+        if !run.isEmpty || stopped {
+            validEnd = min(validEnd, runStart)
+            endsInSeal = false
+        }
+        if validEnd < size {
+            try file.truncate(to: Int64(validEnd))
+            try file.sync()
+            recoveryReportStorage.truncatedBytes += size - validEnd
+        }
+        tombstones = TombstoneFile(file: file, size: validEnd, endsInSeal: endsInSeal && validEnd == size)
+        totals.tombstoneFileBytes = validEnd
+        // New segments take ids above every segment a tombstone names, so a later put never
+        // sorts before a tombstone it follows.
+        nextBlockId = max(nextBlockId, (highestNamed / Segment.idBlock + 1) * Segment.idBlock)
+    }
+
+    /// Deletes `key` when its newest put is before the tombstone's place in the history.
+    private func applyTombstone(_ key: [UInt8], segment id: UInt64, position: Int) {
+        guard let location = keydir.value(forKey: key), let holder = segments[Int(location.segment)] else { return }
+        guard (holder.id, Int(location.offset)) < (id, position) else { return }
+        key.withUnsafeBytes { noteTombstone($0) }
     }
 
     /// Merges the sorted hints of the oldest segments, oldest first in `hinted`, into the empty
@@ -127,13 +201,13 @@ extension AppendLogStore {
     private func scanSegment(_ segment: Segment, isNewest: Bool) throws {
         var pending: [(kind: LogRecord.Kind, key: [UInt8], offset: Int, length: Int)] = []
         var committedEnd = 0
-        var scanner = SegmentScanner(file: segment.file, size: segment.size)
+        var scanner = SegmentScanner(file: segment.file, size: segment.size, format: settings.format)
         let path = segment.file.path
-        let end = try scanner.scan { offset, header, record in
-            let key = UnsafeRawBufferPointer(rebasing: record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
-            switch (header.kind, header.selfCommitting) {
+        let end = try scanner.scan { offset, record in
+            let key = record.key
+            switch (record.kind, record.selfCommitting) {
             case (.commit, _):
-                let count = Int(record.loadUnaligned(fromByteOffset: LogRecord.headerSize, as: UInt32.self).littleEndian)
+                let count = record.commitCount
                 guard count == pending.count else {
                     throw StoreError.corrupted(file: path, offset: Int64(offset), reason: "commit record counts \(count) records, the batch has \(pending.count)")
                 }
@@ -141,15 +215,15 @@ extension AppendLogStore {
                     entry.key.withUnsafeBytes { apply(entry.kind, $0, entry.offset, entry.length, segment) }
                 }
                 pending.removeAll()
-                committedEnd = offset + header.size
+                committedEnd = offset + record.size
             case (let kind, true):
                 guard pending.isEmpty else {
                     throw StoreError.corrupted(file: path, offset: Int64(offset), reason: "a batch of \(pending.count) records has no commit record")
                 }
-                apply(kind, key, offset, header.size, segment)
-                committedEnd = offset + header.size
+                apply(kind, key, offset, record.size, segment)
+                committedEnd = offset + record.size
             case (let kind, false):
-                pending.append((kind, Array(key), offset, header.size))
+                pending.append((kind, Array(key), offset, record.size))
             }
         }
         var tornAt: Int?

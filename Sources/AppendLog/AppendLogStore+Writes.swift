@@ -37,7 +37,8 @@ extension AppendLogStore {
     /// it) or waits for the leader that wrote its commit. A policy-triggered full compaction runs
     /// on the leader's thread after the group is acknowledged.
     private func commit(_ request: WriteRequest) throws {
-        let size = request.encodedSize
+        let size = request.encodedSize(settings.format, tombstoneFile: tombstones != nil)
+            + (tombstones != nil ? request.tombstoneSize : 0)
         guard size <= Int(UInt32.max) else {
             throw StoreError.invalidArgument("a commit of \(size) bytes does not fit in one segment (4 GiB)")
         }
@@ -61,7 +62,8 @@ extension AppendLogStore {
         defer { writeLock.unlock() }
         try checkUsable()
         writeBuffer.removeAll(keepingCapacity: true)
-        for request in group { request.encode(into: &writeBuffer) }
+        let format = settings.format
+        for request in group { request.encode(into: &writeBuffer, format, tombstoneFile: tombstones != nil) }
         let count = writeBuffer.count
         if active.size > 0 && active.size + count > settings.segmentSize {
             try startActiveSegment()
@@ -72,14 +74,24 @@ extension AppendLogStore {
         }
         let segment = active!
         let base = segment.size
+        // Tombstones go first (and under `always` are synced first): a commit found in a segment
+        // after a crash then always has its tombstones (FORMAT.md, "Tombstone file").
+        let tombstoneBase = tombstones?.size ?? 0
+        let tombstoneCount = tombstones == nil ? 0 : try writeTombstones(of: group, segment: segment, base: base)
         do {
-            try segment.space?.prepare(through: base + count)
-            try segment.file.write(writeBuffer, at: Int64(base))
-            if durability == .always { try segment.file.syncData() }
+            if count > 0 {
+                try segment.space?.prepare(through: base + count)
+                try segment.file.write(writeBuffer, at: Int64(base))
+                if durability == .always { try segment.file.syncData() }
+            }
         } catch {
             do {
                 segment.space?.noteTruncated(to: base)
                 try segment.file.truncate(to: Int64(base))
+                if let tombstones, tombstoneCount > 0 {
+                    try tombstones.file.truncate(to: Int64(tombstoneBase))
+                    tombstones.size = tombstoneBase
+                }
             } catch {
                 noteFailureHoldingWriteLock(error)
             }
@@ -87,11 +99,12 @@ extension AppendLogStore {
             if durability == .always { noteFailureHoldingWriteLock(error) }
             throw error
         }
-        if durability != .always { segment.needsSync = true }
+        if durability != .always && count > 0 { segment.needsSync = true }
         var userBytes = 0
         stateLock.lockExclusive()
         segment.size += count
         totals.size += count
+        totals.tombstoneFileBytes += tombstoneCount
         var offset = base
         for request in group {
             publish(request, at: &offset, in: segment)
@@ -102,7 +115,7 @@ extension AppendLogStore {
         metrics.addUserBytes(userBytes)
         guard compactNow else { return false }
         switch settings.mode {
-        case .full:
+        case .full, .vacuum:
             return true
         case .incremental:
             mergeWanted.store(true, ordering: .releasing)
@@ -111,33 +124,113 @@ extension AppendLogStore {
         }
     }
 
+    /// `deletes=tombstone-file`: appends the group's tombstones, each naming where its delete
+    /// falls in `segment` (whose commits start at `base`), and syncs them under `always`.
+    /// - Returns: the bytes written.
+    private func writeTombstones(of group: [WriteRequest], segment: Segment, base: Int) throws -> Int {
+        guard let tombstones else { return 0 }
+        let format = settings.format
+        tombstones.buffer.removeAll(keepingCapacity: true)
+        var at = base
+        for request in group {
+            switch request {
+            case let .put(key, value):
+                at += format.putSize(keyCount: key.count, valueCount: value.count)
+            case let .delete(key):
+                TombstoneFile.append(key: key, flags: TombstoneFile.endsCommit, segment: segment.id, position: at,
+                                     commitEnd: at, to: &tombstones.buffer)
+            case let .batch(batch):
+                let commitEnd = at + request.encodedSize(format, tombstoneFile: true)
+                let flags = commitEnd > at ? TombstoneFile.needsSegmentCommit : 0
+                let last = batch.pointee.operations.lastIndex { if case .delete = $0 { true } else { false } }
+                for (index, operation) in batch.pointee.operations.enumerated() {
+                    switch operation {
+                    case let .put(key, value):
+                        at += format.putSize(keyCount: key.count, valueCount: value.count)
+                    case let .delete(key):
+                        key.withUnsafeBytes { key in
+                            TombstoneFile.append(key: key, flags: flags | (index == last ? TombstoneFile.endsCommit : 0),
+                                                 segment: segment.id, position: at, commitEnd: commitEnd, to: &tombstones.buffer)
+                        }
+                    }
+                }
+                at = commitEnd
+            }
+        }
+        let count = tombstones.buffer.count
+        guard count > 0 else { return 0 }
+        let start = tombstones.size
+        do {
+            try tombstones.file.write(tombstones.buffer, at: Int64(start))
+            if durability == .always { try tombstones.file.syncData() } else { tombstones.needsSync = true }
+        } catch {
+            do {
+                try tombstones.file.truncate(to: Int64(start))
+            } catch {
+                noteFailureHoldingWriteLock(error)
+            }
+            if durability == .always { noteFailureHoldingWriteLock(error) }
+            throw error
+        }
+        tombstones.size += count
+        tombstones.endsInSeal = false
+        return count
+    }
+
+    /// Syncs tombstones not yet synced, before a segment sync makes later commits durable (their
+    /// tombstones were written before them). Call holding `writeLock`.
+    func syncTombstonesIfNeeded() throws {
+        guard let tombstones, tombstones.needsSync else { return }
+        try tombstones.file.syncData()
+        tombstones.needsSync = false
+    }
+
     /// Applies one written commit, whose records start at `offset` in `segment`, to the keydir,
     /// and moves `offset` past it. Call holding `stateLock` exclusively.
     private func publish(_ request: WriteRequest, at offset: inout Int, in segment: Segment) {
+        let format = settings.format
+        let tombstoneFile = tombstones != nil
         switch request {
         case let .put(key, value):
-            let length = LogRecord.size(keyCount: key.count, valueCount: value.count)
+            let length = format.putSize(keyCount: key.count, valueCount: value.count)
             notePut(key, Location(segment: segment.slot, offset: UInt32(offset), length: UInt32(length)), in: segment)
             offset += length
         case let .delete(key):
-            let length = LogRecord.size(keyCount: key.count, valueCount: 0)
-            noteDelete(key, recordSize: length, in: segment)
-            offset += length
+            if tombstoneFile {
+                noteTombstone(key)
+            } else {
+                let length = format.deleteSize(keyCount: key.count)
+                noteDelete(key, recordSize: length, in: segment)
+                offset += length
+            }
         case let .batch(batch):
+            var records = 0
             for operation in batch.pointee.operations {
                 switch operation {
                 case let .put(key, value):
-                    let length = LogRecord.size(keyCount: key.count, valueCount: value.count)
+                    let length = format.putSize(keyCount: key.count, valueCount: value.count)
                     key.withUnsafeBytes { notePut($0, Location(segment: segment.slot, offset: UInt32(offset), length: UInt32(length)), in: segment) }
                     offset += length
+                    records += 1
                 case let .delete(key):
-                    let length = LogRecord.size(keyCount: key.count, valueCount: 0)
-                    key.withUnsafeBytes { noteDelete($0, recordSize: length, in: segment) }
-                    offset += length
+                    if tombstoneFile {
+                        key.withUnsafeBytes { noteTombstone($0) }
+                    } else {
+                        let length = format.deleteSize(keyCount: key.count)
+                        key.withUnsafeBytes { noteDelete($0, recordSize: length, in: segment) }
+                        offset += length
+                        records += 1
+                    }
                 }
             }
-            offset += WriteRequest.commitRecordSize
+            if records > 0 { offset += format.commitSize(count: records) }
         }
+    }
+
+    /// `deletes=tombstone-file`: `key` is deleted; its tombstone is in the tombstone file, not a
+    /// segment. Call holding `stateLock` exclusively (or during open).
+    func noteTombstone(_ key: UnsafeRawBufferPointer) {
+        if let old = keydir.removeValue(forKey: key) { noteSuperseded(old) }
     }
 
     /// Records that `key` now lives at `location` in `segment`. Call holding `stateLock`
@@ -176,8 +269,9 @@ extension AppendLogStore {
         case .manual:
             return false
         case .ratio:
-            let dead = totals.size - totals.liveBytes
-            return dead >= settings.minimumDeadBytes && Double(dead) >= settings.ratio * Double(totals.size)
+            // The tombstone file is all dead weight: vacuum empties it.
+            let dead = totals.size - totals.liveBytes + totals.tombstoneFileBytes
+            return dead >= settings.minimumDeadBytes && Double(dead) >= settings.ratio * Double(totals.size + totals.tombstoneFileBytes)
         case .hive:
             return totals.deadRecords > 60 && Double(totals.deadRecords) > 0.15 * Double(totals.records)
         }
@@ -208,6 +302,15 @@ extension AppendLogStore {
             try checkUsable()
         } catch {
             stateLock.unlockShared(stripe: stripe)
+            writeLock.unlock()
+            throw error
+        }
+        do {
+            // Tombstones first: a segment synced below may hold commits whose tombstones are there.
+            try syncTombstonesIfNeeded()
+        } catch {
+            stateLock.unlockShared(stripe: stripe)
+            noteFailureHoldingWriteLock(error)
             writeLock.unlock()
             throw error
         }

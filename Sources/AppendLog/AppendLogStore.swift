@@ -45,9 +45,14 @@ public final class AppendLogStore: Store, @unchecked Sendable {
     }
 
     public var engineName: String { Self.engineName }
+    /// Every setting the store runs with, the variant it was created with included.
+    public var effectiveSettings: [String: String] { settings.effective }
     public let metrics = StoreMetrics()
 
-    let settings: AppendLogSettings
+    /// Fixed in `init`; the variant is resolved against the store's `VARIANT` file there.
+    private(set) var settings: AppendLogSettings
+    /// `deletes=tombstone-file`: the tombstone file (set once, in `init`).
+    var tombstones: TombstoneFile?
     let durability: Durability
     let syncInterval: Int
     let lockedDirectory: LockedDirectory
@@ -96,6 +101,8 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         var liveBytes = 0
         var records = 0
         var deadRecords = 0
+        /// `deletes=tombstone-file`: bytes of the tombstone file, all dead until a vacuum.
+        var tombstoneFileBytes = 0
     }
 
     /// What open found and did.
@@ -126,6 +133,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
         writeBuffer.reserveCapacity(64 << 10)
+        try settings.resolve(recorded: try StoreVariant.readOrRecord(in: lockedDirectory.directory, requested: settings), path: directory)
         try recover()
         maintenanceThread = MaintenanceThread { [weak self] in self?.runMaintenance() }
         if durability == .interval {
@@ -184,6 +192,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                     segments.removeAll()
                     keydir.removeAll()
                 }
+                tombstones?.file.close()
                 lockedDirectory.release()
             }
             // A failure background work met and no write has reported yet is reported here.
@@ -191,6 +200,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
                 for segment in all { segment.space?.finish() }
                 throw failed
             }
+            try tombstones?.sealAndSync()
             for segment in all { try segment.cutPreallocatedSpace() }
             // A clean close leaves a hint for every segment, the active one included, so the next
             // open merges hints instead of reading records.
@@ -208,7 +218,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
             try checkUsable()
             var statistics = try storage.usage()
             statistics.liveBytes = totals.liveBytes
-            statistics.deadBytes = totals.size - totals.liveBytes
+            statistics.deadBytes = totals.size - totals.liveBytes + totals.tombstoneFileBytes
             statistics.keyCount = keydir.count
             return statistics
         }
@@ -257,6 +267,7 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         if let active {
             try active.cutPreallocatedSpace()
             if durability != .none, active.needsSync {
+                try syncTombstonesIfNeeded()
                 try active.file.syncData()
                 active.needsSync = false
             }

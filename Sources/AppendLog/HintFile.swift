@@ -104,24 +104,24 @@ enum HintFile {
     }
 
     /// Builds the hint of a complete segment by reading it: each key's newest committed record.
-    static func build(scanning file: DurableFile, size: Int) throws -> [UInt8] {
+    static func build(scanning file: DurableFile, size: Int, format: RecordFormat) throws -> [UInt8] {
         let entries = OrderedKeyMap<Entry>()
         var pending: [(key: [UInt8], entry: Entry)] = []
         var recordCount = 0
         var tombstoneBytes = 0
-        var scanner = SegmentScanner(file: file, size: size)
-        let end = try scanner.scan { offset, header, record in
-            guard header.kind != .commit else {
+        var scanner = SegmentScanner(file: file, size: size, format: format)
+        let end = try scanner.scan { offset, record in
+            guard record.kind != .commit else {
                 for item in pending { entries.insert(item.entry, forKey: item.key) }
                 pending.removeAll()
                 return
             }
             recordCount += 1
-            let isTombstone = header.kind == .delete
-            if isTombstone { tombstoneBytes += header.size }
-            let entry = Entry(isTombstone: isTombstone, offset: UInt32(offset), length: UInt32(header.size))
-            let key = UnsafeRawBufferPointer(rebasing: record[LogRecord.headerSize..<(LogRecord.headerSize + header.keyCount)])
-            if header.selfCommitting {
+            let isTombstone = record.kind == .delete
+            if isTombstone { tombstoneBytes += record.size }
+            let entry = Entry(isTombstone: isTombstone, offset: UInt32(offset), length: UInt32(record.size))
+            let key = record.key
+            if record.selfCommitting {
                 entries.insert(entry, forKey: key)
             } else {
                 pending.append((Array(key), entry))

@@ -15,24 +15,41 @@ enum WriteRequest {
     case delete(key: UnsafeRawBufferPointer)
     case batch(UnsafePointer<WriteBatch>)
 
-    /// Size of the commit record that closes a batch (header and its 4-byte count).
-    static let commitRecordSize = LogRecord.headerSize + 4
-
-    /// Bytes the commit takes in a segment.
-    var encodedSize: Int {
+    /// Bytes the commit takes in a segment. With a tombstone file a delete takes none there,
+    /// and a batch's commit record closes (and counts) only its puts; a batch of deletes alone
+    /// has none.
+    func encodedSize(_ format: RecordFormat, tombstoneFile: Bool) -> Int {
         switch self {
         case let .put(key, value):
-            return LogRecord.size(keyCount: key.count, valueCount: value.count)
+            return format.putSize(keyCount: key.count, valueCount: value.count)
         case let .delete(key):
-            return LogRecord.size(keyCount: key.count, valueCount: 0)
+            return tombstoneFile ? 0 : format.deleteSize(keyCount: key.count)
         case let .batch(batch):
-            var size = Self.commitRecordSize
+            var size = 0
+            var records = 0
             for operation in batch.pointee.operations {
                 switch operation {
-                case let .put(key, value): size += LogRecord.size(keyCount: key.count, valueCount: value.count)
-                case let .delete(key): size += LogRecord.size(keyCount: key.count, valueCount: 0)
+                case let .put(key, value):
+                    size += format.putSize(keyCount: key.count, valueCount: value.count)
+                    records += 1
+                case let .delete(key):
+                    guard !tombstoneFile else { continue }
+                    size += format.deleteSize(keyCount: key.count)
+                    records += 1
                 }
             }
+            return records == 0 ? 0 : size + format.commitSize(count: records)
+        }
+    }
+
+    /// Bytes the commit's deletes take in the tombstone file.
+    var tombstoneSize: Int {
+        switch self {
+        case .put: return 0
+        case let .delete(key): return TombstoneFile.recordSize(keyCount: key.count)
+        case let .batch(batch):
+            var size = 0
+            for case let .delete(key) in batch.pointee.operations { size += TombstoneFile.recordSize(keyCount: key.count) }
             return size
         }
     }
@@ -47,23 +64,30 @@ enum WriteRequest {
         }
     }
 
-    /// Appends the commit's records to `buffer`.
-    func encode(into buffer: inout [UInt8]) {
+    /// Appends the commit's segment records to `buffer` (`encodedSize` bytes).
+    func encode(into buffer: inout [UInt8], _ format: RecordFormat, tombstoneFile: Bool) {
         switch self {
         case let .put(key, value):
-            LogRecord.append(.put, selfCommitting: true, key: key, value: value, to: &buffer)
+            format.appendPut(key: key, value: value, selfCommitting: true, to: &buffer)
         case let .delete(key):
-            LogRecord.append(.delete, selfCommitting: true, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0), to: &buffer)
+            guard !tombstoneFile else { return }
+            format.appendDelete(key: key, selfCommitting: true, to: &buffer)
         case let .batch(batch):
+            var records = 0
             for operation in batch.pointee.operations {
                 switch operation {
                 case let .put(key, value):
-                    LogRecord.append(.put, selfCommitting: false, key: key, value: value, to: &buffer)
+                    key.withUnsafeBytes { key in
+                        value.withUnsafeBytes { value in format.appendPut(key: key, value: value, selfCommitting: false, to: &buffer) }
+                    }
+                    records += 1
                 case let .delete(key):
-                    LogRecord.append(.delete, selfCommitting: false, key: key, value: [], to: &buffer)
+                    guard !tombstoneFile else { continue }
+                    key.withUnsafeBytes { format.appendDelete(key: $0, selfCommitting: false, to: &buffer) }
+                    records += 1
                 }
             }
-            LogRecord.appendCommit(count: batch.pointee.count, to: &buffer)
+            if records > 0 { format.appendCommit(count: records, to: &buffer) }
         }
     }
 }
