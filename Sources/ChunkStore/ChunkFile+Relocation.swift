@@ -54,6 +54,8 @@ extension ChunkFile {
             highestAllocated = newCount - 1
             try commit(forceSync: true)
             do {
+                // A journal store checkpoints first, so no journaled commit writes past the cut.
+                try checkpoint(durable: true)
                 try file.truncate(to: Int64(newCount) * Int64(chunkSize))
                 try file.sync()
             } catch {

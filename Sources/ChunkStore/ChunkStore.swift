@@ -34,6 +34,8 @@ public final class ChunkStore: Store, @unchecked Sendable {
     }
 
     public var engineName: String { Self.engineName }
+    /// The settings this store runs with, those taken from the store itself included.
+    public let effectiveSettings: [String: String]
     public let metrics = StoreMetrics()
 
     let lockedDirectory: LockedDirectory
@@ -73,7 +75,12 @@ public final class ChunkStore: Store, @unchecked Sendable {
         chunks = try ChunkFile(
             directory: lockedDirectory.directory, requestedChunkSize: settings.chunkSize,
             cacheBytes: settings.cacheBytes, syncOnCommit: options.durability == .always,
-            reuseWithoutSync: options.durability == .none)
+            reuseWithoutSync: options.durability == .none, requestedCommitMode: settings.commitMode)
+        effectiveSettings = [
+            "chunk_size": String(chunks.chunkSize),
+            "cache_size": String(settings.cacheBytes),
+            "commit": chunks.commitMode.rawValue,
+        ]
         tree = ChunkTree(chunks: chunks)
         openNanoseconds = MonotonicClock.now() &- started
         if durability == .interval {
@@ -291,7 +298,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
             lockedDirectory.release()
         }
         // A clean close leaves every commit on stable storage, whatever the durability.
-        if chunks.failure == nil { try chunks.sync() }
+        if chunks.failure == nil { try chunks.sync(checkpoint: true) }
         if let failure = chunks.failure { throw failure }
     }
 
