@@ -4,7 +4,9 @@ import Synchronization
 /// The `cow` engine: a B+tree over a copy-on-write chunk file. Every commit (a put, a delete, a
 /// batch — or a group of them, see below) is one chunk-file transaction: changed nodes go to free
 /// chunks, then the translation table, then a meta chunk. Opening reads two metas and the table —
-/// there is no log to replay.
+/// there is no log to replay — unless the store was created with `commit=journal`: then each
+/// commit first goes to a redo journal (one fdatasync instead of two), which open replays (see
+/// `CommitJournal` and FORMAT.md).
 ///
 /// Concurrency, as LMDB: **readers** (`get`, `scan`) pin the newest committed snapshot in the
 /// reader table, walk the tree through it and the shared chunk cache, and unpin — they take no

@@ -241,6 +241,14 @@ final class CommitJournal {
         syncs += 1
     }
 
+    /// Cuts the file back to its headers (compaction, right after a checkpoint: the generation
+    /// holds no transaction, so nothing is lost whether or not the cut reaches the disk).
+    func truncate() throws(StoreError) {
+        precondition(appendOffset == Self.firstTransaction)
+        try file.truncate(to: Self.firstTransaction)
+        fileBytes = Self.firstTransaction
+    }
+
     /// Starts a new generation continuing from commit `base`, in the header slot the current
     /// one is not in. The caller has made the chunk file durable through `base` first. Synced
     /// when `durable`: the next generation must not overwrite the old one's transactions before
