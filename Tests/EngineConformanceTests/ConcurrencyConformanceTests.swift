@@ -7,7 +7,7 @@ import Testing
 @Suite("Concurrency conformance")
 struct ConcurrencyConformanceTests {
     /// Every engine is built for concurrent use.
-    static let engines = EngineRegistry.names
+    static let engines = EngineRegistry.names + ["cow[commit=journal]"]
 
     @Test("concurrency", arguments: engines, ConcurrencySuite.Case.allCases)
     func concurrency(engine name: String, testCase: ConcurrencySuite.Case) throws {

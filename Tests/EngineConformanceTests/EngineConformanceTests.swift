@@ -6,7 +6,7 @@ import Testing
 /// Every case of the conformance suite against every registered engine.
 @Suite("Conformance")
 struct EngineConformanceTests {
-    static let engines = EngineRegistry.names
+    static let engines = EngineRegistry.names + ["cow[commit=journal]"]
 
     @Test("conformance", arguments: engines, ConformanceSuite.Case.allCases)
     func conformance(engine name: String, testCase: ConformanceSuite.Case) throws {

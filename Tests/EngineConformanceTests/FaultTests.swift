@@ -7,7 +7,7 @@ import StoreTestSupport
 import Testing
 
 /// Engines whose every file operation goes through storebench's durable file layer.
-let layeredEngines = EngineRegistry.ours.filter(\.isPersistent).map(\.name)
+let layeredEngines = EngineRegistry.ours.filter(\.isPersistent).map(\.name) + ["cow[commit=journal]"]
 
 /// A seeded stream of puts, deletes and batches, with settings that make engines compact often.
 struct FaultWorkload {
