@@ -8,7 +8,9 @@ import Synchronization
 /// chunk ids. Users (the B+tree) address chunks by virtual id; the translation table maps each
 /// to the physical chunk holding its current bytes and their CRC32C. A commit writes changed
 /// chunks to free physical chunks — never over a live one — then the changed table chunks, then
-/// one of the two meta chunks, so a crash at any point leaves the previous commit intact.
+/// one of the two meta chunks, so a crash at any point leaves the previous commit intact. With
+/// `commit=journal` the same writes go to the same places, but only after the whole commit is
+/// in the `CommitJournal` and synced there; the chunk file is synced at checkpoints.
 ///
 /// The whole translation table is kept in memory (8 bytes per virtual chunk, 0.2% of the data at
 /// 4 KiB chunks); the free lists are rebuilt from it on open (see FORMAT.md).
