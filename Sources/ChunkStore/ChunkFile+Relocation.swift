@@ -54,6 +54,10 @@ extension ChunkFile {
             highestAllocated = newCount - 1
             try commit(forceSync: true)
             do {
+                // A journal store checkpoints first, so no journaled commit writes past the cut,
+                // and gives back the journal's space too (its generation is empty now).
+                try checkpoint(durable: true)
+                try journal?.truncate()
                 try file.truncate(to: Int64(newCount) * Int64(chunkSize))
                 try file.sync()
             } catch {

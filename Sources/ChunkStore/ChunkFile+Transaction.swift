@@ -144,7 +144,7 @@ extension ChunkFile {
                 // Not in the new commit: leave its cache slot to live chunks.
                 if let frame = cache.remove(old.physical) { retireFrame(frame) }
             }
-            writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: .data))
+            writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: .data, checksum: checksum))
         }
         for virtual in freedVirtuals {
             let old = ChunkReference(packed: levels[0][Int(virtual)])
@@ -182,7 +182,7 @@ extension ChunkFile {
                 let physical = allocate()
                 let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
                 let fresh = ChunkReference(physical: physical, checksum: checksum)
-                writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: level == 0 ? .page : .table))
+                writes.append(ChunkWrite(physical: physical, bytes: buffer, kind: level == 0 ? .page : .table, checksum: checksum))
                 if level == levels.count - 1 {
                     if previousRoot.isMapped { freeChunks.release(previousRoot.physical, by: txid) }
                     next.tableRoot = fresh
@@ -198,16 +198,29 @@ extension ChunkFile {
         next.tableDepth = UInt32(levels.count)
         next.virtualCount = UInt32(levels[0].count)
         next.chunkCount = max(next.chunkCount, highestAllocated + 1)
-        try writeChunks()
         let durable = syncOnCommit || forceSync
-        // Two syncs: the chunks and table must be on disk before a meta that names them can be
-        // (the file layer has no other barrier), and the meta before the call returns.
-        if durable { try file.syncData() }
         let metaBytes = takeBuffer()
         defer { returnBuffer(metaBytes) }
         next.encode(into: metaBytes)
-        try file.write(UnsafeRawBufferPointer(start: metaBytes, count: ChunkMeta.encodedSize), at: Int64(next.txid % 2) * Int64(chunkSize))
-        if durable { try file.syncData() }
+        let metaWrite = UnsafeRawBufferPointer(start: metaBytes, count: ChunkMeta.encodedSize)
+        let metaOffset = Int64(next.txid % 2) * Int64(chunkSize)
+        if let journal {
+            // One sync: the journal holds the whole commit (chunks, meta, checksummed marker)
+            // before any of it reaches the chunk file, where it goes — to free chunks and the
+            // meta slot, exactly as under shadow paging — unsynced until the next checkpoint.
+            if journal.needsCheckpoint { try checkpoint(durable: !reuseWithoutSync) }
+            try journal.append(txid: next.txid, writes: writes, meta: metaBytes, growAhead: syncOnCommit)
+            if durable { try journal.sync() }
+            try writeChunks()
+            try file.write(metaWrite, at: metaOffset)
+        } else {
+            try writeChunks()
+            // Two syncs: the chunks and table must be on disk before a meta that names them can
+            // be (the file layer has no other barrier), and the meta before the call returns.
+            if durable { try file.syncData() }
+            try file.write(metaWrite, at: metaOffset)
+            if durable { try file.syncData() }
+        }
         if durable || reuseWithoutSync { durableTxid = next.txid }
         meta = next
         commits += 1
@@ -217,14 +230,31 @@ extension ChunkFile {
 
     /// Makes every commit so far durable, so chunks they released can be reused (once no reader
     /// can see them).
-    public func sync() throws(StoreError) {
+    ///
+    /// `commit=journal`: syncing the journal is enough; with `checkpoint` (a clean close) the
+    /// chunk file is synced too and the journal emptied, so the next open has nothing to replay.
+    public func sync(checkpoint: Bool = false) throws(StoreError) {
         precondition(!inTransaction)
-        do { try file.syncData() } catch {
+        do {
+            if let journal {
+                if checkpoint { try self.checkpoint(durable: true) } else { try journal.sync() }
+            } else {
+                try file.syncData()
+            }
+        } catch {
             fail(error)
             throw error
         }
         durableTxid = meta.txid
         reclaim()
+    }
+
+    /// `commit=journal`: makes the chunk file durable through the last commit, then starts a
+    /// new journal generation. Two syncs when `durable` (none under durability `none`).
+    func checkpoint(durable: Bool) throws(StoreError) {
+        guard let journal else { return }
+        if durable { try file.syncData() }
+        try journal.reset(base: meta.txid, synced: syncOnCommit, durable: durable)
     }
 
     // MARK: Helpers
@@ -289,7 +319,9 @@ extension ChunkFile {
     /// every later 4 KiB chunk written into it (measured with batches of 1,000 puts over 1M keys:
     /// 170k ops/s coalescing up to 64 chunks, 202k one chunk per write).
     private func writeChunks() throws(StoreError) {
-        if syncOnCommit && highestAllocated + 1 > fileChunks { try extendAhead() }
+        // (The journal's fdatasync is the one per commit there; the chunk file is synced at
+        // checkpoints only, so growing it ahead would save nothing.)
+        if syncOnCommit && journal == nil && highestAllocated + 1 > fileChunks { try extendAhead() }
         writes.sort { $0.physical < $1.physical }
         for index in writes.indices {
             let offset = Int64(writes[index].physical) * Int64(chunkSize)

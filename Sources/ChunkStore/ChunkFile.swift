@@ -8,7 +8,9 @@ import Synchronization
 /// chunk ids. Users (the B+tree) address chunks by virtual id; the translation table maps each
 /// to the physical chunk holding its current bytes and their CRC32C. A commit writes changed
 /// chunks to free physical chunks — never over a live one — then the changed table chunks, then
-/// one of the two meta chunks, so a crash at any point leaves the previous commit intact.
+/// one of the two meta chunks, so a crash at any point leaves the previous commit intact. With
+/// `commit=journal` the same writes go to the same places, but only after the whole commit is
+/// in the `CommitJournal` and synced there; the chunk file is synced at checkpoints.
 ///
 /// The whole translation table is kept in memory (8 bytes per virtual chunk, 0.2% of the data at
 /// 4 KiB chunks); the free lists are rebuilt from it on open (see FORMAT.md).
@@ -35,6 +37,8 @@ public final class ChunkFile {
     /// sync. A killed process loses nothing (the page cache keeps every write in order), but a
     /// power loss may leave the newest meta naming chunks that never reached the disk.
     let reuseWithoutSync: Bool
+    /// `commit=journal`: the redo journal every commit goes through first (nil: shadow paging).
+    let journal: CommitJournal?
     /// The last committed meta (writer side).
     public internal(set) var meta: ChunkMeta
     /// `levels[0]`: virtual id → packed `ChunkReference`; `levels[k]`: references of the chunks
@@ -129,34 +133,62 @@ public final class ChunkFile {
         var physical: UInt32
         var bytes: UnsafeMutableRawPointer
         var kind: WriteKind
+        /// CRC-32C of the bytes (the table entry's; the journal records it too).
+        var checksum: UInt32
     }
     struct NewPage {
         var index: Int
         var page: UnsafeMutableRawPointer
     }
 
-    /// Opens `fileName` in `directory`, creating an empty chunk file when there is none.
+    /// Opens `fileName` in `directory`, creating an empty chunk file when there is none. A
+    /// `commit=journal` store replays its journal first (see `CommitJournal.recover`).
     /// - Parameters:
     ///   - requestedChunkSize: for a new file; for an existing one it must match if given.
+    ///   - requestedCommitMode: for a new file; for an existing one it must match if given.
     ///   - readerSlots: readers that can be inside a read at the same moment (more wait); by
     ///     default four per processor, at least 32.
     public init(
         directory: StorageDirectory, requestedChunkSize: Int?, cacheBytes: Int, syncOnCommit: Bool,
-        reuseWithoutSync: Bool = false, readerSlots: Int? = nil
+        reuseWithoutSync: Bool = false, readerSlots: Int? = nil, requestedCommitMode: CommitMode? = nil
     ) throws(StoreError) {
         self.directory = directory
         self.syncOnCommit = syncOnCommit
         self.reuseWithoutSync = reuseWithoutSync
         if try !directory.exists(Self.fileName) {
-            try Self.create(in: directory, chunkSize: requestedChunkSize ?? ChunkGeometry.defaultChunkSize)
+            let size = requestedChunkSize ?? ChunkGeometry.defaultChunkSize
+            let mode = requestedCommitMode ?? .shadow
+            // The journal first: the chunk file's rename is what makes the store exist, and a
+            // journal store's chunk file without its journal is damage.
+            if mode == .journal, ChunkGeometry.isValidChunkSize(size) {
+                try CommitJournal.create(in: directory, chunkSize: size)
+            }
+            try Self.create(in: directory, chunkSize: size, commitMode: mode)
         }
         file = try directory.open(Self.fileName, writable: true)
         // Readahead would fill the page cache with large folios, and ext4 then pays for a whole
         // folio on every 4 KiB chunk written into one (see `writeChunks`).
         file.adviseRandomAccess()
-        let found = try Self.readCurrentMeta(file)
+        var found = try Self.readCurrentMeta(file)
         if let requestedChunkSize, requestedChunkSize != found.chunkSize {
             throw .invalidArgument("cow setting `chunk_size`: the store at \(directory.path) was created with \(found.chunkSize)-byte chunks, not \(requestedChunkSize)")
+        }
+        if let requestedCommitMode, requestedCommitMode != found.commitMode {
+            throw .invalidArgument("cow setting `commit`: store was created with commit=\(found.commitMode.rawValue); opened with commit=\(requestedCommitMode.rawValue) (\(directory.path))")
+        }
+        if found.commitMode == .journal {
+            let journal = try CommitJournal.open(in: directory, chunkSize: found.chunkSize)
+            let recovered = try journal.recover(into: file, chunkFileTxid: found.txid, synced: syncOnCommit, durable: !reuseWithoutSync)
+            if recovered.replayed > 0 { found = try Self.readCurrentMeta(file) }
+            // After a checkpoint the chunk file's meta is synced: one older than the journal's
+            // base means the chunk file lost a commit.
+            if found.txid < recovered.last {
+                throw .corrupted(file: file.path, offset: Int64(recovered.last % 2) * Int64(found.chunkSize),
+                                 reason: "the newest valid meta is commit \(found.txid), but the journal says commit \(recovered.last) reached this file")
+            }
+            self.journal = journal
+        } else {
+            journal = nil
         }
         meta = found
         transactionMeta = found
@@ -213,16 +245,17 @@ public final class ChunkFile {
     /// Closes the file. The owner makes sure no reader is pinned and no writer runs.
     public func close() {
         file.close()
+        journal?.file.close()
     }
 
     /// Writes a new chunk file atomically (temp + fsync + rename + directory fsync): meta slot 0
     /// holds commit 0 with an empty table, slot 1 is zero.
-    static func create(in directory: StorageDirectory, chunkSize: Int) throws(StoreError) {
+    static func create(in directory: StorageDirectory, chunkSize: Int, commitMode: CommitMode = .shadow) throws(StoreError) {
         guard ChunkGeometry.isValidChunkSize(chunkSize) else {
             throw .invalidArgument("cow setting `chunk_size`: \(chunkSize) is not a power of two from \(ChunkGeometry.minimumChunkSize) to \(ChunkGeometry.maximumChunkSize)")
         }
         var contents = [UInt8](repeating: 0, count: 2 * chunkSize)
-        let meta = ChunkMeta(chunkSize: chunkSize).encoded()
+        let meta = ChunkMeta(chunkSize: chunkSize, commitMode: commitMode).encoded()
         contents.replaceSubrange(0..<meta.count, with: meta)
         try directory.writeAtomically(fileName, contents: contents)
     }
@@ -449,4 +482,9 @@ public final class ChunkFile {
         levels.reduce(0) { $0 + ($1.count + entriesPerChunk - 1) / entriesPerChunk }
     }
     public var cacheMisses: Int { cache.misses }
+    /// How this store commits (recorded in its metas).
+    public var commitMode: CommitMode { meta.commitMode }
+    /// `commit=journal`: journal fdatasyncs and checkpoints since open (zero for shadow).
+    public var journalSyncs: Int { journal?.syncs ?? 0 }
+    public var journalCheckpoints: Int { journal?.checkpoints ?? 0 }
 }

@@ -5,7 +5,12 @@ import StoreCore
 /// other slot until the next commit: a torn meta write falls back to the commit before it.
 public struct ChunkMeta: Sendable, Equatable {
     static let magic: [UInt8] = Array("SBCOWMET".utf8)
-    static let formatVersion: UInt32 = 1
+    /// Version 1: shadow commits (flags zero). Version 2 adds the flags word, written by stores
+    /// with `commit=journal`, so that a reader that knows only version 1 refuses them instead of
+    /// opening the chunk file without replaying its journal.
+    static let formatVersion: UInt32 = 2
+    /// Flags bit 0: the store commits through a journal (`commit=journal`).
+    static let journalFlag: UInt32 = 1
     /// Bytes the meta occupies at the start of its chunk (the rest is zero).
     static let encodedSize = 80
 
@@ -24,8 +29,10 @@ public struct ChunkMeta: Sendable, Equatable {
     public var userRoot: UInt32
     /// Two counters the user of the chunk layer keeps with each commit (the tree: keys, bytes).
     public var userCounters: (UInt64, UInt64)
+    /// How the store commits: fixed when it is created (flags bit 0).
+    public var commitMode: CommitMode
 
-    public init(chunkSize: Int) {
+    public init(chunkSize: Int, commitMode: CommitMode = .shadow) {
         self.chunkSize = chunkSize
         txid = 0
         chunkCount = 2
@@ -34,6 +41,7 @@ public struct ChunkMeta: Sendable, Equatable {
         virtualCount = 1  // virtual id 0 means "none"
         userRoot = 0
         userCounters = (0, 0)
+        self.commitMode = commitMode
     }
 
     public static func == (a: ChunkMeta, b: ChunkMeta) -> Bool {
@@ -42,7 +50,8 @@ public struct ChunkMeta: Sendable, Equatable {
 
     /// Layout (little-endian): magic[8] version u32 chunkSize u32 txid u64 chunkCount u64
     /// tableDepth u32 tableRoot u64 virtualCount u32 userRoot u32 counter0 u64 counter1 u64
-    /// reserved[8] crc32c u32 (masked, over everything before it).
+    /// flags u32 reserved u32 crc32c u32 (masked, over everything before it). Shadow stores
+    /// write version 1 and zero flags, exactly as before flags existed.
     func encoded() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: Self.encodedSize)
         bytes.withUnsafeMutableBytes { encode(into: $0.baseAddress!) }
@@ -52,7 +61,8 @@ public struct ChunkMeta: Sendable, Equatable {
     /// Writes the `encodedSize` bytes of the meta at `buffer` (each commit does, so no array).
     func encode(into buffer: UnsafeMutableRawPointer) {
         Self.magic.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: 8) }
-        buffer.storeBytes(of: Self.formatVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
+        let journal = commitMode == .journal
+        buffer.storeBytes(of: (journal ? Self.formatVersion : 1).littleEndian, toByteOffset: 8, as: UInt32.self)
         buffer.storeBytes(of: UInt32(chunkSize).littleEndian, toByteOffset: 12, as: UInt32.self)
         buffer.storeBytes(of: txid.littleEndian, toByteOffset: 16, as: UInt64.self)
         buffer.storeBytes(of: chunkCount.littleEndian, toByteOffset: 24, as: UInt64.self)
@@ -62,7 +72,8 @@ public struct ChunkMeta: Sendable, Equatable {
         buffer.storeBytes(of: userRoot.littleEndian, toByteOffset: 48, as: UInt32.self)
         buffer.storeBytes(of: userCounters.0.littleEndian, toByteOffset: 52, as: UInt64.self)
         buffer.storeBytes(of: userCounters.1.littleEndian, toByteOffset: 60, as: UInt64.self)
-        buffer.storeBytes(of: UInt64(0), toByteOffset: 68, as: UInt64.self)
+        buffer.storeBytes(of: (journal ? Self.journalFlag : 0).littleEndian, toByteOffset: 68, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(0), toByteOffset: 72, as: UInt32.self)
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: Self.encodedSize - 4))
         buffer.storeBytes(of: CRC32C.mask(crc).littleEndian, toByteOffset: Self.encodedSize - 4, as: UInt32.self)
     }
@@ -91,7 +102,7 @@ public struct ChunkMeta: Sendable, Equatable {
               let chunkCount = reader.readFixed64(), let depth = reader.readFixed32(),
               let root = reader.readFixed64(), let virtualCount = reader.readFixed32(),
               let userRoot = reader.readFixed32(), let counter0 = reader.readFixed64(),
-              let counter1 = reader.readFixed64()
+              let counter1 = reader.readFixed64(), let flags = reader.readFixed32()
         else { return .invalid("meta is short") }
         var meta = ChunkMeta(chunkSize: Int(chunkSize))
         meta.txid = txid
@@ -101,6 +112,10 @@ public struct ChunkMeta: Sendable, Equatable {
         meta.virtualCount = virtualCount
         meta.userRoot = userRoot
         meta.userCounters = (counter0, counter1)
+        guard flags & ~journalFlag == 0, version >= 2 || flags == 0 else {
+            return .invalid("meta has unknown flags \(flags)")
+        }
+        meta.commitMode = flags & journalFlag != 0 ? .journal : .shadow
         guard ChunkGeometry.isValidChunkSize(Int(chunkSize)), depth >= 1, depth <= 8, chunkCount >= 2 else {
             return .invalid("meta fields out of range (chunk size \(chunkSize), depth \(depth))")
         }

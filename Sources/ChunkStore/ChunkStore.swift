@@ -4,7 +4,9 @@ import Synchronization
 /// The `cow` engine: a B+tree over a copy-on-write chunk file. Every commit (a put, a delete, a
 /// batch — or a group of them, see below) is one chunk-file transaction: changed nodes go to free
 /// chunks, then the translation table, then a meta chunk. Opening reads two metas and the table —
-/// there is no log to replay.
+/// there is no log to replay — unless the store was created with `commit=journal`: then each
+/// commit first goes to a redo journal (one fdatasync instead of two), which open replays (see
+/// `CommitJournal` and FORMAT.md).
 ///
 /// Concurrency, as LMDB: **readers** (`get`, `scan`) pin the newest committed snapshot in the
 /// reader table, walk the tree through it and the shared chunk cache, and unpin — they take no
@@ -34,6 +36,8 @@ public final class ChunkStore: Store, @unchecked Sendable {
     }
 
     public var engineName: String { Self.engineName }
+    /// The settings this store runs with, those taken from the store itself included.
+    public let effectiveSettings: [String: String]
     public let metrics = StoreMetrics()
 
     let lockedDirectory: LockedDirectory
@@ -73,7 +77,12 @@ public final class ChunkStore: Store, @unchecked Sendable {
         chunks = try ChunkFile(
             directory: lockedDirectory.directory, requestedChunkSize: settings.chunkSize,
             cacheBytes: settings.cacheBytes, syncOnCommit: options.durability == .always,
-            reuseWithoutSync: options.durability == .none)
+            reuseWithoutSync: options.durability == .none, requestedCommitMode: settings.commitMode)
+        effectiveSettings = [
+            "chunk_size": String(chunks.chunkSize),
+            "cache_size": String(settings.cacheBytes),
+            "commit": chunks.commitMode.rawValue,
+        ]
         tree = ChunkTree(chunks: chunks)
         openNanoseconds = MonotonicClock.now() &- started
         if durability == .interval {
@@ -291,7 +300,7 @@ public final class ChunkStore: Store, @unchecked Sendable {
             lockedDirectory.release()
         }
         // A clean close leaves every commit on stable storage, whatever the durability.
-        if chunks.failure == nil { try chunks.sync() }
+        if chunks.failure == nil { try chunks.sync(checkpoint: true) }
         if let failure = chunks.failure { throw failure }
     }
 

@@ -2,13 +2,15 @@ import StoreCore
 
 /// The `cow` engine's settings (`--set name=value`).
 struct ChunkStoreSettings: Sendable {
-    static let known: Set<String> = ["chunk_size", "cache_size"]
+    static let known: Set<String> = ["chunk_size", "cache_size", "commit"]
 
     /// Chunk size of a new store (a power of two, 512 B … 64 KiB); `nil`: 4 KiB, or whatever an
     /// existing store was created with.
     var chunkSize: Int?
     /// Bytes of verified chunks kept in memory.
     var cacheBytes: Int
+    /// Commit mode of a new store; `nil`: shadow, or whatever an existing store was created with.
+    var commitMode: CommitMode?
 
     init(_ options: StoreOptions) throws(StoreError) {
         let settings = try options.engineSettings(for: ChunkStore.engineName, known: Self.known)
@@ -21,5 +23,8 @@ struct ChunkStoreSettings: Sendable {
             chunkSize = size
         }
         cacheBytes = try settings.size("cache_size", default: 64 << 20, range: (64 << 10)...(1 << 40))
+        if settings.values["commit"] != nil {
+            commitMode = try settings.choice("commit", default: CommitMode.shadow)
+        }
     }
 }

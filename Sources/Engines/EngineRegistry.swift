@@ -18,6 +18,12 @@ public enum EngineRegistry {
     /// Reference engines built in (trait `ReferenceEngines`).
     public static let references: [EngineDescriptor] = ReferenceEngines.all
 
+    /// The variants of our engines that implement another strategy of their family (a redo
+    /// journal instead of shadow paging, JSON lines instead of binary records, a tombstone file
+    /// instead of inline deletes): every check runs them as engines of their own, and the engine
+    /// list `variants` names them.
+    public static let variants = ["cow[commit=journal]", "log[format=jsonl]", "log[deletes=tombstone-file]"]
+
     /// Every registered engine.
     public static let all: [EngineDescriptor] = ours + references
 
@@ -35,14 +41,22 @@ public enum EngineRegistry {
         return variant.apply(to: descriptor)
     }
 
-    /// Resolves a comma-separated list such as `log,cow,cow[commit=journal]`, `all` (our engines)
-    /// or `ref` (the reference engines built in).
+    /// Resolves a comma-separated list such as `log,cow,cow[commit=journal]`, `all` (our engines),
+    /// `variants` (our engines' variants) or `ref` (the reference engines built in).
     public static func engines(matching list: String) throws(StoreError) -> [EngineDescriptor] {
         let names = EngineVariant.splitList(list)
         guard !names.isEmpty else { throw .invalidArgument("no engine named in `\(list)`") }
         var result: [EngineDescriptor] = []
         for name in names {
-            let chosen = name == "all" ? ours : (name == "ref" ? references : [try engine(named: name)])
+            var chosen: [EngineDescriptor]
+            switch name {
+            case "all": chosen = ours
+            case "ref": chosen = references
+            case "variants":
+                chosen = []
+                for variant in variants { chosen.append(try engine(named: variant)) }
+            default: chosen = [try engine(named: name)]
+            }
             for descriptor in chosen where !result.contains(where: { $0.name == descriptor.name }) {
                 result.append(descriptor)
             }

@@ -7,7 +7,7 @@ import Testing
 @Suite("Concurrency conformance")
 struct ConcurrencyConformanceTests {
     /// Every engine is built for concurrent use.
-    static let engines = EngineRegistry.names + ["log[format=jsonl]", "log[deletes=tombstone-file]"]
+    static let engines = EngineRegistry.names + EngineRegistry.variants
 
     @Test("concurrency", arguments: engines, ConcurrencySuite.Case.allCases)
     func concurrency(engine name: String, testCase: ConcurrencySuite.Case) throws {

@@ -6,7 +6,7 @@ import Testing
 /// Every case of the conformance suite against every registered engine.
 @Suite("Conformance")
 struct EngineConformanceTests {
-    static let engines = EngineRegistry.names + ["log[format=jsonl]", "log[deletes=tombstone-file]"]
+    static let engines = EngineRegistry.names + EngineRegistry.variants
 
     @Test("conformance", arguments: engines, ConformanceSuite.Case.allCases)
     func conformance(engine name: String, testCase: ConformanceSuite.Case) throws {

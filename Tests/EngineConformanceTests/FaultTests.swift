@@ -7,7 +7,7 @@ import StoreTestSupport
 import Testing
 
 /// Engines whose every file operation goes through storebench's durable file layer.
-let layeredEngines = EngineRegistry.ours.filter(\.isPersistent).map(\.name) + ["log[format=jsonl]", "log[deletes=tombstone-file]"]
+let layeredEngines = EngineRegistry.ours.filter(\.isPersistent).map(\.name) + EngineRegistry.variants
 
 /// A seeded stream of puts, deletes and batches, with settings that make engines compact often.
 struct FaultWorkload {
