@@ -54,9 +54,9 @@ struct EngineVariant: Equatable {
     /// (they win over `--set` values of the same names: the name says what ran).
     func apply(to descriptor: EngineDescriptor) -> EngineDescriptor {
         guard !settings.isEmpty else { return descriptor }
-        let scoped = settings.map { (descriptor.name + "." + $0.name, $0.value) }
+        let scoped = settings.map { (descriptor.settingsScope + "." + $0.name, $0.value) }
         let open = descriptor.open
-        return EngineDescriptor(
+        var variant = EngineDescriptor(
             name: name, strategy: descriptor.strategy, summary: descriptor.summary,
             isPersistent: descriptor.isPersistent, maxKeySize: descriptor.maxKeySize,
             isReference: descriptor.isReference, hasBackgroundMaintenance: descriptor.hasBackgroundMaintenance,
@@ -66,6 +66,8 @@ struct EngineVariant: Equatable {
                 for (name, value) in scoped { options.settings[name] = value }
                 return try open(directory, options)
             })
+        variant.settingsScope = descriptor.settingsScope
+        return variant
     }
 
     /// Splits an engine list at the commas outside brackets: `log,cow[a=1,b=2]` → two names.

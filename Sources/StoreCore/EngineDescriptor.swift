@@ -1,7 +1,10 @@
 /// How the registry presents and opens one engine.
 public struct EngineDescriptor: Sendable {
-    /// The name users type (`--engines log,cow`).
+    /// The name users type (`--engines log,cow`), a variant's with its settings (`cow[commit=journal]`).
     public let name: String
+    /// The registered engine's own name, which scopes its settings (`--set cow.chunk_size=…`):
+    /// `name` but for a variant.
+    public var settingsScope: String
     /// The strategy in a few words, e.g. `append-only log + in-memory index`.
     public let strategy: String
     /// One line for `storebench engines`.
@@ -35,6 +38,7 @@ public struct EngineDescriptor: Sendable {
         open: @escaping @Sendable (_ directory: String, _ options: StoreOptions) throws -> any Store
     ) {
         self.name = name
+        settingsScope = name
         self.strategy = strategy
         self.summary = summary
         self.isPersistent = isPersistent

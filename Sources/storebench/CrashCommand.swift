@@ -119,7 +119,7 @@ struct CrashCommand: ParsableCommand {
         for engine in selected {
             // The engine's stress settings make its maintenance happen within a cycle, unless the
             // command line sets any setting of that engine.
-            let scope = engine.name + "."
+            let scope = engine.settingsScope + "."
             let defaults = store.settings.contains(where: { $0.hasPrefix(scope) }) ? []
                 : engine.stressSettings.sorted { $0.key < $1.key }.map { scope + $0.key + "=" + $0.value }
             let settings = defaults + store.settings

@@ -53,7 +53,7 @@ struct StressCommand: ParsableCommand {
         var failed = false
         for engine in selected {
             var options = try store.storeOptions()
-            let scope = engine.name + "."
+            let scope = engine.settingsScope + "."
             if !store.settings.contains(where: { $0.hasPrefix(scope) }) {
                 for (name, value) in engine.stressSettings { options.settings[scope + name] = value }
             }

@@ -183,13 +183,8 @@ struct CacheAccountingTests {
     func cacheCounters() throws {
         let scratch = try ScratchDirectory("cache-use")
         // 3,000 records of 1 KiB in a 64 KiB memtable: reads go to SST blocks through the cache.
-        let materialized = try WorkloadMaterializer.materialize("ycsb-c", seed: 3, overrides: ["recordcount": "3000", "operationcount": "6000", "fieldlength": "1024"], scratch: scratch.path)
-        let total = try #require(try TraceReader.recordCount(path: materialized.path))
-        let plan = RunPlan(
-            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
-            options: StoreOptions(durability: .none, settings: ["lsm.write_buffer_size": "64KiB"]), pace: .max, sampleInterval: 0.5,
-            synthesizer: ValueSynthesizer(seed: 3), seed: 3, killPoints: 0, crashExecutable: "",
-            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 3, compressibility: 0.5, settings: []))
+        let plan = try testPlan("ycsb-c", seed: 3, overrides: ["recordcount": "3000", "operationcount": "6000", "fieldlength": "1024"],
+                                settings: ["lsm.write_buffer_size": "64KiB"], in: scratch)
         let lsm = try EngineBenchmark(engine: LSMStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 1, harnessOverhead: 0)
         let cache = try #require(lsm.cache)
         #expect(cache.hits + cache.misses >= 6_000, "every get past the memtable looks a block up: \(cache)")
@@ -209,15 +204,9 @@ struct AgedStoreTests {
     @Test("ageing overwrites the loaded records N times and leaves the same live data for the run")
     func ageing() throws {
         let scratch = try ScratchDirectory("aged")
-        let materialized = try WorkloadMaterializer.materialize("ycsb-a", seed: 8, overrides: ["recordcount": "2000", "operationcount": "3000"], scratch: scratch.path)
-        let total = try #require(try TraceReader.recordCount(path: materialized.path))
         var settings: [String: String] = [:]
         for (name, value) in LSMStore.descriptor.stressSettings { settings["lsm." + name] = value }
-        var plan = RunPlan(
-            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
-            options: StoreOptions(durability: .none, settings: settings), pace: .max, sampleInterval: 0.5,
-            synthesizer: ValueSynthesizer(seed: 8), seed: 8, killPoints: 0, crashExecutable: "",
-            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 8, compressibility: 0.5, settings: []))
+        var plan = try testPlan("ycsb-a", seed: 8, overrides: ["recordcount": "2000", "operationcount": "3000"], settings: settings, in: scratch)
         let fresh = try EngineBenchmark(engine: LSMStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 1, harnessOverhead: 0)
         plan.ageRounds = 4
         let aged = try EngineBenchmark(engine: LSMStore.descriptor, plan: plan, scratch: scratch.path).run(repetition: 2, harnessOverhead: 0)

@@ -6,6 +6,20 @@ import Testing
 import ResultsSchema
 import Workload
 
+/// A run plan for `workload` materialized in `scratch` with `overrides`, no crash phase, durability
+/// `none` and engine `settings`.
+func testPlan(_ workload: String, seed: UInt64, overrides: [String: String], settings: [String: String] = [:],
+              sampleInterval: Double = 0.5, in scratch: ScratchDirectory) throws -> RunPlan {
+    let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch.path)
+    #expect(materialized.name == workload)
+    let total = try #require(try TraceReader.recordCount(path: materialized.path))
+    return RunPlan(
+        tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
+        options: StoreOptions(durability: .none, settings: settings), pace: .max, sampleInterval: sampleInterval,
+        synthesizer: ValueSynthesizer(seed: seed), seed: seed, killPoints: 0, crashExecutable: "",
+        crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: seed, compressibility: 0.5, settings: []))
+}
+
 /// Replays the trace at `path` on a fresh `memory` store with `measured`'s settings: on this
 /// thread for one thread, through `ParallelReplay` for more.
 func replayOnMemory(_ path: String, threads: Int, _ measured: MeasuredReplay) throws -> PhaseMeasurement {
@@ -276,14 +290,8 @@ struct RunSessionTests {
     @Test("every layout, repetition and engine runs once, on its own fresh store, with its thread count recorded")
     func layoutsAndRepetitions() throws {
         let scratch = try ScratchDirectory("run-session")
-        let materialized = try WorkloadMaterializer.materialize("ycsb-a", seed: 4, overrides: ["recordcount": "500", "operationcount": "4000"], scratch: scratch.path)
-        #expect(materialized.name == "ycsb-a" && materialized.header.loadOperations == 500)
-        let total = try #require(try TraceReader.recordCount(path: materialized.path))
-        let plan = RunPlan(
-            tracePath: materialized.path, loadRecords: materialized.header.loadOperations, totalRecords: total,
-            options: StoreOptions(durability: .none), pace: .max, sampleInterval: 0.05,
-            synthesizer: ValueSynthesizer(seed: 4), seed: 4, killPoints: 0, crashExecutable: "",
-            crashChild: CrashChildArguments(tracePath: materialized.path, durability: .none, seed: 4, compressibility: 0.5, settings: []))
+        let plan = try testPlan("ycsb-a", seed: 4, overrides: ["recordcount": "500", "operationcount": "4000"], sampleInterval: 0.05, in: scratch)
+        #expect(plan.loadRecords == 500)
         let session = RunSession(engines: [MemoryStore.descriptor], plan: plan, layouts: [.threads(1), .threads(3)], repetitions: 2, scratch: scratch.path)
         let (runs, overheads) = try session.run()
         #expect(runs.map(\.threadCount) == [1, 1, 3, 3] && runs.map(\.repetition) == [1, 2, 1, 2])
