@@ -62,7 +62,10 @@ let package = Package(
             exclude: ["DURABILITY.md"]
         ),
         .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog", "ChunkStore", "LSMTree", "ReferenceEngines"]),
-        .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
+        // Debian's libzstd and zlib: compressed traces are read as streams (`.zst`, `.gz`).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Workload", dependencies: ["StoreCore", "CZstd", "CZlib"], swiftSettings: performance),
         .target(
             name: "Replay",
             dependencies: ["StoreCore", "ProcessMemory", "Workload", "ResultsSchema", "FaultInjection", "MemoryStore",
@@ -88,7 +91,7 @@ let package = Package(
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema", "StoreTestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport", "ResultsSchema"]),
-        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore", "CZstd", "CZlib"]),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "FaultInjection", "ProcessMemory"]),
         .testTarget(name: "ChunkStoreTests", dependencies: ["ChunkStore", "StoreTestSupport"]),
         .testTarget(name: "LSMTreeTests", dependencies: ["LSMTree", "StoreTestSupport"]),

@@ -17,8 +17,19 @@ public enum WorkloadMaterializer {
     /// A trace stays where it is; a spec (with `overrides` applied) is generated into `scratch`.
     public static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String) throws -> Materialized {
         if FileManager.default.fileExists(atPath: workload) && TraceReader.isTrace(path: workload) {
-            let name = URL(fileURLWithPath: workload).deletingPathExtension().lastPathComponent
-            return Materialized(path: workload, header: try TraceReader(path: workload).header, name: name, warnings: [])
+            let name = traceName(workload)
+            let reader = try TraceReader(path: workload)
+            guard reader.window.source.compression != nil else {
+                return Materialized(path: workload, header: reader.header, name: name, warnings: [])
+            }
+            // Replay reads its trace many times over (load, run, crash children): decompress once.
+            var source = reader
+            let path = scratch + "/\(name).trace"
+            let writer = try TraceWriter(path: path, header: reader.header)
+            var operation = WorkloadOperation(.get)
+            while try source.next(into: &operation) { try writer.append(operation) }
+            try writer.finish()
+            return Materialized(path: path, header: reader.header, name: name, warnings: [])
         }
         var spec = try WorkloadSpec.load(workload)
         for (key, value) in overrides { spec.set(key, value) }
@@ -30,5 +41,12 @@ public enum WorkloadMaterializer {
         while try source.next(into: &operation) { try writer.append(operation) }
         try writer.finish()
         return Materialized(path: path, header: header, name: name, warnings: spec.warnings)
+    }
+
+    /// A trace file's short name: without its directory, compression and format extensions.
+    static func traceName(_ path: String) -> String {
+        var url = URL(fileURLWithPath: path)
+        if ["zst", "gz", "zstd"].contains(url.pathExtension.lowercased()) { url = url.deletingPathExtension() }
+        return url.deletingPathExtension().lastPathComponent
     }
 }
