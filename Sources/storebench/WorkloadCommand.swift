@@ -8,7 +8,42 @@ import Report
 import StoreCore
 import Workload
 
-extension InputFormat: ExpressibleByArgument {}
+extension InputFormat: ExpressibleByArgument {
+    /// Also takes libCacheSim's spelling, `oracleGeneral`.
+    public init?(argument: String) {
+        self.init(rawValue: argument.lowercased())
+    }
+}
+
+extension CacheMapping: ExpressibleByArgument {}
+extension MergeMapping: ExpressibleByArgument {}
+
+/// How input traces are read and mapped: shared by `workload convert`, `workload stats` and `run`.
+struct ImportOptionGroup: ParsableArguments {
+    @Option(help: "Skip up to N malformed lines or records (counted and reported); one more stops with its location.")
+    var skipBad = 0
+
+    @Flag(help: "Skip any number of malformed lines or records.")
+    var skipInvalid = false
+
+    @Option(help: "Entries a RocksDB iterator seek reads (its trace does not record it).")
+    var scanCount = 10
+
+    @Option(name: .customLong("as"), help: "A cache trace's requests (oraclegeneral): reads (gets only) or cache (a get, and on an object's first request a put of its size, as a cache fills on a miss).")
+    var cache: CacheMapping = .reads
+
+    @Option(help: "A RocksDB merge: put, rmw (read-modify-write) or error.")
+    var merge: MergeMapping = .put
+
+    func validate() throws {
+        guard skipBad >= 0 else { throw ValidationError("--skip-bad must not be negative") }
+        guard scanCount >= 1 else { throw ValidationError("--scan-count must be at least 1") }
+    }
+
+    var options: ImportOptions {
+        ImportOptions(skipBad: skipInvalid ? Int.max : skipBad, scanCount: scanCount, cache: cache, merge: merge)
+    }
+}
 
 struct WorkloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -83,15 +118,15 @@ struct WorkloadCommand: ParsableCommand {
 
     struct Convert: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Convert a production trace (Twitter, CacheLib, RocksDB, JSON Lines) or a storebench trace.",
-            discussion: "Malformed lines stop the conversion with file:line and the reason, unless --skip-invalid counts and reports them."
+            abstract: "Convert a production trace (Twitter, CacheLib, RocksDB text or binary, libCacheSim oracleGeneral, JSON Lines) or a storebench trace.",
+            discussion: "Inputs may be zstd- or gzip-compressed (recognised by their magic bytes). A malformed line or record stops the conversion with its file:line or byte offset and the reason, unless --skip-bad N (or --skip-invalid, any number) counts and reports it."
         )
 
-        @Argument(help: "Input file.")
+        @Argument(help: "Input file (zstd- or gzip-compressed or not).")
         var input: String
 
-        @Option(help: "Input format: twitter, cachelib, rocksdb, jsonl or trace.")
-        var from: InputFormat
+        @Option(help: "Input format: twitter, cachelib, rocksdb, rocksdb-trace, oraclegeneral, jsonl or trace (default: recognised from the file).")
+        var from: InputFormat?
 
         @Option(name: .shortAndLong, help: "Output file.")
         var output: String
@@ -99,18 +134,17 @@ struct WorkloadCommand: ParsableCommand {
         @Option(help: "trace (binary) or jsonl.")
         var to: OutputFormat = .trace
 
-        @Flag(help: "Skip malformed lines (counted and reported) instead of stopping.")
-        var skipInvalid = false
+        @OptionGroup var importing: ImportOptionGroup
 
-        @Option(help: "Entries a RocksDB iterator seek reads (its trace does not record it).")
-        var scanCount = 10
-
-        @Flag(help: "Keep whole-second timestamps (twitter, cachelib) as they are: each second's operations then replay as one burst. By default they are spread evenly over their second.")
+        @Flag(help: "Keep whole-second timestamps (twitter, cachelib, oraclegeneral) as they are: each second's operations then replay as one burst. By default they are spread evenly over their second.")
         var keepBursts = false
 
         func run() throws {
             let start = MonotonicClock.now()
-            let importer = try Importer(path: input, format: from, skipInvalid: skipInvalid, scanCount: scanCount)
+            guard let format = from ?? InputFormat.recognise(input) else {
+                throw ValidationError("\(input): give its format with --from (twitter, cachelib, rocksdb, rocksdb-trace, oraclegeneral, jsonl, trace)")
+            }
+            let importer = try Importer(path: input, format: format, options: importing.options)
             var header = importer.header
             if header["created"] == nil { header["created"] = ISO8601Time.now() }
             let count: Int
@@ -127,9 +161,9 @@ struct WorkloadCommand: ParsableCommand {
                 skipped = (source.skipped, source.skippedExamples)
             }
             let seconds = MonotonicClock.seconds(since: start)
-            print("converted \(count) operations from \(input) (\(from.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
+            print("converted \(count) operations from \(input) (\(format.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
             if skipped.count > 0 {
-                print("skipped \(skipped.count) malformed lines, e.g.:")
+                print("skipped \(skipped.count) malformed lines or records, e.g.:")
                 for example in skipped.examples { print("  \(example)") }
             }
         }
@@ -143,12 +177,16 @@ struct WorkloadCommand: ParsableCommand {
         @Argument(help: "A trace, or another format with --from.")
         var input: String
 
-        @Option(help: "Input format (default: a storebench trace).")
-        var from: InputFormat = .trace
+        @Option(help: "Input format (default: recognised from the file, a storebench trace or a RocksDB trace).")
+        var from: InputFormat?
+
+        @OptionGroup var importing: ImportOptionGroup
 
         func run() throws {
             let start = MonotonicClock.now()
-            var importer = try Importer(path: input, format: from)
+            // Unrecognised input is read as a storebench trace, whose reader says what is wrong.
+            let format = from ?? InputFormat.recognise(input) ?? .trace
+            var importer = try Importer(path: input, format: format, options: importing.options)
             let statistics = try TraceStatistics(reading: &importer)
             let seconds = MonotonicClock.seconds(since: start)
             print("\(input): \(statistics.operations) operations, read in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(statistics.operations) / max(seconds, 1e-9))) ops/s)")
