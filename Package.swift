@@ -91,7 +91,17 @@ let package = Package(
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema", "StoreTestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport", "ResultsSchema"]),
-        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore", "CZstd", "CZlib"]),
+        // Writes a trace with RocksDB's own DB::StartTrace, for the binary RocksDB trace reader's tests.
+        .target(
+            name: "RocksDBTraceHelper",
+            path: "Tests/RocksDBTraceHelper",
+            linkerSettings: [.linkedLibrary("rocksdb", .when(traits: ["ReferenceEngines"]))]
+        ),
+        .testTarget(
+            name: "WorkloadTests",
+            dependencies: ["Workload", "StoreTestSupport", "MemoryStore", "CZstd", "CZlib",
+                           .target(name: "RocksDBTraceHelper", condition: .when(traits: ["ReferenceEngines"]))]
+        ),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "FaultInjection", "ProcessMemory"]),
         .testTarget(name: "ChunkStoreTests", dependencies: ["ChunkStore", "StoreTestSupport"]),
         .testTarget(name: "LSMTreeTests", dependencies: ["LSMTree", "StoreTestSupport"]),
@@ -102,5 +112,6 @@ let package = Package(
             name: "StorebenchCLITests",
             dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report", "ResultsSchema", "Workload"]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
