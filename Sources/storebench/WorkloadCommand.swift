@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Foundation
 import ProcessMemory
+import Replay
 import Report
 import StoreCore
 import Workload
@@ -43,6 +44,49 @@ struct ImportOptionGroup: ParsableArguments {
     var options: ImportOptions {
         ImportOptions(skipBad: skipInvalid ? Int.max : skipBad, scanCount: scanCount, cache: cache, merge: merge)
     }
+
+    /// The options as given, for `run`'s recorded invocation.
+    var arguments: [String] {
+        var arguments: [String] = []
+        if skipInvalid { arguments.append("--skip-invalid") } else if skipBad > 0 { arguments += ["--skip-bad", String(skipBad)] }
+        if scanCount != 10 { arguments += ["--scan-count", String(scanCount)] }
+        if cache != .reads { arguments += ["--as", cache.rawValue] }
+        if merge != .put { arguments += ["--merge", merge.rawValue] }
+        return arguments
+    }
+}
+
+/// Reshaping a trace for replay: shared by `run` (on the trace it replays) and `workload convert`.
+struct ReplayControlGroup: ParsableArguments {
+    @Option(help: "Replay recorded time this many times faster (divides the trace's timestamps; with run, needs --pace recorded).")
+    var speed: Double?
+
+    @Option(help: "Each key becomes K keys (key#0 … key#K-1): loads write every copy, each later access goes to one copy by a seeded hash, keeping the popularity shape.")
+    var scaleKeys = 1
+
+    @Option(help: "Keep a fraction R of the keys with all their accesses (spatial sampling: hash(key) mod 2^24 < R·2^24).")
+    var sample: Double?
+
+    @Option(help: "Keep only START..END seconds of trace time (from the first timed operation after the load phase).")
+    var window: String?
+
+    func validate() throws {
+        try controls(seed: 0).validate()
+    }
+
+    func controls(seed: UInt64) throws -> ReplayControls {
+        ReplayControls(speed: speed, scaleKeys: scaleKeys, sample: sample,
+                       window: try window.map { text throws(StoreError) in try ReplayControls.window(parsing: text) }, seed: seed)
+    }
+
+    var arguments: [String] {
+        var arguments: [String] = []
+        if let speed { arguments += ["--speed", String(speed)] }
+        if scaleKeys != 1 { arguments += ["--scale-keys", String(scaleKeys)] }
+        if let sample { arguments += ["--sample", String(sample)] }
+        if let window { arguments += ["--window", window] }
+        return arguments
+    }
 }
 
 struct WorkloadCommand: ParsableCommand {
@@ -56,10 +100,11 @@ struct WorkloadCommand: ParsableCommand {
         case trace, jsonl
     }
 
-    static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String) throws
+    static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String,
+                            input: WorkloadMaterializer.TraceInput = .init()) throws
         -> (path: String, header: TraceHeader, name: String)
     {
-        let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch)
+        let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch, input: input)
         for warning in materialized.warnings { printWarning(warning) }
         return (materialized.path, materialized.header, materialized.name)
     }
@@ -136,6 +181,11 @@ struct WorkloadCommand: ParsableCommand {
 
         @OptionGroup var importing: ImportOptionGroup
 
+        @OptionGroup var controls: ReplayControlGroup
+
+        @Option(help: "Seed of --scale-keys and --sample.")
+        var seed: UInt64 = 1
+
         @Flag(help: "Keep whole-second timestamps (twitter, cachelib, oraclegeneral) as they are: each second's operations then replay as one burst. By default they are spread evenly over their second.")
         var keepBursts = false
 
@@ -147,9 +197,22 @@ struct WorkloadCommand: ParsableCommand {
             let importer = try Importer(path: input, format: format, options: importing.options)
             var header = importer.header
             if header["created"] == nil { header["created"] = ISO8601Time.now() }
+            let controls = try self.controls.controls(seed: seed)
             let count: Int
             let skipped: (count: Int, examples: [String])
-            if importer.hasSecondTimestamps && !keepBursts {
+            if !controls.isEmpty {
+                // The same streaming pass `run` makes, into the output (storebench trace format).
+                guard to == .trace else { throw ValidationError("--speed, --scale-keys, --sample and --window write --to trace") }
+                let scratch = try TemporaryDirectory.make()
+                defer { try? FileManager.default.removeItem(atPath: scratch) }
+                let materialized = try WorkloadMaterializer.materialize(
+                    input, seed: seed, scratch: scratch,
+                    input: .init(format: format, importing: importing.options, controls: controls, keepBursts: keepBursts))
+                for warning in materialized.warnings { printWarning(warning) }
+                var reader = try TraceReader(path: materialized.path)
+                count = try WorkloadCommand.write(&reader, header: materialized.header, to: output, format: .trace)
+                skipped = (0, [])
+            } else if importer.hasSecondTimestamps && !keepBursts {
                 header["timestamps"] = "whole seconds, spread evenly over each second"
                 var spreader = BurstSpreader(importer)
                 count = try WorkloadCommand.write(&spreader, header: header, to: output, format: to)
