@@ -245,12 +245,19 @@ struct WorkloadCommand: ParsableCommand {
 
         @OptionGroup var importing: ImportOptionGroup
 
+        @Option(help: "Operations per working-set window.")
+        var window = 100_000
+
+        @Option(help: "Also write the statistics as an HTML page (popularity, working set, value sizes).")
+        var html: String?
+
         func run() throws {
             let start = MonotonicClock.now()
             // Unrecognised input is read as a storebench trace, whose reader says what is wrong.
             let format = from ?? InputFormat.recognise(input) ?? .trace
             var importer = try Importer(path: input, format: format, options: importing.options)
-            let statistics = try TraceStatistics(reading: &importer)
+            guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+            let statistics = try TraceStatistics(reading: &importer, windowOperations: window)
             let seconds = MonotonicClock.seconds(since: start)
             print("\(input): \(statistics.operations) operations, read in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(statistics.operations) / max(seconds, 1e-9))) ops/s)")
             for field in importer.header.fields { print("  \(field.name): \(field.value)") }
@@ -270,8 +277,31 @@ struct WorkloadCommand: ParsableCommand {
             print("distinct keys: \(NumberFormat.grouped(Double(statistics.distinctKeys)))")
             print("accesses to the hottest 1 / 10 / 100 / 1% of keys: "
                 + [1, 10, 100, max(1, statistics.distinctKeys / 100)].map { NumberFormat.fixed(statistics.topShare($0) * 100, places: 2) + "%" }.joined(separator: " / "))
+            if let exponent = statistics.zipfExponent() {
+                print("Zipf fit of key popularity (keys accessed at least 5 times): s = \(NumberFormat.fixed(exponent, places: 3))")
+            }
             if let first = statistics.firstTimestamp, let last = statistics.lastTimestamp {
-                print("time span: \(NumberFormat.fixed(Double(last - first) / 1e6, places: 3)) s")
+                print("time span: \(NumberFormat.fixed(Double(last) / 1e6 - Double(first) / 1e6, places: 3)) s")
+            }
+            let gaps = statistics.interArrivals
+            if gaps.count > 0 {
+                print("µs between operations: p50 \(gaps.percentile(0.5) ?? 0), p99 \(gaps.percentile(0.99) ?? 0), max \(gaps.maximum ?? 0), mean \(NumberFormat.fixed(gaps.mean, places: 1))")
+            }
+            if statistics.workingSet.count > 1 {
+                let distinct = statistics.workingSet.map(\.distinctKeys)
+                let fresh = statistics.workingSet.map(\.newKeys)
+                print("working set per \(NumberFormat.grouped(Double(window))) operations: distinct keys min \(distinct.min()!), max \(distinct.max()!); new keys first \(fresh.first!), last \(fresh.last!)")
+            }
+            if importer.skipped > 0 {
+                print("skipped \(importer.skipped) malformed lines or records, e.g.:")
+                for example in importer.skippedExamples { print("  \(example)") }
+            }
+            if let html {
+                let page = TraceStatisticsPage.render(statistics, title: input, header: importer.header)
+                let writer = try AtomicFileWriter(path: html, fileSystem: PosixFileSystem())
+                try writer.write(Array(page.utf8))
+                try writer.finish()
+                print("wrote \(html)")
             }
         }
     }
