@@ -1,7 +1,7 @@
 import StoreCore
 
 /// Reads a `ByteSource` front to back through one buffer (1 MiB by default, grown for larger
-/// records), so that parsers see contiguous bytes in constant memory, compressed input or not.
+/// records as their bytes arrive), so that parsers see contiguous bytes in constant memory, compressed input or not.
 /// Offsets are absolute offsets in the (decompressed) stream; they only move forward.
 public struct StreamWindow {
     public let source: ByteSource
@@ -14,7 +14,7 @@ public struct StreamWindow {
 
     public init(source: ByteSource, capacity: Int = 1 << 20) {
         self.source = source
-        buffer = [UInt8](repeating: 0, count: capacity)
+        buffer = [UInt8](repeating: 0, count: max(1, capacity))
     }
 
     public var path: String { source.path }
@@ -52,18 +52,20 @@ public struct StreamWindow {
         }
         let kept = Int(start + Int64(loaded) - offset)
         let from = Int(offset - start)
-        if count > buffer.count {
-            var grown = [UInt8](repeating: 0, count: count)
-            if kept > 0 { grown.replaceSubrange(0..<kept, with: buffer[from..<(from + kept)]) }
-            buffer = grown
-        } else if kept > 0 && from > 0 {
+        if kept > 0 && from > 0 {
             buffer.withUnsafeMutableBytes { raw in
                 raw.baseAddress!.copyMemory(from: raw.baseAddress! + from, byteCount: kept)
             }
         }
         start = offset
         loaded = kept
-        while loaded < buffer.count && !ended {
+        while !ended {
+            if loaded == buffer.count {
+                guard loaded < count else { break }
+                // Grown by doubling as bytes arrive, so a damaged length field asking for a
+                // gigabyte costs only what the input really holds.
+                buffer.append(contentsOf: repeatElement(0, count: min(count, buffer.count * 2) - buffer.count))
+            }
             let got = try fill(loaded, buffer.count - loaded)
             if got == 0 { ended = true } else { loaded += got }
             if loaded >= count && loaded >= buffer.count / 2 { break }
