@@ -246,7 +246,7 @@ struct WorkloadCommand: ParsableCommand {
         @OptionGroup var importing: ImportOptionGroup
 
         @Option(help: "Operations per working-set window.")
-        var window = 100_000
+        var workingSetWindow = 100_000
 
         @Option(help: "Also write the statistics as an HTML page (popularity, working set, value sizes).")
         var html: String?
@@ -256,8 +256,8 @@ struct WorkloadCommand: ParsableCommand {
             // Unrecognised input is read as a storebench trace, whose reader says what is wrong.
             let format = from ?? InputFormat.recognise(input) ?? .trace
             var importer = try Importer(path: input, format: format, options: importing.options)
-            guard window >= 1 else { throw ValidationError("--window must be at least 1") }
-            let statistics = try TraceStatistics(reading: &importer, windowOperations: window)
+            guard workingSetWindow >= 1 else { throw ValidationError("--working-set-window must be at least 1") }
+            let statistics = try TraceStatistics(reading: &importer, windowOperations: workingSetWindow)
             let seconds = MonotonicClock.seconds(since: start)
             print("\(input): \(statistics.operations) operations, read in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(statistics.operations) / max(seconds, 1e-9))) ops/s)")
             for field in importer.header.fields { print("  \(field.name): \(field.value)") }
@@ -290,7 +290,7 @@ struct WorkloadCommand: ParsableCommand {
             if statistics.workingSet.count > 1 {
                 let distinct = statistics.workingSet.map(\.distinctKeys)
                 let fresh = statistics.workingSet.map(\.newKeys)
-                print("working set per \(NumberFormat.grouped(Double(window))) operations: distinct keys min \(distinct.min()!), max \(distinct.max()!); new keys first \(fresh.first!), last \(fresh.last!)")
+                print("working set per \(NumberFormat.grouped(Double(workingSetWindow))) operations: distinct keys min \(distinct.min()!), max \(distinct.max()!); new keys first \(fresh.first!), last \(fresh.last!)")
             }
             if importer.skipped > 0 {
                 print("skipped \(importer.skipped) malformed lines or records, e.g.:")
