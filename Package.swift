@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema", "StoreTestSupport"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "StoreTestSupport", "ResultsSchema"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "LSMTree", "StoreTestSupport", "ResultsSchema"]),
         // Writes a trace with RocksDB's own DB::StartTrace, for the binary RocksDB trace reader's tests.
         .target(
             name: "RocksDBTraceHelper",
