@@ -62,7 +62,10 @@ let package = Package(
             exclude: ["DURABILITY.md"]
         ),
         .target(name: "Engines", dependencies: ["StoreCore", "MemoryStore", "AppendLog", "ChunkStore", "LSMTree", "ReferenceEngines"]),
-        .target(name: "Workload", dependencies: ["StoreCore"], swiftSettings: performance),
+        // Debian's libzstd and zlib: compressed traces are read as streams (`.zst`, `.gz`).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Workload", dependencies: ["StoreCore", "CZstd", "CZlib"], swiftSettings: performance),
         .target(
             name: "Replay",
             dependencies: ["StoreCore", "ProcessMemory", "Workload", "ResultsSchema", "FaultInjection", "MemoryStore",
@@ -88,7 +91,17 @@ let package = Package(
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema", "StoreTestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "LSMTree", "StoreTestSupport", "ResultsSchema"]),
-        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "StoreTestSupport", "MemoryStore"]),
+        // Writes a trace with RocksDB's own DB::StartTrace, for the binary RocksDB trace reader's tests.
+        .target(
+            name: "RocksDBTraceHelper",
+            path: "Tests/RocksDBTraceHelper",
+            linkerSettings: [.linkedLibrary("rocksdb", .when(traits: ["ReferenceEngines"]))]
+        ),
+        .testTarget(
+            name: "WorkloadTests",
+            dependencies: ["Workload", "StoreTestSupport", "MemoryStore", "CZstd", "CZlib",
+                           .target(name: "RocksDBTraceHelper", condition: .when(traits: ["ReferenceEngines"]))]
+        ),
         .testTarget(name: "AppendLogTests", dependencies: ["AppendLog", "StoreTestSupport", "FaultInjection", "ProcessMemory"]),
         .testTarget(name: "ChunkStoreTests", dependencies: ["ChunkStore", "StoreTestSupport"]),
         .testTarget(name: "LSMTreeTests", dependencies: ["LSMTree", "StoreTestSupport"]),
@@ -99,5 +112,6 @@ let package = Package(
             name: "StorebenchCLITests",
             dependencies: ["storebench", "Engines", "StoreCore", "StoreTestSupport", "ProcessMemory", "Report", "ResultsSchema", "Workload"]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

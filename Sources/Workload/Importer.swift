@@ -1,6 +1,7 @@
 import StoreCore
 
-/// The input formats `workload convert` and replay read.
+/// The input formats `workload convert` and replay read. Any of them may be zstd- or
+/// gzip-compressed (recognised by magic bytes).
 public enum InputFormat: String, Sendable, CaseIterable {
     /// Twitter's cache-trace CSV (twitter/cache-trace).
     case twitter
@@ -8,25 +9,60 @@ public enum InputFormat: String, Sendable, CaseIterable {
     case cachelib
     /// RocksDB `trace_analyzer -convert_to_human_readable_trace` output.
     case rocksdb
+    /// RocksDB's binary query trace (`DB::StartTrace`, `db_bench -trace_file`).
+    case rocksdbTrace = "rocksdb-trace"
+    /// libCacheSim's `oracleGeneral` binary cache trace.
+    case oracleGeneral = "oraclegeneral"
     /// storebench's JSON Lines.
     case jsonl
     /// storebench's binary trace.
     case trace
+
+    /// The binary format `source` starts like (a storebench or RocksDB trace), if any.
+    public static func recognise(_ path: String) -> InputFormat? {
+        if TraceReader.isTrace(path: path) { return .trace }
+        if let source = try? ByteSource.open(path), RocksDBTraceReader.isRocksDBTrace(source) { return .rocksdbTrace }
+        // oracleGeneral has no magic: libCacheSim's files are named `….oracleGeneral…`.
+        if path.lowercased().contains("oraclegeneral") { return .oracleGeneral }
+        return nil
+    }
 }
 
-/// Streams operations out of a production trace, line by line in constant memory. Each format's
-/// columns and op mapping are documented in Workloads/README.md. A malformed line is an error
-/// naming `file:line` and the reason — or, with `skipInvalid`, is counted and skipped.
+/// How an importer maps and tolerates its input.
+public struct ImportOptions: Sendable {
+    /// Bad records or lines skipped (counted) before the import fails; `Int.max`: any number.
+    public var skipBad = 0
+    /// Entries a RocksDB iterator seek reads (the trace does not record it).
+    public var scanCount = 10
+    /// What a cache trace's requests become (oracleGeneral).
+    public var cache: CacheMapping = .reads
+    /// What a RocksDB merge becomes (binary RocksDB traces).
+    public var merge: MergeMapping = .put
+
+    public init(skipBad: Int = 0, scanCount: Int = 10, cache: CacheMapping = .reads, merge: MergeMapping = .put) {
+        self.skipBad = skipBad
+        self.scanCount = scanCount
+        self.cache = cache
+        self.merge = merge
+    }
+}
+
+/// Streams operations out of a production trace in constant memory (compressed or not). Each
+/// format's columns and op mapping are documented in Workloads/README.md. A malformed line or
+/// record is an error naming `file:line` or the byte offset and the reason — or, within
+/// `options.skipBad`, is counted and skipped.
 public struct Importer: OperationSource {
     public let format: InputFormat
     public let header: TraceHeader
-    /// Lines skipped as malformed (with `skipInvalid`), and the first few reasons.
-    public private(set) var skipped = 0
-    public private(set) var skippedExamples: [String] = []
-    private let skipInvalid: Bool
+    /// Lines or records skipped as malformed, and the first few with their location.
+    public var skipped: Int { bad.count + (oracle?.bad.count ?? 0) + (rocksTrace?.bad.count ?? 0) }
+    public var skippedExamples: [String] { bad.examples + (oracle?.bad.examples ?? []) + (rocksTrace?.bad.examples ?? []) }
+    private var bad: BadRecords
     private let scanCount: Int
     private var lines: LineReader?
     private var trace: TraceReader?
+    private var oracle: OracleGeneralReader?
+    private var rocksTrace: RocksDBTraceReader?
     private var pending: [WorkloadOperation] = []
     private var pendingIndex = 0
     /// CacheLib: column index of each known column name.
@@ -34,66 +70,85 @@ public struct Importer: OperationSource {
 
     /// Whether the format records time in whole seconds (replay then spreads each second's
     /// operations over it, unless asked to keep the bursts: `BurstSpreader`).
-    public var hasSecondTimestamps: Bool { format == .twitter || format == .cachelib }
+    public var hasSecondTimestamps: Bool { format == .twitter || format == .cachelib || format == .oracleGeneral }
 
     /// - Parameter scanCount: entries a RocksDB iterator seek reads (the trace does not record it).
     public init(path: String, format: InputFormat, skipInvalid: Bool = false, scanCount: Int = 10,
                 fileSystem: any FileSystem = PosixFileSystem()) throws {
+        try self.init(path: path, format: format, options: ImportOptions(skipBad: skipInvalid ? Int.max : 0, scanCount: scanCount),
+                      fileSystem: fileSystem)
+    }
+
+    public init(path: String, format: InputFormat, options: ImportOptions, fileSystem: any FileSystem = PosixFileSystem()) throws {
         self.format = format
-        self.skipInvalid = skipInvalid
-        self.scanCount = scanCount
-        if format == .trace {
-            let reader = try TraceReader(path: path, fileSystem: fileSystem)
-            trace = reader
-            header = reader.header
-            return
-        }
+        bad = BadRecords(limit: options.skipBad)
+        scanCount = options.scanCount
+        let source = try ByteSource.open(path, fileSystem: fileSystem)
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        header = TraceHeader([("source", "\(format.rawValue):\(name)")])
-        lines = try LineReader(path: path, fileSystem: fileSystem)
+        var header = TraceHeader([("source", "\(format.rawValue):\(name)")])
+        if let compression = source.compression { header["compression"] = compression }
+        switch format {
+        case .trace:
+            let reader = try TraceReader(source: source)
+            trace = reader
+            self.header = reader.header
+            return
+        case .oracleGeneral:
+            oracle = OracleGeneralReader(source: source, mapping: options.cache, bad: bad)
+            header["cache_mapping"] = options.cache.rawValue
+        case .rocksdbTrace:
+            let reader = try RocksDBTraceReader(source: source, scanCount: options.scanCount, merge: options.merge, bad: bad)
+            header["rocksdb_trace_version"] = String(reader.traceVersion)
+            header["rocksdb_version"] = reader.rocksDBVersion
+            rocksTrace = reader
+        case .twitter, .cachelib, .rocksdb, .jsonl:
+            lines = LineReader(source: source)
+        }
+        self.header = header
         if format == .cachelib { try readCacheLibHeader() }
     }
 
     public mutating func next(into operation: inout WorkloadOperation) throws -> Bool {
-        if var reader = trace {
-            defer { trace = reader }
-            return try reader.next(into: &operation)
-        }
+        if trace != nil { return try trace!.next(into: &operation) }
+        if oracle != nil { return try oracle!.next(into: &operation) }
+        if rocksTrace != nil { return try rocksTrace!.next(into: &operation) }
         while pendingIndex >= pending.count {
             pending.removeAll(keepingCapacity: true)
             pendingIndex = 0
             guard var reader = lines else { return false }
+            lines = nil
             let format = self.format
             let columns = self.columns
             let scanCount = self.scanCount
             var parsed: [WorkloadOperation] = []
-            let result: Result<Void, Reason>? = try reader.nextLine { line in
-                if line.isEmpty || (format != .jsonl && line.allSatisfy({ $0 == 32 || $0 == 9 })) { return .success(()) }
-                do {
-                    switch format {
-                    case .twitter: try Self.parseTwitter(line, into: &parsed)
-                    case .cachelib: try Self.parseCacheLib(line, columns: columns, into: &parsed)
-                    case .rocksdb: try Self.parseRocksDB(line, scanCount: scanCount, into: &parsed)
-                    case .jsonl:
-                        do { parsed.append(try JSONLines.decode(line)) } catch let reason as JSONLines.Reason {
-                            throw Reason(reason.description)
+            let result: Result<Void, Reason>?
+            do {
+                result = try reader.nextLine { line in
+                    if line.isEmpty || (format != .jsonl && line.allSatisfy({ $0 == 32 || $0 == 9 })) { return .success(()) }
+                    do {
+                        switch format {
+                        case .twitter: try Self.parseTwitter(line, into: &parsed)
+                        case .cachelib: try Self.parseCacheLib(line, columns: columns, into: &parsed)
+                        case .rocksdb: try Self.parseRocksDB(line, scanCount: scanCount, into: &parsed)
+                        case .jsonl:
+                            do { parsed.append(try JSONLines.decode(line)) } catch let reason as JSONLines.Reason {
+                                throw Reason(reason.description)
+                            }
+                        case .trace, .oracleGeneral, .rocksdbTrace: break
                         }
-                    case .trace: break
+                        return .success(())
+                    } catch let reason as Reason {
+                        return .failure(reason)
                     }
-                    return .success(())
-                } catch let reason as Reason {
-                    return .failure(reason)
                 }
+            } catch {
+                lines = reader
+                throw error
             }
             lines = reader
             guard let result else { return false }
             if case let .failure(reason) = result {
-                let message = "\(reader.path):\(reader.lineNumber): \(reason.description)"
-                guard skipInvalid else {
-                    throw WorkloadError.malformedLine(file: reader.path, line: reader.lineNumber, reason: reason.description)
-                }
-                skipped += 1
-                if skippedExamples.count < 5 { skippedExamples.append(message) }
+                try bad.skip(.malformedLine(file: reader.path, line: reader.lineNumber, reason: reason.description))
                 continue
             }
             pending = parsed

@@ -1,30 +1,35 @@
 import StoreCore
 
-/// Reads a text file line by line through a 1 MiB window (constant memory), for the importers.
-/// Accepts `\n` and `\r\n` endings; counts lines from 1 for error messages.
+/// Reads a text file line by line through a 1 MiB window (constant memory), for the importers;
+/// zstd- and gzip-compressed files are decompressed as a stream. Accepts `\n` and `\r\n` endings;
+/// counts lines from 1 for error messages.
 public struct LineReader {
     public let path: String
-    private var window: FileWindow
+    private var window: StreamWindow
     private var offset: Int64 = 0
     /// Number of the line last returned.
     public private(set) var lineNumber = 0
 
     public init(path: String, fileSystem: any FileSystem = PosixFileSystem()) throws {
-        self.path = path
-        let file = try StorageDirectory.openFile(path, fileSystem: fileSystem)
-        window = FileWindow(file: file, size: try file.size())
+        try self.init(source: try ByteSource.open(path, fileSystem: fileSystem))
+    }
+
+    public init(source: ByteSource) {
+        path = source.path
+        window = StreamWindow(source: source)
     }
 
     /// Calls `body` with the next line's bytes (without its ending).
     /// - Returns: `nil` at the end of the file.
     public mutating func nextLine<T>(_ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+        _ = try window.ensure(offset, 1)
         while true {
             let available = window.available(from: offset)
             let newline = window.withAvailableBytes(from: offset) { $0.firstIndex(of: UInt8(ascii: "\n")) }
             if let newline {
                 return try emit(length: newline, consumed: newline + 1, body)
             }
-            if offset + Int64(available) >= window.fileSize {
+            if window.ended {
                 guard available > 0 else { return nil }
                 return try emit(length: available, consumed: available, body)
             }

@@ -1,13 +1,16 @@
 import StoreCore
 
 /// Reads a binary trace front to back through a 1 MiB window, in constant memory whatever the
-/// trace's size; checks the header CRC on open and the record count and record CRC at the end.
+/// trace's size (zstd- and gzip-compressed traces are decompressed as a stream); checks the header
+/// CRC on open and the record count and record CRC at the end.
 public struct TraceReader: OperationSource {
     public let path: String
     public let header: TraceHeader
     /// Operations read so far.
     public private(set) var count = 0
-    private var window: FileWindow
+    private(set) var window: StreamWindow
+    /// How offsets in errors are to be read: `""`, or a note that they count decompressed bytes.
+    private let decompressed: String
     /// File offset of the next byte to parse.
     private var offset: Int64
     /// Record bytes before this offset are in `crc`.
@@ -17,22 +20,30 @@ public struct TraceReader: OperationSource {
     private var ended = false
 
     public init(path: String, fileSystem: any FileSystem = PosixFileSystem()) throws {
-        self.path = path
-        let file = try StorageDirectory.openFile(path, fileSystem: fileSystem)
-        let prefix = try file.read(count: 14, at: 0)
-        guard prefix.count == 14, Array(prefix[0..<8]) == TraceFormat.magic else {
-            throw WorkloadError.malformedTrace(file: path, offset: 0, reason: "not a storebench trace (bad magic)")
+        try self.init(source: try ByteSource.open(path, fileSystem: fileSystem))
+    }
+
+    /// Reads the trace in `source` (a plain, zstd or gzip file).
+    public init(source: ByteSource) throws {
+        path = source.path
+        window = StreamWindow(source: source)
+        let where_ = source.compression.map { " (in the \($0)-decompressed data)" } ?? ""
+        guard try window.ensure(0, 14) else {
+            throw WorkloadError.malformedTrace(file: path, offset: 0, reason: "not a storebench trace (too short)\(where_)")
+        }
+        let prefix = window.withBytes(0, 14) { Array($0) }
+        guard Array(prefix[0..<8]) == TraceFormat.magic else {
+            throw WorkloadError.malformedTrace(file: path, offset: 0, reason: "not a storebench trace (bad magic)\(where_)")
         }
         let version = UInt16(prefix[8]) | UInt16(prefix[9]) << 8
         guard version == TraceFormat.version else {
             throw WorkloadError.malformedTrace(file: path, offset: 8, reason: "trace format version \(version), this build reads \(TraceFormat.version)")
         }
         let headerLength = Int(prefix[10]) | Int(prefix[11]) << 8 | Int(prefix[12]) << 16 | Int(prefix[13]) << 24
-        let headerAndCRC = try file.read(count: headerLength + 4, at: 14)
-        guard headerAndCRC.count == headerLength + 4 else {
-            throw WorkloadError.malformedTrace(file: path, offset: 14, reason: "header of \(headerLength) bytes is cut off")
+        guard headerLength <= 64 << 20, try window.ensure(14, headerLength + 4) else {
+            throw WorkloadError.malformedTrace(file: path, offset: 14, reason: "header of \(headerLength) bytes is cut off\(where_)")
         }
-        let decoded = headerAndCRC.withUnsafeBytes { raw -> TraceHeader? in
+        let decoded = window.withBytes(14, headerLength + 4) { raw -> TraceHeader? in
             let headerBytes = UnsafeRawBufferPointer(rebasing: raw[0..<headerLength])
             let stored = raw.loadUnaligned(fromByteOffset: headerLength, as: UInt32.self).littleEndian
             guard CRC32C.unmask(stored) == CRC32C.checksum(headerBytes) else { return nil }
@@ -44,11 +55,11 @@ public struct TraceReader: OperationSource {
         header = decoded
         offset = Int64(14 + headerLength + 4)
         checksummed = offset
-        window = FileWindow(file: file, size: try file.size())
+        decompressed = where_
     }
 
     private func failure(_ reason: String) -> WorkloadError {
-        .malformedTrace(file: path, offset: offset, reason: reason)
+        .malformedTrace(file: path, offset: offset, reason: reason + decompressed)
     }
 
     /// Makes `count` bytes from `offset` loaded; `false` when the file ends first. Record bytes
@@ -65,7 +76,8 @@ public struct TraceReader: OperationSource {
 
     @inline(__always)
     private mutating func varint() throws -> UInt64 {
-        guard try ensure(min(10, Int(window.fileSize - offset))) else { throw failure("truncated varint") }
+        _ = try ensure(10)
+        guard window.available(from: offset) > 0 else { throw failure("truncated varint") }
         let (value, length) = window.withAvailableBytes(from: offset) { bytes -> (UInt64?, Int) in
             var reader = ByteReader(bytes)
             let value = reader.readVarint()
@@ -138,7 +150,7 @@ public struct TraceReader: OperationSource {
         guard recorded == count else { throw failure("trailer counts \(recorded) operations, the trace holds \(count)") }
         guard CRC32C.unmask(storedCRC) == crc else { throw failure("record checksum mismatch: the trace is damaged") }
         offset += Int64(TraceFormat.trailerSize)
-        guard offset == window.fileSize else { throw failure("bytes after the trailer") }
+        guard try window.isEnd(at: offset) else { throw failure("bytes after the trailer") }
         ended = true
     }
 }
@@ -156,7 +168,7 @@ extension TraceReader {
         return trailer.withUnsafeBytes { Int(truncatingIfNeeded: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 1, as: UInt64.self))) }
     }
 
-    /// Whether the file at `path` starts like a storebench trace.
+    /// Whether the file at `path` starts like a storebench trace (compressed or not).
     public static func isTrace(path: String) -> Bool {
         (try? TraceReader(path: path)) != nil
     }

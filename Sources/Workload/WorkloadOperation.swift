@@ -65,12 +65,25 @@ public enum WorkloadError: Error, Equatable, CustomStringConvertible {
     case malformedTrace(file: String, offset: Int64, reason: String)
     /// A workload spec that cannot be used.
     case invalidSpec(file: String, line: Int?, reason: String)
+    /// Compressed input (zstd, gzip) that is cut off or corrupt at compressed byte `offset`.
+    case malformedCompression(file: String, offset: Int64, reason: String)
 
     public var description: String {
         switch self {
         case let .malformedLine(file, line, reason): "\(file):\(line): \(reason)"
         case let .malformedTrace(file, offset, reason): "\(file): byte \(offset): \(reason)"
         case let .invalidSpec(file, line, reason): "\(file)\(line.map { ":\($0)" } ?? ""): \(reason)"
+        case let .malformedCompression(file, offset, reason): "\(file): compressed byte \(offset): \(reason)"
+        }
+    }
+
+    /// The same error with `note` added to its reason.
+    func noting(_ note: String) -> WorkloadError {
+        switch self {
+        case let .malformedLine(file, line, reason): .malformedLine(file: file, line: line, reason: reason + note)
+        case let .malformedTrace(file, offset, reason): .malformedTrace(file: file, offset: offset, reason: reason + note)
+        case let .invalidSpec(file, line, reason): .invalidSpec(file: file, line: line, reason: reason + note)
+        case let .malformedCompression(file, offset, reason): .malformedCompression(file: file, offset: offset, reason: reason + note)
         }
     }
 }

@@ -101,6 +101,13 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptionGroup
 
+    @Option(help: "Format of trace files given as workloads (default: recognised; see workload convert).")
+    var from: InputFormat?
+
+    @OptionGroup(title: "Reading traces") var importing: ImportOptionGroup
+
+    @OptionGroup(title: "Reshaping traces") var controls: ReplayControlGroup
+
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
         if let percentiles, PercentileList.parse(percentiles) == nil {
@@ -125,6 +132,7 @@ struct RunCommand: ParsableCommand {
         }
         if let ops, ops < 0 { throw ValidationError("--ops must not be negative") }
         _ = try Pace(parsing: pace)
+        if controls.speed != nil && !pace.hasPrefix("recorded") { throw ValidationError("--speed scales recorded time: replay with --pace recorded") }
     }
 
     /// The thread layouts to run, in order.
@@ -251,7 +259,8 @@ struct RunCommand: ParsableCommand {
         if age > 0 { arguments += ["--age", String(age)] }
         if let percentiles { arguments += ["--percentiles", percentiles] }
         if findMax { arguments += ["--find-max", "--slo", slo] }
-        return arguments
+        if let from { arguments += ["--from", from.rawValue] }
+        return arguments + importing.arguments + controls.arguments
     }
 
     /// The workload as a trace, with `--records`, `--ops` and `--value-size` applied to specs.
@@ -264,7 +273,9 @@ struct RunCommand: ParsableCommand {
             overrides["fieldlength"] = String(valueSize)
             overrides["valuesize"] = String(valueSize)
         }
-        return try WorkloadCommand.materialize(workload, seed: seed, overrides: overrides, scratch: scratch)
+        return try WorkloadCommand.materialize(
+            workload, seed: seed, overrides: overrides, scratch: scratch,
+            input: .init(format: from, importing: importing.options, controls: try controls.controls(seed: seed)))
     }
 }
 

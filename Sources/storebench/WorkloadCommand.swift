@@ -4,11 +4,90 @@ import Glibc
 import ArgumentParser
 import Foundation
 import ProcessMemory
+import Replay
 import Report
 import StoreCore
 import Workload
 
-extension InputFormat: ExpressibleByArgument {}
+extension InputFormat: ExpressibleByArgument {
+    /// Also takes libCacheSim's spelling, `oracleGeneral`.
+    public init?(argument: String) {
+        self.init(rawValue: argument.lowercased())
+    }
+}
+
+extension CacheMapping: ExpressibleByArgument {}
+extension MergeMapping: ExpressibleByArgument {}
+
+/// How input traces are read and mapped: shared by `workload convert`, `workload stats` and `run`.
+struct ImportOptionGroup: ParsableArguments {
+    @Option(help: "Skip up to N malformed lines or records (counted and reported); one more stops with its location.")
+    var skipBad = 0
+
+    @Flag(help: "Skip any number of malformed lines or records.")
+    var skipInvalid = false
+
+    @Option(help: "Entries a RocksDB iterator seek reads (its trace does not record it).")
+    var scanCount = 10
+
+    @Option(name: .customLong("as"), help: "A cache trace's requests (oraclegeneral): reads (gets only) or cache (a get, and on an object's first request a put of its size, as a cache fills on a miss).")
+    var cache: CacheMapping = .reads
+
+    @Option(help: "A RocksDB merge: put, rmw (read-modify-write) or error.")
+    var merge: MergeMapping = .put
+
+    func validate() throws {
+        guard skipBad >= 0 else { throw ValidationError("--skip-bad must not be negative") }
+        guard scanCount >= 1 else { throw ValidationError("--scan-count must be at least 1") }
+    }
+
+    var options: ImportOptions {
+        ImportOptions(skipBad: skipInvalid ? Int.max : skipBad, scanCount: scanCount, cache: cache, merge: merge)
+    }
+
+    /// The options as given, for `run`'s recorded invocation.
+    var arguments: [String] {
+        var arguments: [String] = []
+        if skipInvalid { arguments.append("--skip-invalid") } else if skipBad > 0 { arguments += ["--skip-bad", String(skipBad)] }
+        if scanCount != 10 { arguments += ["--scan-count", String(scanCount)] }
+        if cache != .reads { arguments += ["--as", cache.rawValue] }
+        if merge != .put { arguments += ["--merge", merge.rawValue] }
+        return arguments
+    }
+}
+
+/// Reshaping a trace for replay: shared by `run` (on the trace it replays) and `workload convert`.
+struct ReplayControlGroup: ParsableArguments {
+    @Option(help: "Replay recorded time this many times faster (divides the trace's timestamps; with run, needs --pace recorded).")
+    var speed: Double?
+
+    @Option(help: "Each key becomes K keys (key#0 … key#K-1): loads write every copy, each later access goes to one copy by a seeded hash, keeping the popularity shape.")
+    var scaleKeys = 1
+
+    @Option(help: "Keep a fraction R of the keys with all their accesses (spatial sampling: hash(key) mod 2^24 < R·2^24).")
+    var sample: Double?
+
+    @Option(help: "Keep only START..END seconds of trace time (from the first timed operation after the load phase).")
+    var window: String?
+
+    func validate() throws {
+        try controls(seed: 0).validate()
+    }
+
+    func controls(seed: UInt64) throws -> ReplayControls {
+        ReplayControls(speed: speed, scaleKeys: scaleKeys, sample: sample,
+                       window: try window.map { text throws(StoreError) in try ReplayControls.window(parsing: text) }, seed: seed)
+    }
+
+    var arguments: [String] {
+        var arguments: [String] = []
+        if let speed { arguments += ["--speed", String(speed)] }
+        if scaleKeys != 1 { arguments += ["--scale-keys", String(scaleKeys)] }
+        if let sample { arguments += ["--sample", String(sample)] }
+        if let window { arguments += ["--window", window] }
+        return arguments
+    }
+}
 
 struct WorkloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,10 +100,11 @@ struct WorkloadCommand: ParsableCommand {
         case trace, jsonl
     }
 
-    static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String) throws
+    static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String,
+                            input: WorkloadMaterializer.TraceInput = .init()) throws
         -> (path: String, header: TraceHeader, name: String)
     {
-        let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch)
+        let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch, input: input)
         for warning in materialized.warnings { printWarning(warning) }
         return (materialized.path, materialized.header, materialized.name)
     }
@@ -83,15 +163,15 @@ struct WorkloadCommand: ParsableCommand {
 
     struct Convert: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Convert a production trace (Twitter, CacheLib, RocksDB, JSON Lines) or a storebench trace.",
-            discussion: "Malformed lines stop the conversion with file:line and the reason, unless --skip-invalid counts and reports them."
+            abstract: "Convert a production trace (Twitter, CacheLib, RocksDB text or binary, libCacheSim oracleGeneral, JSON Lines) or a storebench trace.",
+            discussion: "Inputs may be zstd- or gzip-compressed (recognised by their magic bytes). A malformed line or record stops the conversion with its file:line or byte offset and the reason, unless --skip-bad N (or --skip-invalid, any number) counts and reports it."
         )
 
-        @Argument(help: "Input file.")
+        @Argument(help: "Input file (zstd- or gzip-compressed or not).")
         var input: String
 
-        @Option(help: "Input format: twitter, cachelib, rocksdb, jsonl or trace.")
-        var from: InputFormat
+        @Option(help: "Input format: twitter, cachelib, rocksdb, rocksdb-trace, oraclegeneral, jsonl or trace (default: recognised from the file).")
+        var from: InputFormat?
 
         @Option(name: .shortAndLong, help: "Output file.")
         var output: String
@@ -99,23 +179,40 @@ struct WorkloadCommand: ParsableCommand {
         @Option(help: "trace (binary) or jsonl.")
         var to: OutputFormat = .trace
 
-        @Flag(help: "Skip malformed lines (counted and reported) instead of stopping.")
-        var skipInvalid = false
+        @OptionGroup var importing: ImportOptionGroup
 
-        @Option(help: "Entries a RocksDB iterator seek reads (its trace does not record it).")
-        var scanCount = 10
+        @OptionGroup var controls: ReplayControlGroup
 
-        @Flag(help: "Keep whole-second timestamps (twitter, cachelib) as they are: each second's operations then replay as one burst. By default they are spread evenly over their second.")
+        @Option(help: "Seed of --scale-keys and --sample.")
+        var seed: UInt64 = 1
+
+        @Flag(help: "Keep whole-second timestamps (twitter, cachelib, oraclegeneral) as they are: each second's operations then replay as one burst. By default they are spread evenly over their second.")
         var keepBursts = false
 
         func run() throws {
             let start = MonotonicClock.now()
-            let importer = try Importer(path: input, format: from, skipInvalid: skipInvalid, scanCount: scanCount)
+            guard let format = from ?? InputFormat.recognise(input) else {
+                throw ValidationError("\(input): give its format with --from (twitter, cachelib, rocksdb, rocksdb-trace, oraclegeneral, jsonl, trace)")
+            }
+            let importer = try Importer(path: input, format: format, options: importing.options)
             var header = importer.header
             if header["created"] == nil { header["created"] = ISO8601Time.now() }
+            let controls = try self.controls.controls(seed: seed)
             let count: Int
             let skipped: (count: Int, examples: [String])
-            if importer.hasSecondTimestamps && !keepBursts {
+            if !controls.isEmpty {
+                // The same streaming pass `run` makes, into the output (storebench trace format).
+                guard to == .trace else { throw ValidationError("--speed, --scale-keys, --sample and --window write --to trace") }
+                let scratch = try TemporaryDirectory.make()
+                defer { try? FileManager.default.removeItem(atPath: scratch) }
+                let materialized = try WorkloadMaterializer.materialize(
+                    input, seed: seed, scratch: scratch,
+                    input: .init(format: format, importing: importing.options, controls: controls, keepBursts: keepBursts))
+                for warning in materialized.warnings { printWarning(warning) }
+                var reader = try TraceReader(path: materialized.path)
+                count = try WorkloadCommand.write(&reader, header: materialized.header, to: output, format: .trace)
+                skipped = (0, [])
+            } else if importer.hasSecondTimestamps && !keepBursts {
                 header["timestamps"] = "whole seconds, spread evenly over each second"
                 var spreader = BurstSpreader(importer)
                 count = try WorkloadCommand.write(&spreader, header: header, to: output, format: to)
@@ -127,9 +224,9 @@ struct WorkloadCommand: ParsableCommand {
                 skipped = (source.skipped, source.skippedExamples)
             }
             let seconds = MonotonicClock.seconds(since: start)
-            print("converted \(count) operations from \(input) (\(from.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
+            print("converted \(count) operations from \(input) (\(format.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
             if skipped.count > 0 {
-                print("skipped \(skipped.count) malformed lines, e.g.:")
+                print("skipped \(skipped.count) malformed lines or records, e.g.:")
                 for example in skipped.examples { print("  \(example)") }
             }
         }
@@ -143,13 +240,24 @@ struct WorkloadCommand: ParsableCommand {
         @Argument(help: "A trace, or another format with --from.")
         var input: String
 
-        @Option(help: "Input format (default: a storebench trace).")
-        var from: InputFormat = .trace
+        @Option(help: "Input format (default: recognised from the file, a storebench trace or a RocksDB trace).")
+        var from: InputFormat?
+
+        @OptionGroup var importing: ImportOptionGroup
+
+        @Option(help: "Operations per working-set window.")
+        var workingSetWindow = 100_000
+
+        @Option(help: "Also write the statistics as an HTML page (popularity, working set, value sizes).")
+        var html: String?
 
         func run() throws {
             let start = MonotonicClock.now()
-            var importer = try Importer(path: input, format: from)
-            let statistics = try TraceStatistics(reading: &importer)
+            // Unrecognised input is read as a storebench trace, whose reader says what is wrong.
+            let format = from ?? InputFormat.recognise(input) ?? .trace
+            var importer = try Importer(path: input, format: format, options: importing.options)
+            guard workingSetWindow >= 1 else { throw ValidationError("--working-set-window must be at least 1") }
+            let statistics = try TraceStatistics(reading: &importer, windowOperations: workingSetWindow)
             let seconds = MonotonicClock.seconds(since: start)
             print("\(input): \(statistics.operations) operations, read in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(statistics.operations) / max(seconds, 1e-9))) ops/s)")
             for field in importer.header.fields { print("  \(field.name): \(field.value)") }
@@ -169,8 +277,31 @@ struct WorkloadCommand: ParsableCommand {
             print("distinct keys: \(NumberFormat.grouped(Double(statistics.distinctKeys)))")
             print("accesses to the hottest 1 / 10 / 100 / 1% of keys: "
                 + [1, 10, 100, max(1, statistics.distinctKeys / 100)].map { NumberFormat.fixed(statistics.topShare($0) * 100, places: 2) + "%" }.joined(separator: " / "))
+            if let exponent = statistics.zipfExponent() {
+                print("Zipf fit of key popularity (keys accessed at least 5 times): s = \(NumberFormat.fixed(exponent, places: 3))")
+            }
             if let first = statistics.firstTimestamp, let last = statistics.lastTimestamp {
-                print("time span: \(NumberFormat.fixed(Double(last - first) / 1e6, places: 3)) s")
+                print("time span: \(NumberFormat.fixed(Double(last) / 1e6 - Double(first) / 1e6, places: 3)) s")
+            }
+            let gaps = statistics.interArrivals
+            if gaps.count > 0 {
+                print("µs between operations: p50 \(gaps.percentile(0.5) ?? 0), p99 \(gaps.percentile(0.99) ?? 0), max \(gaps.maximum ?? 0), mean \(NumberFormat.fixed(gaps.mean, places: 1))")
+            }
+            if statistics.workingSet.count > 1 {
+                let distinct = statistics.workingSet.map(\.distinctKeys)
+                let fresh = statistics.workingSet.map(\.newKeys)
+                print("working set per \(NumberFormat.grouped(Double(workingSetWindow))) operations: distinct keys min \(distinct.min()!), max \(distinct.max()!); new keys first \(fresh.first!), last \(fresh.last!)")
+            }
+            if importer.skipped > 0 {
+                print("skipped \(importer.skipped) malformed lines or records, e.g.:")
+                for example in importer.skippedExamples { print("  \(example)") }
+            }
+            if let html {
+                let page = TraceStatisticsPage.render(statistics, title: input, header: importer.header)
+                let writer = try AtomicFileWriter(path: html, fileSystem: PosixFileSystem())
+                try writer.write(Array(page.utf8))
+                try writer.finish()
+                print("wrote \(html)")
             }
         }
     }

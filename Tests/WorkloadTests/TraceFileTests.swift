@@ -96,3 +96,33 @@ struct TraceFileTests {
         #expect(Set(incompressible).count > 200)
     }
 }
+
+@Suite("Trace statistics")
+struct TraceStatisticsTests {
+    @Test("a Zipf fit recovers the exponent of exact Zipf counts")
+    func zipfFit() throws {
+        for exponent in [0.6, 0.99, 1.3] {
+            let counts = (1...2000).map { Int((1_000_000 / pow(Double($0), exponent)).rounded()) }
+            let fit = try #require(TraceStatistics.zipfExponent(counts, minimumCount: 5))
+            #expect(abs(fit - exponent) < 0.01, "\(exponent): fit \(fit)")
+        }
+        #expect(TraceStatistics.zipfExponent([9, 8, 7], minimumCount: 5) == nil)
+    }
+
+    @Test("working set windows, new keys and times between operations")
+    func workingSetAndGaps() {
+        var statistics = TraceStatistics(windowOperations: 4)
+        let keys = ["a", "b", "a", "c", "a", "d", "d", "b", "e"]
+        for (index, key) in keys.enumerated() {
+            statistics.add(WorkloadOperation(.get, key: bytes(key), timestamp: UInt64(index * index)))
+        }
+        statistics.finish()
+        #expect(statistics.workingSet.map(\.distinctKeys) == [3, 3, 1])
+        #expect(statistics.workingSet.map(\.newKeys) == [3, 1, 1])
+        // Gaps 1, 3, 5, … 15 µs.
+        #expect(statistics.interArrivals.count == 8)
+        #expect(statistics.interArrivals.minimum == 1 && statistics.interArrivals.maximum == 15)
+        let page = TraceStatisticsPage.render(statistics, title: "t<1>", header: TraceHeader([("source", "test")]))
+        #expect(page.contains("t&lt;1&gt;") && page.contains("<svg") && page.contains("Working set"))
+    }
+}

@@ -1,0 +1,2 @@
+// Debian's libzstd-dev: streaming decompression of `.zst` traces.
+#include <zstd.h>
