@@ -1,3 +1,4 @@
+import Foundation
 import ResultsSchema
 import StoreCore
 
@@ -8,6 +9,8 @@ protocol RecoveryFigures {
     var lostCommits: Int { get set }
     var partialBatches: Int { get set }
     var failedOpens: Int { get set }
+    var wrongStates: Int { get set }
+    var unsyncedLost: Int { get set }
     var problems: [String] { get set }
     var recoveryMs: Results.Latency { get set }
 }
@@ -21,18 +24,23 @@ extension RecoveryFigures {
         if problems.count < 10 { problems.append(problem()) }
     }
 
-    /// Reopens the store in `directory`, times the open (into `opens`, milliseconds) and checks
-    /// it against the trace.
-    /// - Returns: the frontier to continue from, or nil when the open failed (the directory is
-    ///   then destroyed, so the next cycle starts from the beginning).
+    /// Reopens the store in `directory` (or, with `onCopy`, in a copy of it, so the directory
+    /// itself stays as the crash left it for the next cycle to recover), times the open (into
+    /// `opens`, milliseconds) and checks it against the trace with the durability horizon
+    /// `horizon` (nil: every acknowledged commit must be there).
+    /// - Returns: the frontier to continue from, or nil when the open failed or the state is wrong
+    ///   (the directory is then destroyed, so the next cycle starts from the beginning).
     mutating func reopenAndVerify(
         engine: EngineDescriptor, directory: String, options: StoreOptions, check: CrashCheck, acknowledged: ReplayFrontier,
-        cycle: String, opens: inout [Double]
+        horizon: ReplayFrontier? = nil, onCopy: Bool = false, cycle: String, opens: inout [Double]
     ) throws -> ReplayFrontier? {
+        let opened = onCopy ? directory + ".check" : directory
+        if onCopy { try CrashImage.copy(directory, to: opened) }
+        defer { if onCopy { try? StorageDirectory.destroy(opened, fileSystem: options.fileSystem) } }
         let start = MonotonicClock.now()
         let store: any Store
         do {
-            store = try engine.open(directory, options)
+            store = try engine.open(opened, options)
         } catch {
             failedOpens += 1
             note("\(cycle): open failed, acknowledged \(acknowledged): \(error)")
@@ -42,7 +50,7 @@ extension RecoveryFigures {
         opens.append(MonotonicClock.seconds(since: start) * 1000)
         let verdict: CrashCheck.Verdict
         do {
-            verdict = try check.verify(store, acknowledged: acknowledged)
+            verdict = try check.verify(store, acknowledged: acknowledged, horizon: horizon)
         } catch {
             try? store.close()
             throw error
@@ -51,8 +59,14 @@ extension RecoveryFigures {
         recovered += 1
         lostCommits += verdict.lostCommits
         partialBatches += verdict.partialBatch ? 1 : 0
-        if verdict.lostCommits > 0 || verdict.partialBatch {
-            note("\(cycle): \(verdict.lostCommits) acknowledged keys wrong or missing, partial batch: \(verdict.partialBatch), acknowledged \(acknowledged)")
+        wrongStates += verdict.wrongState ? 1 : 0
+        unsyncedLost += verdict.unsyncedLost
+        if !verdict.passed {
+            note("\(cycle): \(verdict.lostCommits) acknowledged \(acknowledged.positions.count == 1 ? "commits" : "keys") lost, partial batch: \(verdict.partialBatch), matches no prefix: \(verdict.wrongState) (get/scan disagree on \(verdict.getScanDisagreements) keys), acknowledged \(acknowledged), horizon \(horizon ?? acknowledged), recovered \(verdict.recoveredCommits.map { "\($0) commits" } ?? "?")")
+        }
+        if verdict.wrongState {
+            try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+            return nil
         }
         // Continue from the verified state: after each commit in flight that turned out durable.
         return verdict.frontier
@@ -65,5 +79,18 @@ extension RecoveryFigures {
             SampleStatistics.percentile(sorted: sorted, fraction)
         }
         recoveryMs = .init(p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), p999: percentile(0.999), max: sorted.last ?? 0)
+    }
+}
+
+/// Copies of a store directory as a crash left it.
+enum CrashImage {
+    /// Copies the regular files of `directory` to `target` (replacing it).
+    static func copy(_ directory: String, to target: String) throws {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: target) { try manager.removeItem(atPath: target) }
+        try manager.createDirectory(atPath: target, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: directory) {
+            try manager.copyItem(atPath: directory + "/" + name, toPath: target + "/" + name)
+        }
     }
 }
