@@ -63,6 +63,8 @@ public struct CrashCycles {
         public var failedOpens = 0
         /// Recovered states equal to no prefix of the commits (or whose get and scan disagree).
         public var wrongStates = 0
+        /// Opens refused with a corruption error where the model allows it (never for kills).
+        public var refusedOpens = 0
         /// Acknowledged commits past the durability horizon that recovery did not keep (allowed).
         public var unsyncedLost = 0
         /// Times the child ran to the end of the trace (the store then starts again, empty).

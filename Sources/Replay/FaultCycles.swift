@@ -72,6 +72,9 @@ public struct FaultCycles {
         public var failedOpens = 0
         /// Recovered states equal to no prefix of the commits (or whose get and scan disagree).
         public var wrongStates = 0
+        /// Opens refused with a corruption error naming the file, for states that keep unsynced
+        /// writes torn or out of order (allowed: the store returns no wrong data).
+        public var refusedOpens = 0
         /// Acknowledged commits past the durability horizon that recovery did not keep (allowed).
         public var unsyncedLost = 0
         /// `fsync-eio`, `disk-full`: commits the store acknowledged after an injected error (each
@@ -95,6 +98,9 @@ public struct FaultCycles {
     /// The worker threads that replay the trace on the store.
     public let layout: WorkerLayout
     public var progress: ((String) -> Void)?
+    /// Puts a layer between the store and the fault-injecting file system (tests: a layer that
+    /// lies about syncs, which the checks must catch).
+    public var fileSystemLayer: (@Sendable (any FileSystem) -> any FileSystem)?
 
     public init(configuration: CrashCycles.Configuration, faults: [Fault], tracePath: String, totalRecords: Int, synthesizer: ValueSynthesizer,
                 layout: WorkerLayout = .threads(1)) {
@@ -153,7 +159,7 @@ public struct FaultCycles {
                         power.arm(powerLossAt: 1 + random.below(span))
                     }
                     var injecting = options
-                    injecting.fileSystem = power
+                    injecting.fileSystem = fileSystemLayer?(power) ?? power
                     outcome = replay(engine: engine, directory: directory, options: injecting, from: frontier, until: position + records,
                                      attempts: fault == .powerLoss ? 1 : Self.retryAttempts) { power.cut() }
                     let replayed = outcome.acknowledged.highest - frontier.lowest
@@ -180,7 +186,7 @@ public struct FaultCycles {
                         if state.tornOrReordered { report.tornStates += 1 }
                         next = try report.reopenAndVerify(
                             engine: engine, directory: directory, options: reopen, check: check, acknowledged: outcome.acknowledged,
-                            horizon: configuration.durability == .always ? nil : outcome.horizon,
+                            horizon: configuration.durability == .always ? nil : outcome.horizon, mayRefuse: state.tornOrReordered,
                             cycle: "cycle \(iteration) (\(fault.rawValue), seed \(power.seed), \(state.summary))", opens: &opens)
                         if index == configuration.statesPerCut - 1, next != nil { try power.materialize(state) }
                     }
@@ -191,7 +197,7 @@ public struct FaultCycles {
                     let nth = 1 + random.below(early ? 8 : max(1, callCounts[call] ?? 400))
                     let faulty = FaultyFileSystem(failing: call, nth: nth, errno: fault == .eio ? EIO : ENOSPC)
                     var injecting = options
-                    injecting.fileSystem = faulty
+                    injecting.fileSystem = fileSystemLayer?(faulty) ?? faulty
                     let limit = position + 1 + random.below(configuration.window)
                     outcome = replay(engine: engine, directory: directory, options: injecting, from: frontier, until: limit, attempts: 1)
                     outcome.injected = faulty.fired

@@ -10,6 +10,7 @@ protocol RecoveryFigures {
     var partialBatches: Int { get set }
     var failedOpens: Int { get set }
     var wrongStates: Int { get set }
+    var refusedOpens: Int { get set }
     var unsyncedLost: Int { get set }
     var problems: [String] { get set }
     var recoveryMs: Results.Latency { get set }
@@ -28,11 +29,13 @@ extension RecoveryFigures {
     /// itself stays as the crash left it for the next cycle to recover), times the open (into
     /// `opens`, milliseconds) and checks it against the trace with the durability horizon
     /// `horizon` (nil: every acknowledged commit must be there).
+    /// `mayRefuse`: the state keeps unsynced writes torn or out of order, so the store may refuse
+    /// it with a corruption error naming the file (counted apart; never wrong data).
     /// - Returns: the frontier to continue from, or nil when the open failed or the state is wrong
     ///   (the directory is then destroyed, so the next cycle starts from the beginning).
     mutating func reopenAndVerify(
         engine: EngineDescriptor, directory: String, options: StoreOptions, check: CrashCheck, acknowledged: ReplayFrontier,
-        horizon: ReplayFrontier? = nil, onCopy: Bool = false, cycle: String, opens: inout [Double]
+        horizon: ReplayFrontier? = nil, onCopy: Bool = false, mayRefuse: Bool = false, cycle: String, opens: inout [Double]
     ) throws -> ReplayFrontier? {
         let opened = onCopy ? directory + ".check" : directory
         if onCopy { try CrashImage.copy(directory, to: opened) }
@@ -41,6 +44,11 @@ extension RecoveryFigures {
         let store: any Store
         do {
             store = try engine.open(opened, options)
+        } catch let error as StoreError where mayRefuse && error.isCorruption {
+            refusedOpens += 1
+            if refusedOpens == 1 { note("\(cycle): open refused (allowed for this state): \(error)") }
+            try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+            return nil
         } catch {
             failedOpens += 1
             note("\(cycle): open failed, acknowledged \(acknowledged): \(error)")
@@ -51,6 +59,13 @@ extension RecoveryFigures {
         let verdict: CrashCheck.Verdict
         do {
             verdict = try check.verify(store, acknowledged: acknowledged, horizon: horizon)
+        } catch let error as StoreError where error.isCorruption {
+            // Damage found while reading: a refusal where the state allows one, else wrong.
+            try? store.close()
+            if mayRefuse { refusedOpens += 1 } else { wrongStates += 1 }
+            note("\(cycle): reading the recovered store failed\(mayRefuse ? " (allowed for this state)" : ""): \(error)")
+            try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
+            return nil
         } catch {
             try? store.close()
             throw error
@@ -92,5 +107,13 @@ enum CrashImage {
         for name in try manager.contentsOfDirectory(atPath: directory) {
             try manager.copyItem(atPath: directory + "/" + name, toPath: target + "/" + name)
         }
+    }
+}
+
+extension StoreError {
+    /// A store that calls its files damaged, naming one.
+    var isCorruption: Bool {
+        if case .corrupted = self { return true }
+        return false
     }
 }

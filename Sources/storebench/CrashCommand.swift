@@ -200,14 +200,14 @@ struct CrashCommand: ParsableCommand {
 
     private func printFaultTable(_ reports: [FaultCycles.Report]) {
         var table = TextTable(headers: ["engine", "fault", "cycles", "injected", "before 1st ack", "reported", "acked after", "store failed",
-                                        "states", "torn/reordered", "recovered", "lost", "partial", "wrong", "failed opens", "unsynced lost",
+                                        "states", "torn/reordered", "recovered", "lost", "partial", "wrong", "failed opens", "refused", "unsynced lost",
                                         "recovery p50", "p99", "max"])
         for report in reports {
             table.append([
                 report.engine, report.fault.rawValue, String(report.cycles), String(report.injected), String(report.beforeFirstAcknowledgement),
                 String(report.reported), String(report.acknowledgedAfterError), String(report.storeFailed), String(report.states),
                 String(report.tornStates), String(report.recovered), String(report.lostCommits), String(report.partialBatches),
-                String(report.wrongStates), String(report.failedOpens), String(report.unsyncedLost),
+                String(report.wrongStates), String(report.failedOpens), String(report.refusedOpens), String(report.unsyncedLost),
                 NumberFormat.fixed(report.recoveryMs.p50, places: 1) + " ms", NumberFormat.fixed(report.recoveryMs.p99, places: 1) + " ms",
                 NumberFormat.fixed(report.recoveryMs.max, places: 1) + " ms",
             ])
