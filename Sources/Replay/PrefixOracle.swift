@@ -104,7 +104,14 @@ struct PrefixOracle {
             prefix = fewest.prefix
             verdict.wrongState = true
             verdict.lostCommits = max(0, horizonCount - prefix)
-            verdict.partialBatch = prefix < commits.count && commits[prefix].writes.count > 1
+            // Partial: the keys that differ all belong to one batch next to that prefix.
+            model = StateModel()
+            for commit in commits.prefix(prefix) { for (write, at) in commit.writes { model.apply(write, at: at) } }
+            let differing = Set(Set(actual.keys).union(model.entries.keys).filter { !matches($0) })
+            verdict.partialBatch = [prefix - 1, prefix].contains { index in
+                commits.indices.contains(index) && commits[index].writes.count > 1
+                    && differing.isSubset(of: Set(commits[index].writes.map(\.operation.key)))
+            }
         }
         verdict.recoveredCommits = prefix
         verdict.unsyncedLost = max(0, acknowledgedCount - max(prefix, horizonCount))
