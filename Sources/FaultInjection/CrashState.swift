@@ -15,16 +15,23 @@ public struct CrashState: Sendable {
     public var pagesLost = 0
     /// A write persisted while an earlier write to the same file was lost.
     public var reordered = false
+    /// Files in which an unsynced page was lost or torn below one that was kept: a hole followed
+    /// by data, which no in-order append leaves.
+    public var filesWithHoles = 0
     /// Unsynced creates, renames and unlinks kept, and undone.
     public var entryChangesKept = 0
     public var entryChangesUndone = 0
 
     /// Whether the state keeps any unsynced write torn or out of order.
     public var tornOrReordered: Bool { pagesTorn > 0 || reordered }
+    /// Whether a store may refuse this state with a corruption error naming the file: its
+    /// unsynced writes persisted out of order, or with a hole below kept data, which a store
+    /// cannot tell from damage to data it had synced. A torn or cut tail is no excuse.
+    public var mayBeRefused: Bool { reordered || filesWithHoles > 0 }
 
     public var summary: String {
         index == 0 ? "state 0 (synced only)"
-            : "state \(index) (pages kept \(pagesKept), torn \(pagesTorn), lost \(pagesLost)\(reordered ? ", reordered" : ""); entry changes kept \(entryChangesKept), undone \(entryChangesUndone))"
+            : "state \(index) (pages kept \(pagesKept), torn \(pagesTorn), lost \(pagesLost)\(reordered ? ", reordered" : "")\(filesWithHoles > 0 ? ", holes" : ""); entry changes kept \(entryChangesKept), undone \(entryChangesUndone))"
     }
 }
 
@@ -90,6 +97,8 @@ enum CrashStateDrawing {
         }
         var appliedAny = Set<Int>()
         var missingAny = Set<Int>()
+        var lowestGap: Int?
+        var highestKept: Int?
         for (page, writers) in pages.sorted(by: { $0.key < $1.key }) {
             let kept = random.below(writers.count + 1)
             let pageStart = page * pageSize
@@ -97,8 +106,10 @@ enum CrashStateDrawing {
             for (order, index) in writers.enumerated() { if order < kept { appliedAny.insert(index) } else { missingAny.insert(index) } }
             guard kept > 0 else {
                 state.pagesLost += 1
+                lowestGap = min(lowestGap ?? page, page)
                 continue
             }
+            highestKept = page
             // The page's newest kept version, and how far into the page it reaches.
             var version = Array(base[min(pageStart, base.count)..<min(pageEnd, base.count)])
             var reach = version.count
@@ -121,12 +132,14 @@ enum CrashStateDrawing {
                 reach = version.count
                 state.pagesTorn += 1
                 missingAny.insert(writers[kept - 1])
+                lowestGap = min(lowestGap ?? page, page)
             } else {
                 state.pagesKept += 1
             }
             PendingFileChange.write(version[..<reach], at: pageStart, into: &bytes)
         }
         if let firstMissing = missingAny.min(), appliedAny.contains(where: { $0 > firstMissing }) { state.reordered = true }
+        if let lowestGap, let highestKept, highestKept > lowestGap { state.filesWithHoles += 1 }
         return bytes
     }
 

@@ -253,6 +253,8 @@ public struct CrashCheck {
         public var unsyncedLost = 0
         /// The commits (one writer) the recovered store holds.
         public var recoveredCommits: Int?
+        /// For a wrong state, the first keys that differ from the closest prefix.
+        public var detail = ""
         /// Whether the store is in a state the checks accept.
         public var passed: Bool { lostCommits == 0 && !partialBatch && !wrongState }
     }

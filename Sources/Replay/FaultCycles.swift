@@ -186,7 +186,7 @@ public struct FaultCycles {
                         if state.tornOrReordered { report.tornStates += 1 }
                         next = try report.reopenAndVerify(
                             engine: engine, directory: directory, options: reopen, check: check, acknowledged: outcome.acknowledged,
-                            horizon: configuration.durability == .always ? nil : outcome.horizon, mayRefuse: state.tornOrReordered,
+                            horizon: configuration.durability == .always ? nil : outcome.horizon, mayRefuse: state.mayBeRefused,
                             cycle: "cycle \(iteration) (\(fault.rawValue), seed \(power.seed), \(state.summary))", opens: &opens)
                         if index == configuration.statesPerCut - 1, next != nil { try power.materialize(state) }
                     }

@@ -108,6 +108,12 @@ struct PrefixOracle {
             model = StateModel()
             for commit in commits.prefix(prefix) { for (write, at) in commit.writes { model.apply(write, at: at) } }
             let differing = Set(Set(actual.keys).union(model.entries.keys).filter { !matches($0) })
+            verdict.detail = differing.prefix(3).map { key in
+                let last = commits.prefix(prefix).lastIndex { $0.writes.contains { $0.operation.key == key } }
+                let later = commits.indices.dropFirst(prefix).first { commits[$0].writes.contains { $0.operation.key == key } }
+                return "key \(String(decoding: key, as: UTF8.self)): store \(actual[key].map { "\($0.count) bytes" } ?? "absent"), "
+                    + "after \(prefix) commits \(model.entries[key] == nil ? "absent" : "present") (last written by commit \(last.map(String.init) ?? "none"), next by \(later.map(String.init) ?? "none"))"
+            }.joined(separator: "; ")
             verdict.partialBatch = [prefix - 1, prefix].contains { index in
                 commits.indices.contains(index) && commits[index].writes.count > 1
                     && differing.isSubset(of: Set(commits[index].writes.map(\.operation.key)))

@@ -77,7 +77,7 @@ extension RecoveryFigures {
         wrongStates += verdict.wrongState ? 1 : 0
         unsyncedLost += verdict.unsyncedLost
         if !verdict.passed {
-            note("\(cycle): \(verdict.lostCommits) acknowledged \(acknowledged.positions.count == 1 ? "commits" : "keys") lost, partial batch: \(verdict.partialBatch), matches no prefix: \(verdict.wrongState) (get/scan disagree on \(verdict.getScanDisagreements) keys), acknowledged \(acknowledged), horizon \(horizon ?? acknowledged), recovered \(verdict.recoveredCommits.map { "\($0) commits" } ?? "?")")
+            note("\(cycle): \(verdict.lostCommits) acknowledged \(acknowledged.positions.count == 1 ? "commits" : "keys") lost, partial batch: \(verdict.partialBatch), matches no prefix: \(verdict.wrongState) (get/scan disagree on \(verdict.getScanDisagreements) keys), acknowledged \(acknowledged), horizon \(horizon ?? acknowledged), recovered \(verdict.recoveredCommits.map { "\($0) commits" } ?? "?")\(verdict.detail.isEmpty ? "" : ": " + verdict.detail)")
         }
         if verdict.wrongState {
             try StorageDirectory.destroy(directory, fileSystem: options.fileSystem)
