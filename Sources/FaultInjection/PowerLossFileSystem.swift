@@ -235,15 +235,18 @@ public final class PowerLossFileSystem: FileSystem {
         return try real.pread(fd, into: buffer, at: offset)
     }
 
+    /// The record and the real call happen under the state lock, so writes from several threads
+    /// are recorded in the order the file received them.
     public func pwrite(_ fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
         try state.withLock { state throws(SystemCallError) in
             try count(&state, "pwrite")
             try countWrite(&state, "pwrite")
+            let written = try real.pwrite(fd, from: buffer, at: offset)
             if let id = state.descriptors[fd] {
-                state.files[id, default: TrackedFile(durable: [])].pending.append(.write(offset: Int(offset), bytes: Array(buffer)))
+                state.files[id, default: TrackedFile(durable: [])].pending.append(.write(offset: Int(offset), bytes: Array(buffer[..<written])))
             }
+            return written
         }
-        return try real.pwrite(fd, from: buffer, at: offset)
     }
 
     /// A sync: the real call and the record of what it made durable happen under the state lock,
@@ -280,11 +283,11 @@ public final class PowerLossFileSystem: FileSystem {
         try state.withLock { state throws(SystemCallError) in
             try count(&state, "ftruncate")
             if let size = try? real.fstat(fd).size, length > size { try countWrite(&state, "ftruncate") }
+            try real.ftruncate(fd, to: length)
             if let id = state.descriptors[fd] {
                 state.files[id, default: TrackedFile(durable: [])].pending.append(.truncate(length: Int(length)))
             }
         }
-        try real.ftruncate(fd, to: length)
     }
 
     public func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try real.fstat(fd) }
