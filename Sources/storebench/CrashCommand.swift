@@ -11,19 +11,25 @@ struct CrashCommand: ParsableCommand {
         commandName: "crash",
         abstract: "Kill -9 cycles: crash each engine over and over and check every recovery against the acknowledged commits.",
         discussion: """
-            Per engine, one store lives through --iterations cycles. Each cycle a child process continues \
-            the workload from the last verified state (so it first recovers what the previous kill left) \
-            and reports every acknowledged commit over a pipe; the parent kills it with SIGKILL — after a \
-            random number of commits, while the store is doing maintenance (--aim-maintenance of the \
-            cycles), or before its first acknowledgement, during recovery (--during-recovery) — then \
-            reopens the store and checks it: every acknowledged commit present, the batch in flight \
-            whole or absent, nothing that was never written. Exit code 1 if any commit was lost, any \
-            batch partial or any open failed.
+            Per engine, one store lives through --iterations cycles. Each cycle a child process opens \
+            the directory exactly as the previous kill left it (a real recovery), continues the workload \
+            from the last verified state and reports every acknowledged commit over a pipe; the parent \
+            kills it with SIGKILL — after a random number of commits, while the store is doing maintenance \
+            (--aim-maintenance of the cycles), or inside its recovery (--during-recovery: a seeded delay \
+            within the last open's time) — and checks the crash on a copy of the directory: the store must \
+            equal the state after some prefix of the commits that holds every commit acknowledged before \
+            the durability horizon (under always, every acknowledged commit; under interval and none, \
+            those before the last completed sync(), called every --sync-every commits) and at most the one \
+            in flight. Exit code 1 if any commit was lost, any state matched no prefix or any open failed.
 
             --faults adds cycles whose fault is injected under the durable file layer, in process: \
-            `power-loss` (every byte and directory entry no fsync covered is dropped, at a random \
-            mutating call), `eio` and `enospc` (the Nth write, sync, truncate, rename or unlink fails). \
-            Each is checked the same way; --iterations cycles of each.
+            `power-loss` (at a random mutating call; then --states crash states are checked: synced data \
+            only, then unsynced writes kept whole, torn by 512-byte sectors or out of order per 4 KiB page, \
+            and unsynced creates, renames and unlinks kept or undone), `fsync-eio` (a file sync fails and \
+            its unsynced data is dropped, as on Linux; the failed commit is retried and every commit \
+            acknowledged afterwards must survive the power loss that follows), `disk-full` (every write \
+            fails with ENOSPC until space is freed; retried and checked the same way), `eio` and `enospc` \
+            (the Nth write, sync, truncate, rename or unlink fails once). --iterations cycles of each.
             """
     )
 

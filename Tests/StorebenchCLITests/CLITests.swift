@@ -508,6 +508,8 @@ struct CrashCommandTests {
             #expect(report["injected"] as? Int ?? 0 >= (powerLoss ? 12 : 1), "\(name): \(report)")
             #expect(report["reported"] as? Int ?? 0 >= 1, "\(name): the store reports injected faults")
         }
+        let (threaded, why) = try StorebenchProcess.run(["crash", "--engines", "log", "--threads", "2", "--durability", "interval"])
+        #expect(threaded == 64 && why.contains("durability always only"), "\(why)")
         let (bad, message) = try StorebenchProcess.run(["crash", "--engines", "log", "--faults", "power-cut"])
         #expect(bad != 0 && message.contains("unknown fault `power-cut`"), "\(message)")
         if EngineRegistry.names.contains("lmdb") {
