@@ -24,19 +24,21 @@ public enum EngineRegistry {
     /// Names of all registered engines.
     public static var names: [String] { all.map(\.name) }
 
-    /// The engine called `name`.
+    /// The engine called `name`, or a variant of one written `cow[commit=journal]` (the engine
+    /// with those settings, under that name). The engine checks the settings when it opens.
     /// - Throws: `StoreError.invalidArgument` listing the known names.
     public static func engine(named name: String) throws(StoreError) -> EngineDescriptor {
-        guard let descriptor = all.first(where: { $0.name == name }) else {
-            throw .invalidArgument("unknown engine `\(name)` (known: \(names.joined(separator: ", ")))")
+        let variant = try EngineVariant(parsing: name)
+        guard let descriptor = all.first(where: { $0.name == variant.base }) else {
+            throw .invalidArgument("unknown engine `\(variant.base)` (known: \(names.joined(separator: ", ")))")
         }
-        return descriptor
+        return variant.apply(to: descriptor)
     }
 
-    /// Resolves a comma-separated list such as `log,cow`, `all` (our engines) or `ref` (the
-    /// reference engines built in).
+    /// Resolves a comma-separated list such as `log,cow,cow[commit=journal]`, `all` (our engines)
+    /// or `ref` (the reference engines built in).
     public static func engines(matching list: String) throws(StoreError) -> [EngineDescriptor] {
-        let names = list.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
+        let names = EngineVariant.splitList(list)
         guard !names.isEmpty else { throw .invalidArgument("no engine named in `\(list)`") }
         var result: [EngineDescriptor] = []
         for name in names {
@@ -60,14 +62,5 @@ public enum EngineRegistry {
         var options = options
         options.createIfMissing = false
         return try engine(named: identity.engine).open(directory, options)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters() -> String {
-        var slice = self[...]
-        while slice.first == " " { slice = slice.dropFirst() }
-        while slice.last == " " { slice = slice.dropLast() }
-        return String(slice)
     }
 }

@@ -370,7 +370,10 @@ public final class LSMStore: Store, @unchecked Sendable {
     public func statistics() throws -> StoreStatistics {
         try lock.withLock {
             try checkUsable()
-            return try storage.usage()
+            var statistics = try storage.usage()
+            statistics.cacheHits = cache.hits
+            statistics.cacheMisses = cache.misses
+            return statistics
         }
     }
 

@@ -7,6 +7,17 @@ import StoreCore
 /// lock of its own for it), readers on other connections run beside a writer in WAL mode, and
 /// writers wait for each other through the busy timeout.
 final class SQLiteConnection {
+    /// `SQLITE_DBSTATUS_CACHE_HIT` and `SQLITE_DBSTATUS_CACHE_MISS` (sqlite3.h).
+    static let cacheHitStatus: Int32 = 7
+    static let cacheMissStatus: Int32 = 8
+
+    /// A counter of `sqlite3_db_status` since the connection opened (0 if SQLite refuses).
+    func status(_ operation: Int32) -> Int {
+        var current: Int32 = 0
+        var highwater: Int32 = 0
+        guard let database, sqlite3_db_status(database, operation, &current, &highwater, 0) == SQLITE_OK else { return 0 }
+        return Int(current)
+    }
     let database: OpaquePointer?
     private(set) var getStatement: OpaquePointer?
     private(set) var putStatement: OpaquePointer?

@@ -177,6 +177,15 @@ final class SQLiteStore: ReferenceStoreBase, Store, @unchecked Sendable {
                 statistics.liveBytes = (pages - free) * size
                 statistics.deadBytes = free * size
             }
+            // The page cache of every connection (each has its own): hits and misses so far.
+            let connections = poolLock.withLock { all }
+            var hits = 0, misses = 0
+            for each in connections {
+                hits += each.status(SQLiteConnection.cacheHitStatus)
+                misses += each.status(SQLiteConnection.cacheMissStatus)
+            }
+            statistics.cacheHits = hits
+            statistics.cacheMisses = misses
             return statistics
         }
     }

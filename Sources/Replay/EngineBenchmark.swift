@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import ProcessMemory
 import ResultsSchema
@@ -28,6 +29,10 @@ public struct RunPlan: Sendable {
     public var warmUp: WarmUp?
     /// Before the run phase, write the loaded records this many times more (an aged store).
     public var ageRounds = 0
+    /// Latency percentiles reported besides the standard ones (`--percentiles`), e.g. 99.99.
+    public var percentiles: [Double] = []
+    /// Where each run's HdrHistogram interval log is written (`nil`: not written).
+    public var latencyLogDirectory: String?
 
     public init(tracePath: String, loadRecords: Int, totalRecords: Int, options: StoreOptions, pace: Pace,
                 sampleInterval: Double, synthesizer: ValueSynthesizer, seed: UInt64, killPoints: Int,
@@ -150,8 +155,11 @@ public struct EngineBenchmark {
         let eventsBefore = store.metrics.events().count
         let osBefore = OSCounters.bytesWritten()
         let passedBefore = OSCounters.bytesPassedToWrite()
+        let cacheBefore = try store.statistics()
+        let residentBefore = PageCacheResidency.measure(directory: directory)
         let resourcesBefore = ResourceUsage.now(device: directory)
         let runStart = MonotonicClock.now()
+        let runStartTime = Date().timeIntervalSince1970
         let name = engine.name
         let report = progress
         let measurement = try Self.replay(
@@ -169,6 +177,7 @@ public struct EngineBenchmark {
         let peakResident = peakIsEngines ? ProcessMemory.peakResidentSinceReset() : nil
         let usage = try storage.usage()
         let reported = try store.statistics()
+        let residentAfter = PageCacheResidency.measure(directory: directory)
         var liveBytes = 0
         try store.scan(from: [], limit: Int.max) { key, value in liveBytes += key.count + value.count }
         // Counters are read after close, so every engine's figures include the work its close
@@ -209,10 +218,10 @@ public struct EngineBenchmark {
         var byOp: [String: Results.OpStats] = [:]
         var all = makeHistogram()
         for kind in MeasuredKind.allCases where measurement.histograms[kind.rawValue].totalCount > 0 {
-            byOp[kind.name] = Self.stats(measurement.histograms[kind.rawValue], seconds: measurement.elapsedSeconds)
+            byOp[kind.name] = Self.stats(measurement.histograms[kind.rawValue], seconds: measurement.elapsedSeconds, percentiles: plan.percentiles)
             all.add(measurement.histograms[kind.rawValue])
         }
-        if all.totalCount > 0 { byOp["all"] = Self.stats(all, seconds: measurement.elapsedSeconds) }
+        if all.totalCount > 0 { byOp["all"] = Self.stats(all, seconds: measurement.elapsedSeconds, percentiles: plan.percentiles) }
         let series = measurement.timeseries
         let amplification = Results.Disk.amplification(t: series.t, diskBytes: series.diskBytes, liveBytes: liveBytes)
         var run = Results.Run(
@@ -247,12 +256,25 @@ public struct EngineBenchmark {
             timeseries: Results.Timeseries(
                 intervalS: plan.sampleInterval, t: series.t, opsPerS: series.opsPerSecond, p99Us: series.p99Microseconds,
                 diskBytes: series.diskBytes, allocatedDiskBytes: series.allocatedDiskBytes))
+        run.timeseries.p50Us = series.p50Microseconds
+        run.timeseries.p999Us = series.p999Microseconds
+        run.timeseries.maxUs = series.maxMicroseconds
+        if let logDirectory = plan.latencyLogDirectory {
+            run.latencyLog = try writeLatencyLog(series.latencyLog, into: logDirectory, repetition: repetition, startTime: runStartTime)
+        }
         run.engineStatistics = Results.EngineStatistics(keyCount: reported.keyCount, liveBytes: reported.liveBytes, deadBytes: reported.deadBytes)
         run.threads = plan.layout.workers
         run.age = ageing
         run.warmUpS = plan.warmUp == nil ? nil : measurement.warmUpSeconds
         run.steadyState = Results.SteadyState.judge(series.opsPerSecond, warmUpIntervals: Int((measurement.warmUpSeconds / plan.sampleInterval).rounded(.up)))
         run.resources = resourcesBefore.resources(until: resourcesAfter, operations: measurement.operations)
+        if let hits = reported.cacheHits, let misses = reported.cacheMisses {
+            run.cache = Results.CacheUse(hits: hits - (cacheBefore.cacheHits ?? 0), misses: misses - (cacheBefore.cacheMisses ?? 0))
+        }
+        if let residentBefore, let residentAfter {
+            run.pageCache = Results.PageCacheUse(storeBytesStart: residentBefore.total, residentBytesStart: residentBefore.resident,
+                                                 storeBytesEnd: residentAfter.total, residentBytesEnd: residentAfter.resident)
+        }
         run.settings = effectiveSettings.isEmpty ? nil : effectiveSettings
         run.deterministicCounters = !engine.isReference && !engine.hasBackgroundMaintenance && plan.layout.workers == 1
         if case let .roles(readers, writers) = plan.layout {
@@ -300,11 +322,25 @@ public struct EngineBenchmark {
             killPoints: plan.killPoints, kills: kills, note: nil)
     }
 
-    static func stats(_ histogram: Histogram<UInt64>, seconds: Double) -> Results.OpStats {
+    static func stats(_ histogram: Histogram<UInt64>, seconds: Double, percentiles: [Double] = []) -> Results.OpStats {
         func microseconds(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
-        return Results.OpStats(
-            count: Int(histogram.totalCount), opsPerS: Double(histogram.totalCount) / max(seconds, 1e-9),
-            latencyUs: Results.Latency(p50: microseconds(50), p90: microseconds(90), p99: microseconds(99),
-                                       p999: microseconds(99.9), max: Double(histogram.max) / 1000))
+        var latency = Results.Latency(p50: microseconds(50), p90: microseconds(90), p99: microseconds(99),
+                                      p999: microseconds(99.9), max: Double(histogram.max) / 1000)
+        if !percentiles.isEmpty {
+            latency.percentiles = Dictionary(percentiles.map { (PercentileList.label($0), microseconds($0)) }) { first, _ in first }
+        }
+        return Results.OpStats(count: Int(histogram.totalCount), opsPerS: Double(histogram.totalCount) / max(seconds, 1e-9), latencyUs: latency)
+    }
+
+    /// Writes the run phase's interval log as `<engine>-t<threads>-r<repetition>.hlog` in
+    /// `directory`. - Returns: the file's name.
+    func writeLatencyLog(_ lines: [String], into directory: String, repetition: Int, startTime: Double) throws -> String {
+        let safe = String(engine.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "=" ? $0 : "_" })
+        let name = "\(safe)-t\(RunSession.label(plan.layout))-r\(repetition).hlog"
+        let text = HdrHistogramLog.header(startTime: startTime, comment: "storebench \(engine.name), \(RunSession.label(plan.layout)) thread(s), repetition \(repetition); values in ns")
+            + lines.joined()
+        let storage = StorageDirectory(path: directory, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
+        try storage.writeAtomically(name, contents: Array(text.utf8))
+        return name
     }
 }

@@ -14,8 +14,8 @@ final class IntervalBoard: @unchecked Sendable {
     private let workers: Int
     /// Per worker: the first interval it has not handed over yet.
     private var reportedThrough: [Int]
-    /// Open intervals by index: operations completed and their latencies.
-    private var open: [Int: (count: Int, histogram: Histogram<UInt64>)] = [:]
+    /// Open intervals by index: operations completed and their latencies by kind.
+    private var open: [Int: (count: Int, histograms: [Histogram<UInt64>])] = [:]
     /// The first interval not yet closed.
     private var nextToClose = 0
     private var completed = 0
@@ -46,16 +46,18 @@ final class IntervalBoard: @unchecked Sendable {
         start + UInt64(index + 1) * lengthNanos
     }
 
-    /// `worker` hands over interval `index` (`count` operations, their latencies) and moves on to
-    /// interval `next` (intervals between them had none of its operations).
-    func report(worker: Int, interval index: Int, count: Int, histogram: Histogram<UInt64>, movingTo next: Int) {
+    /// `worker` hands over interval `index` (`count` operations, their latencies by kind) and
+    /// moves on to interval `next` (intervals between them had none of its operations).
+    func report(worker: Int, interval index: Int, count: Int, histograms: [Histogram<UInt64>], movingTo next: Int) {
         lock.withLock {
             if count > 0 {
                 if open[index] == nil {
-                    open[index] = (count, histogram)
+                    open[index] = (count, histograms)
                 } else {
                     open[index]!.count += count
-                    open[index]!.histogram.add(histogram)
+                    for kind in histograms.indices where histograms[kind].totalCount > 0 {
+                        open[index]!.histograms[kind].add(histograms[kind])
+                    }
                 }
             }
             reportedThrough[worker] = max(reportedThrough[worker], next)
@@ -71,7 +73,7 @@ final class IntervalBoard: @unchecked Sendable {
             let last = interval(at: end)
             let lastOpen = open.keys.max() ?? -1
             closeFinishedIntervals(upTo: max(last, lastOpen) + 1, now: end)
-            if series.t.isEmpty { appendSample(count: 0, histogram: nil, seconds: Double(end &- start) / 1e9, length: Double(end &- start) / 1e9) }
+            if series.t.isEmpty { appendSample(count: 0, histograms: nil, seconds: Double(end &- start) / 1e9, length: Double(end &- start) / 1e9) }
             if let failure { throw failure }
             return series
         }
@@ -91,16 +93,30 @@ final class IntervalBoard: @unchecked Sendable {
                 seconds = Double(now &- start) / 1e9
                 length = max(seconds - Double(index) * Double(lengthNanos) / 1e9, 1e-9)
             }
-            appendSample(count: entry?.count ?? 0, histogram: entry?.histogram, seconds: seconds, length: length)
+            appendSample(count: entry?.count ?? 0, histograms: entry?.histograms, seconds: seconds, length: length)
         }
     }
 
-    private func appendSample(count: Int, histogram: Histogram<UInt64>?, seconds: Double, length: Double) {
+    private func appendSample(count: Int, histograms: [Histogram<UInt64>]?, seconds: Double, length: Double) {
         completed += count
         let rate = Double(count) / length
         series.t.append(seconds)
         series.opsPerSecond.append(rate)
-        series.p99Microseconds.append(histogram.map { Double($0.valueAtPercentile(99)) / 1000 } ?? 0)
+        var all = makeHistogram()
+        for (kind, histogram) in zip(MeasuredKind.allCases, histograms ?? []) where histogram.totalCount > 0 {
+            all.add(histogram)
+            series.latencyLog.append(HdrHistogramLog.line(tag: kind.name, start: seconds - length, length: length, histogram: histogram))
+        }
+        if all.totalCount > 0 {
+            series.latencyLog.append(HdrHistogramLog.line(tag: "all", start: seconds - length, length: length, histogram: all))
+        }
+        func microseconds(_ percentile: Double) -> Double {
+            all.totalCount > 0 ? Double(all.valueAtPercentile(percentile)) / 1000 : 0
+        }
+        series.p50Microseconds.append(microseconds(50))
+        series.p99Microseconds.append(microseconds(99))
+        series.p999Microseconds.append(microseconds(99.9))
+        series.maxMicroseconds.append(all.totalCount > 0 ? Double(all.max) / 1000 : 0)
         if let diskUsage {
             do {
                 let usage = try diskUsage()

@@ -20,8 +20,14 @@ public struct PhaseMeasurement {
     public struct Timeseries {
         public var t: [Double] = []
         public var opsPerSecond: [Double] = []
+        public var p50Microseconds: [Double] = []
         public var p99Microseconds: [Double] = []
+        public var p999Microseconds: [Double] = []
+        public var maxMicroseconds: [Double] = []
         public var diskBytes: [Int] = []
+        /// HdrHistogram interval-log lines, one per interval and operation kind (and `all`),
+        /// times from the start of the phase: `HdrHistogramLog` writes them out.
+        public var latencyLog: [String] = []
         public var allocatedDiskBytes: [Int] = []
     }
 
@@ -162,7 +168,8 @@ public struct MeasuredReplay {
     ) throws -> WorkerMeasurement {
         var warm = warmUp.measurementStart != 0
         var measurement = WorkerMeasurement()
-        var interval = makeHistogram()
+        // Per kind, so the time series and the interval log have every kind's percentiles.
+        var interval = MeasuredKind.allCases.map { _ in makeHistogram() }
         var intervalCount = 0
         var currentInterval = 0
         var intervalEnd = board.end(of: 0)
@@ -180,7 +187,7 @@ public struct MeasuredReplay {
             let end = MonotonicClock.now()
             if isWrite, let acknowledge { try acknowledge(worker, replayer.position) }
             let latency = end &- startedAt
-            interval.record(latency)
+            interval[kind.rawValue].record(latency)
             intervalCount += 1
             if !warm { warm = warmUp.counts(at: end) }
             if warm {
@@ -193,15 +200,15 @@ public struct MeasuredReplay {
             // engine that completes a few operations a second.
             if end >= intervalEnd {
                 let next = board.interval(at: end)
-                board.report(worker: worker, interval: currentInterval, count: intervalCount, histogram: interval, movingTo: next)
-                interval.reset()
+                board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: next)
+                for index in interval.indices where interval[index].totalCount > 0 { interval[index].reset() }
                 intervalCount = 0
                 currentInterval = next
                 intervalEnd = board.end(of: next)
             }
         }
         measurement.ended = MonotonicClock.now()
-        board.report(worker: worker, interval: currentInterval, count: intervalCount, histogram: interval, movingTo: .max)
+        board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: .max)
         return measurement
     }
 

@@ -193,6 +193,10 @@ struct LineChart {
     var markPoints = false
     /// What the x axis measures when it is not time (five ticks labelled as numbers).
     var xLabel: String?
+    /// Text for each tick of `xTicks`, in order (commits or dates), instead of the numbers.
+    var xTickLabels: [String]?
+    /// Points drawn as rings over the lines, with a tooltip (e.g. where `compare` flags a change).
+    var markers: [(x: Double, y: Double, color: String, title: String)] = []
     var width = 1000.0
     var height = 280.0
 
@@ -221,8 +225,11 @@ struct LineChart {
             let text = xLabel == nil ? NumberFormat.fixed(seconds, places: seconds < 10 ? 1 : 0) + " s" : NumberFormat.grouped(seconds)
             out += "<text x=\"\(f(x(seconds)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(text)</text>\n"
         }
-        for value in xTicks ?? [] {
-            out += "<text x=\"\(f(x(value)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(NumberFormat.grouped(value))</text>\n"
+        for (index, value) in (xTicks ?? []).enumerated() {
+            let text = xTickLabels.map { index < $0.count ? $0[index] : "" } ?? NumberFormat.grouped(value)
+            // Long labels at the edges stay inside the picture.
+            let anchor = xTickLabels == nil ? "middle" : (value <= 0 ? "start" : (value >= xMax ? "end" : "middle"))
+            out += "<text x=\"\(f(x(value)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"\(anchor)\">\(HTMLReport.escape(text))</text>\n"
         }
         if xTicks != nil || xLabel != nil {
             out += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\">\(HTMLReport.escape(xLabel ?? "threads"))</text>\n"
@@ -236,6 +243,9 @@ struct LineChart {
                     out += "<circle cx=\"\(f(x(point.0)))\" cy=\"\(f(y(point.1)))\" r=\"3\" fill=\"\(line.color)\"><title>\(HTMLReport.escape(line.name)): \(HTMLReport.escape(format(point.1)))</title></circle>\n"
                 }
             }
+        }
+        for marker in markers {
+            out += "<circle class=\"marker\" cx=\"\(f(x(marker.x)))\" cy=\"\(f(y(marker.y)))\" r=\"7\" fill=\"none\" stroke=\"\(marker.color)\" stroke-width=\"2.5\"><title>\(HTMLReport.escape(marker.title))</title></circle>\n"
         }
         return out + "</svg>\n"
     }

@@ -16,6 +16,8 @@ public struct Results: Codable, Sendable, Equatable {
     /// The `storebench run` arguments that produced these results (without output options), so a
     /// baseline can be run again exactly.
     public var invocation: [String]?
+    /// When the run ended, UTC (`2026-12-04T21:30:00Z`): `history` orders results by it.
+    public var date: String?
 
     public init(tool: Tool, machine: Machine, workload: Workload, options: Options, runs: [Run], invocation: [String]? = nil) {
         self.tool = tool
@@ -80,6 +82,8 @@ public struct Results: Codable, Sendable, Equatable {
         public var degradation: String?
         /// `--value-size` when it overrode the workload's value sizes.
         public var valueSize: Int?
+        /// `--percentiles`: the latency percentiles asked for (each `latency_us.percentiles`).
+        public var percentiles: [Double]?
         public init(durability: String, pace: String, repeat: Int, valueCompressibility: Double,
                     sampleIntervalS: Double, settings: [String: String], crashKillPoints: Int, degradation: String? = nil) {
             self.durability = durability
@@ -126,6 +130,13 @@ public struct Results: Codable, Sendable, Equatable {
         public var steadyState: SteadyState?
         /// `--find-max`: the highest rate held within the latency objective.
         public var maximumRate: MaximumRate?
+        /// The engine's own block or chunk cache over the run phase (absent: it does not count).
+        public var cache: CacheUse?
+        /// The store's files in the kernel's page cache when the run phase started and ended.
+        public var pageCache: PageCacheUse?
+        /// The run phase's HdrHistogram interval log (`.hlog`), beside results.json: one tagged
+        /// histogram per interval and operation kind.
+        public var latencyLog: String?
         /// The engine's settings in effect, defaults included (absent: it has none, or did not say).
         public var settings: [String: String]?
         /// Client threads that replayed the run phase (absent in files from before threads: 1).
@@ -201,6 +212,8 @@ public struct Results: Codable, Sendable, Equatable {
         public var p99: Double
         public var p999: Double
         public var max: Double
+        /// With `--percentiles`: each percentile asked for, keyed `p50`, `p99.99`.
+        public var percentiles: [String: Double]?
         public init(p50: Double, p90: Double, p99: Double, p999: Double, max: Double) {
             self.p50 = p50
             self.p90 = p90
@@ -375,6 +388,33 @@ public struct Results: Codable, Sendable, Equatable {
         }
     }
 
+    /// Lookups of an engine's own cache during the run phase.
+    public struct CacheUse: Codable, Sendable, Equatable {
+        public var hits: Int
+        public var misses: Int
+        /// hits / (hits + misses); `nil` without lookups.
+        public var hitRate: Double?
+        public init(hits: Int, misses: Int) {
+            self.hits = hits
+            self.misses = misses
+            hitRate = hits + misses > 0 ? Double(hits) / Double(hits + misses) : nil
+        }
+    }
+
+    /// Bytes of the store's files, and of those resident in the page cache (`mincore`).
+    public struct PageCacheUse: Codable, Sendable, Equatable {
+        public var storeBytesStart: Int
+        public var residentBytesStart: Int
+        public var storeBytesEnd: Int
+        public var residentBytesEnd: Int
+        public init(storeBytesStart: Int, residentBytesStart: Int, storeBytesEnd: Int, residentBytesEnd: Int) {
+            self.storeBytesStart = storeBytesStart
+            self.residentBytesStart = residentBytesStart
+            self.storeBytesEnd = storeBytesEnd
+            self.residentBytesEnd = residentBytesEnd
+        }
+    }
+
     /// CPU and I/O over the run phase, for the whole process (harness threads and the engine's
     /// background threads included) and, for the device, every process using it.
     public struct Resources: Codable, Sendable, Equatable {
@@ -480,6 +520,10 @@ public struct Results: Codable, Sendable, Equatable {
         public var t: [Double]
         public var opsPerS: [Double]
         public var p99Us: [Double]
+        /// The median, p99.9 and maximum of each interval (absent in files from before them).
+        public var p50Us: [Double]?
+        public var p999Us: [Double]?
+        public var maxUs: [Double]?
         public var diskBytes: [Int]
         public var allocatedDiskBytes: [Int]
         public init(intervalS: Double, t: [Double], opsPerS: [Double], p99Us: [Double], diskBytes: [Int], allocatedDiskBytes: [Int]) {

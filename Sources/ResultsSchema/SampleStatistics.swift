@@ -18,4 +18,32 @@ public enum SampleStatistics {
         let rank = Int((Double(sorted.count) * fraction).rounded(.up))
         return sorted[min(sorted.count - 1, max(0, rank - 1))]
     }
+
+    /// The mean and the half-width of its two-sided 95% confidence interval (Student's t with
+    /// n − 1 degrees of freedom: repetitions are few and their spread is estimated from them);
+    /// `nil` for fewer than two values.
+    public static func meanConfidence95(_ values: [Double]) -> (mean: Double, halfWidth: Double)? {
+        guard values.count >= 2 else { return nil }
+        let n = Double(values.count)
+        let mean = values.reduce(0, +) / n
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        return (mean, studentT975(degreesOfFreedom: values.count - 1) * (variance / n).squareRoot())
+    }
+
+    /// The 97.5% quantile of Student's t distribution (published table values; 1.96 beyond 30).
+    static func studentT975(degreesOfFreedom df: Int) -> Double {
+        let table: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                               2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                               2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+        return df >= 1 && df <= table.count ? table[df - 1] : 1.96
+    }
+}
+
+/// The name a latency percentile goes by in results and tables: `p50`, `p99.9`, `p99.99`.
+public enum PercentileLabel {
+    public static func of(_ percentile: Double) -> String {
+        var text = String(percentile)
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return "p" + text
+    }
 }

@@ -90,6 +90,10 @@ public struct StoreStatistics: Sendable, Equatable {
     public var deadBytes: Int?
     /// Number of live keys, where the engine knows it without a scan.
     public var keyCount: Int?
+    /// Lookups of the engine's own block or chunk cache that found, and did not find, what they
+    /// looked for, since the store opened (`nil`: the engine does not count them).
+    public var cacheHits: Int?
+    public var cacheMisses: Int?
 
     public init(
         fileCount: Int = 0, diskBytes: Int = 0, allocatedBytes: Int = 0,

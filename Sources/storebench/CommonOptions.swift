@@ -1,4 +1,7 @@
 import ArgumentParser
+import Engines
+import Foundation
+import Replay
 import StoreCore
 
 extension Durability: ExpressibleByArgument {}
@@ -15,6 +18,23 @@ struct StoreOptionGroup: ParsableArguments {
     /// - Parameter defaultDurability: what the command uses when `--durability` is not given.
     func storeOptions(defaultDurability: Durability = .none) throws -> StoreOptions {
         StoreOptions(durability: durability ?? defaultDurability, settings: try Self.parse(settings))
+    }
+
+    /// The engines `list` names (variants included), each opened once on an empty scratch
+    /// directory with `options` so an unknown engine, setting or setting value is a usage error
+    /// (exit 64) before any work starts, not a failure half-way through a run.
+    static func engines(_ list: String, options: StoreOptions) throws -> [EngineDescriptor] {
+        do {
+            let selected = try EngineRegistry.engines(matching: list)
+            let scratch = try TemporaryDirectory.make(prefix: "storebench-probe")
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            for (index, engine) in selected.enumerated() {
+                try engine.open(scratch + "/\(index)", options).close()
+            }
+            return selected
+        } catch let StoreError.invalidArgument(message) {
+            throw ValidationError(message)
+        }
     }
 
     /// `NAME=VALUE` strings as a settings dictionary.

@@ -71,7 +71,7 @@ struct DBBenchCommand: ParsableCommand {
     func run() throws {
         let options = try store.storeOptions()
         let phases = try benchmarks.split(separator: ",").map { try DBBench.Phase(parsing: String($0)) }
-        let selected = try EngineRegistry.engines(matching: engines)
+        let selected = try StoreOptionGroup.engines(engines, options: options)
         print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), threads \(threads.defaultValueDescription), seed \(seed)\n")
         var outcomes: [(engine: String, outcome: DBBench.Outcome)] = []
         var rounds = DBBenchRounds()

@@ -5,9 +5,10 @@ import StoreCore
 import Workload
 
 /// Writes a run's results.json, timeseries.csv and report.html into a new directory
-/// `<parent>/<UTC time>-<workload>/`, each file atomically through the durable file layer.
+/// `<parent>/<UTC time>-<workload>/`, each file atomically through the durable file layer, with
+/// each run's latency log (`.hlog`) copied from `latencyLogs`.
 enum ResultsWriter {
-    static func write(_ results: Results, under parent: String, name: String) throws -> String {
+    static func write(_ results: Results, under parent: String, name: String, latencyLogs: String? = nil) throws -> String {
         let fileSystem = PosixFileSystem()
         let stamp = ISO8601Time.compact()
         var path = parent + "/\(stamp)-\(name)"
@@ -21,6 +22,12 @@ enum ResultsWriter {
         try directory.writeAtomically("results.json", contents: Array(try results.encoded()) + [10])
         try directory.writeAtomically("timeseries.csv", contents: Array(SummaryTable.timeseriesCSV(results).utf8))
         try directory.writeAtomically("report.html", contents: Array(HTMLReport.render(results).utf8))
+        if let latencyLogs {
+            let source = StorageDirectory(path: latencyLogs, fileSystem: fileSystem, metrics: StoreMetrics())
+            for log in results.runs.compactMap(\.latencyLog) {
+                try directory.writeAtomically(log, contents: try source.readAll(log))
+            }
+        }
         return path
     }
 }

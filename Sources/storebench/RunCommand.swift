@@ -75,6 +75,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Crash kills per persistent engine (0 skips the crash phase).")
     var killPoints = 1
 
+    @Option(help: "Latency percentiles to report besides max, e.g. 50,90,99,99.9,99.99 (default: the table shows p50, p99, p99.9; results always have p50, p90, p99, p99.9).")
+    var percentiles: String?
+
     @Option(help: "Seconds per time-series sample.")
     var interval = 1.0
 
@@ -100,6 +103,9 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        if let percentiles, PercentileList.parse(percentiles) == nil {
+            throw ValidationError("--percentiles expects numbers above 0 and at most 100, comma-separated (e.g. 50,99,99.99), got `\(percentiles)`")
+        }
         guard killPoints >= 0 else { throw ValidationError("--kill-points must not be negative") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
         guard (0...1).contains(compressibility) else { throw ValidationError("--compressibility must be between 0 and 1") }
@@ -130,7 +136,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var options = try store.storeOptions()
         options.degradation = degrade.flatMap(Degradation.init(parsing:))
-        let selected = try EngineRegistry.engines(matching: engines)
+        let selected = try StoreOptionGroup.engines(engines, options: options)
         let pace = try Pace(parsing: self.pace)
         let scratch = try dir ?? TemporaryDirectory.make()
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: scratch) } }
@@ -158,6 +164,10 @@ struct RunCommand: ParsableCommand {
                     compressibility: compressibility, settings: store.settings, degradation: degrade))
             plan.warmUp = warmup.flatMap(WarmUp.init(parsing:))
             plan.ageRounds = age
+            plan.percentiles = percentiles.flatMap(PercentileList.parse) ?? []
+            let latencyLogs = scratch + "/latency-logs-\(name)"
+            try StorageDirectory.createPath(latencyLogs, fileSystem: PosixFileSystem())
+            plan.latencyLogDirectory = latencyLogs
             var session = RunSession(engines: selected, plan: plan, layouts: layouts, repetitions: `repeat`, scratch: scratch)
             session.progress = progress
             session.objective = findMax ? try LatencyObjective(parsing: slo) : nil
@@ -169,6 +179,7 @@ struct RunCommand: ParsableCommand {
                 valueCompressibility: compressibility, sampleIntervalS: interval,
                 settings: options.settings, crashKillPoints: killPoints, degradation: degrade)
             resultOptions.valueSize = valueSize
+            resultOptions.percentiles = plan.percentiles.isEmpty ? nil : plan.percentiles
             var machine = Results.Machine.current()
             if options.durability == .always {
                 // On the stores' own device, after the engines: the limit one durable writer meets.
@@ -176,28 +187,27 @@ struct RunCommand: ParsableCommand {
                 machine.fsyncOverwritePerS = device.overwrite
                 machine.fsyncAppendPerS = device.append
             }
-            let results = Results(
+            var results = Results(
                 tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
                 machine: machine,
                 workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
                                 records: header.loadOperations, operations: total - header.loadOperations),
                 options: resultOptions,
                 runs: runs, invocation: invocation(workload: workload))
-            let directory = try ResultsWriter.write(results, under: out, name: name)
+            results.date = ISO8601Time.now()
+            let directory = try ResultsWriter.write(results, under: out, name: name, latencyLogs: latencyLogs)
             switch format {
             case .table:
                 print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), threads \(layouts.map(\.description).joined(separator: ", ")), seed \(results.workload.seed)\n")
                 print(SummaryTable.make(results).render())
+                if let repeated = SummaryTable.repetitions(results) {
+                    print("\nover the repetitions: median, and the 95% confidence interval of the mean (Student's t)")
+                    print(repeated.render())
+                }
                 let maxima = results.runs.filter { $0.maximumRate != nil }
                 if !maxima.isEmpty {
                     print("\nhighest rate within \(slo), open loop (latency from when each operation was due):")
-                    var table = TextTable(headers: ["engine", "threads", "max ops/s", "unpaced ops/s", "rates tried"])
-                    for run in maxima {
-                        let found = run.maximumRate!
-                        table.append([run.engine, run.threadLabel, found.maxOpsPerS.map(NumberFormat.grouped) ?? "none held",
-                                      NumberFormat.grouped(run.opsPerS), String(found.probes.count)])
-                    }
-                    print(table.render())
+                    print(SummaryTable.maximumRates(results).render())
                 }
                 if let overwrite = results.machine.fsyncOverwritePerS {
                     print("\n" + SummaryTable.deviceLimit(results, overwriteRate: overwrite))
@@ -205,7 +215,8 @@ struct RunCommand: ParsableCommand {
                 for (layout, overhead) in overheads {
                     print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overhead, places: 0)) ns per operation (the same replay against a store that does nothing)")
                 }
-                print("wrote \(directory)/results.json, timeseries.csv, report.html")
+                let logs = results.runs.compactMap(\.latencyLog).count
+                print("wrote \(directory)/results.json, timeseries.csv, report.html\(logs > 0 ? " and \(logs) HdrHistogram interval log\(logs == 1 ? "" : "s") (.hlog)" : "")")
             case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
@@ -238,6 +249,7 @@ struct RunCommand: ParsableCommand {
         if let degrade { arguments += ["--degrade", degrade] }
         if let warmup { arguments += ["--warmup", warmup] }
         if age > 0 { arguments += ["--age", String(age)] }
+        if let percentiles { arguments += ["--percentiles", percentiles] }
         if findMax { arguments += ["--find-max", "--slo", slo] }
         return arguments
     }

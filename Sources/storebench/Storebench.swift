@@ -12,7 +12,7 @@ struct Storebench: ParsableCommand {
             """,
         version: ToolVersion.current,
         subcommands: [
-            EnginesCommand.self, RunCommand.self, ReportCommand.self, CompareCommand.self, BaselineCommand.self,
+            EnginesCommand.self, RunCommand.self, ReportCommand.self, HistoryCommand.self, SweepCommand.self, CompareCommand.self, BaselineCommand.self,
             CrashCommand.self, DBBenchCommand.self, WorkloadCommand.self,
             VerifyCommand.self, MicrobenchCommand.self, StressCommand.self, CrashChildCommand.self,
         ]

@@ -38,11 +38,34 @@ struct CLITests {
         #expect(output.contains("Usage") || output.contains("Help"), "\(output)")
     }
 
-    @Test("an unknown engine is a clear error with a non-zero exit")
-    func unknownEngine() throws {
-        let (status, output) = try StorebenchProcess.run(["run", "--engines", "nosuch", "--records", "10"])
-        #expect(status != 0)
-        #expect(output.contains("unknown engine `nosuch`"), "\(output)")
+    @Test("an unknown engine, setting or setting value, or a malformed variant, is a usage error naming it",
+          arguments: [
+              (["run", "--engines", "nosuch", "--records", "10"], "unknown engine `nosuch`"),
+              (["run", "--engines", "log,lsm[colour=blue]", "--records", "10"], "has no setting `colour`"),
+              (["dbbench", "--engines", "cow[chunk_size=3]", "--num", "10"], "chunk_size"),
+              (["run", "--engines", "lsm[write_buffer_size", "--records", "10"], "ENGINE[NAME=VALUE"),
+          ])
+    func unknownEngine(arguments: [String], message: String) throws {
+        let (status, output) = try StorebenchProcess.run(arguments)
+        #expect(status == 64)
+        #expect(output.contains(message), "\(output)")
+    }
+
+    @Test("variants run side by side under their own names")
+    func variantsSideBySide() throws {
+        let scratch = try ScratchDirectory("cli-variants")
+        defer { scratch.remove() }
+        let (status, output) = try StorebenchProcess.run([
+            "run", "default", "--engines", "lsm,lsm[write_buffer_size=64KiB]", "--records", "500", "--ops", "4000",
+            "--kill-points", "0", "--out", scratch.path,
+        ])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("\nlsm[write_buffer_size=64KiB] "), "\(output)")
+        let directory = try #require(try FileManager.default.contentsOfDirectory(atPath: scratch.path).first { $0.hasSuffix("-default") })
+        let results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: scratch.path + "/" + directory + "/results.json")))
+        #expect(results.runs.map(\.engine) == ["lsm", "lsm[write_buffer_size=64KiB]"])
+        // The small memtable flushes where the default one does not: the variant really ran.
+        #expect(results.runs[1].io.fsyncs ?? 0 > results.runs[0].io.fsyncs ?? 0)
     }
 
     @Test("run replays a workload on every engine, prints the comparison and writes the three outputs")

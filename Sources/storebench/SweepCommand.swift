@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import Replay
+import Report
+import ResultsSchema
+import StoreCore
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a matrix of engines × workloads × settings × threads described in a sweep file, resumably and in shards.",
+        discussion: """
+            Each cell is one `storebench run` in its own process, its results in OUT/<cell>/. A cell whose results \
+            exist is skipped, so an interrupted sweep goes on where it stopped. --shard i/n runs every n-th cell \
+            starting at the i-th, so n machines or CI jobs split a matrix into the same OUT; after its cells, every \
+            invocation prints (and writes to OUT/sweep.csv) the figures of every cell present in OUT, from all shards. \
+            The sweep file format is in docs/MANUAL.md.
+            """
+    )
+
+    @Argument(help: "The sweep file.")
+    var file: String
+
+    @Option(help: "Where the cells' results go (shared by every shard).")
+    var out = "Results/sweep"
+
+    @Option(help: "i/n: run only the i-th of n shares of the cells (1-based).")
+    var shard: String?
+
+    @Flag(help: "List the cells (and whether each is done) without running any.")
+    var dryRun = false
+
+    @Flag(help: "Only merge and print what OUT holds.")
+    var summaryOnly = false
+
+    func parsedShard() throws -> (index: Int, count: Int) {
+        guard let shard else { return (1, 1) }
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1, (1...count).contains(index) else {
+            throw ValidationError("--shard expects i/n with 1 ≤ i ≤ n, got `\(shard)`")
+        }
+        return (index, count)
+    }
+
+    func run() throws {
+        let (index, count) = try parsedShard()
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+        }
+        let plan: SweepPlan
+        do { plan = try SweepPlan(parsing: text, file: file) } catch { throw ValidationError(error.description) }
+        let all = plan.cells
+        let mine = plan.cells(shard: index, of: count)
+        try StorageDirectory.createPath(out, fileSystem: PosixFileSystem())
+        print("sweep \(file): \(all.count) cells, shard \(index)/\(count) has \(mine.count)")
+        var failed: [String] = []
+        if !summaryOnly {
+            for (position, cell) in mine.enumerated() {
+                let directory = out + "/" + cell.name
+                let label = "[\(position + 1)/\(mine.count)] cell \(cell.index): \(cell.arguments.joined(separator: " "))"
+                if !Self.resultFiles(in: directory).isEmpty {
+                    print("\(label): done already")
+                    continue
+                }
+                if dryRun {
+                    print("\(label): to run")
+                    continue
+                }
+                let status = try Self.runCell(cell, into: directory)
+                print("\(label): \(status == 0 ? "ok" : "failed (exit \(status), see \(directory)/run.log)")")
+                if status != 0 { failed.append(cell.name) }
+            }
+        }
+        let (table, csv, missing) = try Self.summary(all, out: out)
+        print("")
+        print(table.render())
+        let target = StorageDirectory(path: out, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
+        try target.writeAtomically("sweep.csv", contents: Array(csv.utf8))
+        print("\n\(all.count - missing) of \(all.count) cells have results (wrote \(out)/sweep.csv)\(missing > 0 ? "; \(missing) still to run" : "")")
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Runs one cell as a child `storebench run`, its output in `directory/run.log`.
+    static func runCell(_ cell: SweepPlan.Cell, into directory: String) throws -> Int32 {
+        try StorageDirectory.createPath(directory, fileSystem: PosixFileSystem())
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.executablePath)
+        process.arguments = ["run"] + cell.arguments + ["--out", directory, "--no-progress"]
+        FileManager.default.createFile(atPath: directory + "/run.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/run.log"))
+        defer { try? log.close() }
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The results.json files a cell's directory holds (one per workload it ran).
+    static func resultFiles(in directory: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.sorted().map { directory + "/" + $0 + "/results.json" }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// One row per engine run of every cell with results: the cell's coordinates and headline figures.
+    static func summary(_ cells: [SweepPlan.Cell], out: String) throws -> (TextTable, String, missing: Int) {
+        let keys = cells.first?.coordinates.map(\.key) ?? []
+        var table = TextTable(headers: ["cell"] + keys + ["engine", "threads", "ops/s", "p50 µs", "p99 µs", "write amp", "space amp", "fsyncs/commit", "lost"])
+        var csv = (["cell"] + keys + ["engine", "threads", "ops_per_s", "p50_us", "p99_us", "write_amp", "space_amp", "fsyncs_per_commit", "lost_commits"])
+            .joined(separator: ",") + "\n"
+        var missing = 0
+        for cell in cells {
+            let files = resultFiles(in: out + "/" + cell.name)
+            if files.isEmpty { missing += 1; continue }
+            for path in files {
+                let results: Results
+                do { results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                    throw ValidationError("\(path) is not a readable results file: \(error)")
+                }
+                for run in results.runs {
+                    let head: [String] = [String(cell.index)] + cell.coordinates.map(\.value) + [run.engine, run.threadLabel]
+                    let figures: [Double?] = [
+                        run.opsPerS, run.byOp["all"]?.latencyUs.p50, run.byOp["all"]?.latencyUs.p99, run.io.writeAmp,
+                        run.disk.spaceAmp, run.io.fsyncsPerCommit, run.recovery.lostCommits.map(Double.init),
+                    ]
+                    let places = [0, 1, 1, 2, 2, 3, 0]
+                    var shown: [String] = []
+                    for (figure, decimals) in zip(figures, places) {
+                        shown.append(figure.map { decimals == 0 ? NumberFormat.grouped($0) : NumberFormat.fixed($0, places: decimals) } ?? "–")
+                    }
+                    table.append(head + shown)
+                    let raw: [String] = head + figures.map { $0.map { String($0) } ?? "" }
+                    csv += raw.map { $0.contains(",") ? "\"\($0)\"" : $0 }.joined(separator: ",") + "\n"
+                }
+            }
+        }
+        return (table, csv, missing)
+    }
+}
