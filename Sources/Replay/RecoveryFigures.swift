@@ -99,10 +99,13 @@ extension RecoveryFigures {
 
 /// Copies of a store directory as a crash left it.
 enum CrashImage {
-    /// Copies the regular files of `directory` to `target` (replacing it).
+    /// Copies the files of `directory` to `target` (replacing it; nothing when `directory` does
+    /// not exist).
     static func copy(_ directory: String, to target: String) throws {
         let manager = FileManager.default
         if manager.fileExists(atPath: target) { try manager.removeItem(atPath: target) }
+        // A child killed before its open created the directory left nothing: open a new store.
+        guard manager.fileExists(atPath: directory) else { return }
         try manager.createDirectory(atPath: target, withIntermediateDirectories: true)
         for name in try manager.contentsOfDirectory(atPath: directory) {
             try manager.copyItem(atPath: directory + "/" + name, toPath: target + "/" + name)

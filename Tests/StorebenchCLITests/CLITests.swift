@@ -478,7 +478,7 @@ struct RegressionCLITests {
 struct CrashCommandTests {
     @Test("50 kill -9 cycles per engine: nothing acknowledged lost, no partial batch, every open succeeds")
     func killCycles() throws {
-        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "50", "--seed", "3", "--format", "json"])
+        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "50", "--seed", "3", "--during-recovery", "0.3", "--format", "json"])
         #expect(status == 0, "\(output)")
         let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
         let reports = json["kill_cycles"] as? [[String: Any]] ?? []
