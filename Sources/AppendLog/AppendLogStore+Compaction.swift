@@ -145,6 +145,16 @@ extension AppendLogStore {
                 writer.abandon()
                 throw error
             }
+            // The outputs hold commits no sync may have covered yet (durability interval or
+            // none) but not the tombstones they dropped: sync those inputs first, so that a power
+            // loss cannot keep an older input (its unlink not yet durable) while losing the
+            // unsynced tombstone that hides its stale put.
+            try stoppingOnFailure(holdingWriteLock: true) {
+                for input in inputs where input.needsSync {
+                    try input.file.syncData()
+                    input.needsSync = false
+                }
+            }
             // Some outputs may be in place after a failure: the files still replay correctly,
             // but memory no longer knows every segment.
             let installed = try stoppingOnFailure(holdingWriteLock: true) { try writer.install() }

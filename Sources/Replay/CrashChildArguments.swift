@@ -15,6 +15,8 @@ public struct CrashChildArguments: Sendable {
     public var degradation: String?
     /// Where the child continues, and with how many worker threads.
     public var frontier = ReplayFrontier()
+    /// Commits between the child's `sync()` calls (0: none), which tell the parent the durability horizon.
+    public var syncEvery = 0
 
     public init(tracePath: String, durability: Durability, seed: UInt64, compressibility: Double, settings: [String],
                 degradation: String? = nil) {
@@ -45,6 +47,7 @@ public struct CrashChildArguments: Sendable {
         arguments += ["--resume", frontier.argument]
         arguments += settings.flatMap { ["--set", $0] }
         if let degradation { arguments += ["--degrade", degradation] }
+        if syncEvery > 0 { arguments += ["--sync-every", String(syncEvery)] }
         return arguments
     }
 }

@@ -12,8 +12,13 @@ public enum CrashChild {
     ///   before it); its layout gives the worker threads.
     /// - Parameter degradation: `earlyAcknowledgement` makes the child claim commits it has not
     ///   made yet (to prove that the checks catch lost commits).
+    /// - Parameter syncEvery: under durability `interval` or `none`, call `sync()` after every
+    ///   this many commits and report the position it covered (0: never), so the parent knows the
+    ///   durability horizon.
     public static func run(store: any Store, tracePath: String, synthesizer: ValueSynthesizer, from frontier: ReplayFrontier,
-                           degradation: Degradation? = nil, acknowledgeTo descriptor: Int32) throws {
+                           degradation: Degradation? = nil, syncEvery: Int = 0, acknowledgeTo descriptor: Int32) throws {
+        // The open (and its recovery) is over: the parent counts kills before this as kills in recovery.
+        send(Acknowledgement(worker: Acknowledgement.openedWorker, position: 0, duringMaintenance: false), to: descriptor)
         let lead = degradation == .earlyAcknowledgement ? Degradation.earlyAcknowledgementLead : 0
         // Maintenance that runs inside a write (a stop-the-world compaction) sends no
         // acknowledgement while it runs: a watcher reports its start, repeating the last
@@ -31,11 +36,16 @@ public enum CrashChild {
             wasRunning = running
         }
         defer { watcher.stop() }
+        let commits = Atomic<Int>(0)
         try replayCommits(store: store, tracePath: tracePath, synthesizer: synthesizer, from: frontier) { worker, position in
             let acknowledgement = Acknowledgement(worker: worker, position: position + lead, duringMaintenance: metrics.isMaintenanceRunning)
             last.store(acknowledgement.encoded, ordering: .releasing)
             guard send(acknowledgement, to: descriptor) else {
                 throw StoreError.io(call: "write", errno: errno, path: "acknowledgement pipe")
+            }
+            if syncEvery > 0, commits.add(1, ordering: .relaxed).newValue % syncEvery == 0 {
+                try store.sync()
+                send(Acknowledgement(worker: Acknowledgement.syncedWorker, position: position + lead, duringMaintenance: false), to: descriptor)
             }
         }
         watcher.stop()
@@ -128,6 +138,13 @@ public struct CrashCheck {
         public var killed: Bool
         /// The kill came right after an acknowledgement sent during maintenance.
         public var duringMaintenance: Bool
+        /// The child reported its open (and recovery) finished.
+        public var opened = false
+        /// Seconds from the child's start to that report.
+        public var openSeconds: Double?
+        /// The durability horizon: the positions its completed `sync()` calls covered (the start
+        /// frontier until one completes).
+        public var horizon: ReplayFrontier
     }
 
     /// Starts `executable arguments…`, a child continuing from `frontier`, reads its
@@ -141,7 +158,8 @@ public struct CrashCheck {
         process.standardOutput = acknowledgements
         process.standardError = errors
         try process.run()
-        var outcome = ChildOutcome(acknowledged: nil, frontier: frontier, killed: false, duringMaintenance: false)
+        let started = MonotonicClock.now()
+        var outcome = ChildOutcome(acknowledged: nil, frontier: frontier, killed: false, duringMaintenance: false, horizon: frontier)
         if case let .afterDelay(microseconds) = rule {
             usleep(microseconds)
             kill(process.processIdentifier, SIGKILL)
@@ -160,6 +178,15 @@ public struct CrashCheck {
             for offset in stride(from: 0, to: whole, by: 8) {
                 let value = partial.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
                 let acknowledgement = Acknowledgement(decoding: value)
+                if acknowledgement.worker == Acknowledgement.openedWorker {
+                    outcome.opened = true
+                    outcome.openSeconds = MonotonicClock.seconds(since: started)
+                    continue
+                }
+                if acknowledgement.worker == Acknowledgement.syncedWorker {
+                    outcome.horizon.advance(worker: 0, to: acknowledgement.position)
+                    continue
+                }
                 // The maintenance watcher may repeat a position read just before a newer one was
                 // acknowledged: keep the highest, per worker.
                 outcome.frontier.advance(worker: acknowledgement.worker, to: acknowledgement.position)
@@ -201,8 +228,9 @@ public struct CrashCheck {
         let openSeconds = MonotonicClock.seconds(since: start)
         defer { try? store.close() }
         let verdict = try verify(store, acknowledged: child.frontier)
+        // A state equal to no prefix of the commits counts with the partial batches.
         return Outcome(acknowledged: child.frontier, killed: child.killed, openSeconds: openSeconds,
-                       lostCommits: verdict.lostCommits, partialBatch: verdict.partialBatch)
+                       lostCommits: verdict.lostCommits, partialBatch: verdict.partialBatch || verdict.wrongState)
     }
 
     /// How a recovered store compares with the trace.
@@ -215,6 +243,37 @@ public struct CrashCheck {
         /// Commits in flight (at most one per worker) found applied, and found not applied.
         public var inFlightApplied = 0
         public var inFlightNotApplied = 0
+        /// The store equals no prefix of the commits (something partial or never written), or its
+        /// `get` and `scan` disagree.
+        public var wrongState = false
+        /// Keys on which `get` and `scan` disagree.
+        public var getScanDisagreements = 0
+        /// Acknowledged commits past the durability horizon that the store does not hold (allowed
+        /// under `interval` and `none`).
+        public var unsyncedLost = 0
+        /// The commits (one writer) the recovered store holds.
+        public var recoveredCommits: Int?
+        /// For a wrong state, the first keys that differ from the closest prefix.
+        public var detail = ""
+        /// Whether the store is in a state the checks accept.
+        public var passed: Bool { lostCommits == 0 && !partialBatch && !wrongState }
+    }
+
+    /// Compares `store` with the trace. With one writer the recovered state must equal the state
+    /// after some prefix of the commits that includes every commit acknowledged before `horizon`
+    /// (the last completed sync; nil: every acknowledged commit) and at most the one in flight;
+    /// lost commits are counted as commits. With several writers (durability `always` only) each
+    /// worker's acknowledged commits must be there and its commit in flight whole or absent; lost
+    /// commits are then counted as keys.
+    public func verify(_ store: any Store, acknowledged frontier: ReplayFrontier, horizon: ReplayFrontier? = nil) throws -> Verdict {
+        if frontier.positions.count == 1 {
+            return try PrefixOracle(tracePath: tracePath, synthesizer: synthesizer)
+                .verify(store, acknowledged: frontier.positions[0], horizon: min(horizon?.positions[0] ?? .max, frontier.positions[0]))
+        }
+        if let horizon, horizon != frontier {
+            throw StoreError.invalidArgument("several writers are checked only with durability `always` (every acknowledged commit durable)")
+        }
+        return try verifyPerKey(store, acknowledged: frontier)
     }
 
     /// One write commit of the trace: a single write, or a batch from `begin` to `commit`.
@@ -228,7 +287,7 @@ public struct CrashCheck {
     /// Compares `store` with the state the trace reaches at `frontier` (per worker, every commit
     /// it acknowledged), allowing each worker's next write commit (in flight at the kill) to be
     /// there whole or not at all.
-    public func verify(_ store: any Store, acknowledged frontier: ReplayFrontier) throws -> Verdict {
+    func verifyPerKey(_ store: any Store, acknowledged frontier: ReplayFrontier) throws -> Verdict {
         var reader = try TraceReader(path: tracePath)
         var model = StateModel()
         var operation = WorkloadOperation(.get)
@@ -335,4 +394,11 @@ public struct CrashCheck {
         }
         return verdict
     }
+}
+
+extension Acknowledgement {
+    /// Reserved worker numbers of messages that acknowledge no commit: the child's open (and
+    /// recovery) finished; a completed `sync()` covered everything acknowledged before `position`.
+    public static let openedWorker = 0x7FFF
+    public static let syncedWorker = 0x7FFE
 }

@@ -24,6 +24,8 @@ struct CrashChildCommand: ParsableCommand {
     @Option var writers: Int?
     /// Per worker, the trace position it continues from (`CrashChildArguments`).
     @Option var resume = "0"
+    /// Commits between `sync()` calls, each reported to the parent (0: none).
+    @Option var syncEvery = 0
     @OptionGroup var store: StoreOptionGroup
 
     func run() throws {
@@ -37,6 +39,6 @@ struct CrashChildCommand: ParsableCommand {
         try CrashChild.run(
             store: opened, tracePath: trace,
             synthesizer: ValueSynthesizer(seed: seed, compressibility: compressibility), from: frontier,
-            degradation: options.degradation, acknowledgeTo: 1)
+            degradation: options.degradation, syncEvery: syncEvery, acknowledgeTo: 1)
     }
 }

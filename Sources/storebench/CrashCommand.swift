@@ -11,19 +11,25 @@ struct CrashCommand: ParsableCommand {
         commandName: "crash",
         abstract: "Kill -9 cycles: crash each engine over and over and check every recovery against the acknowledged commits.",
         discussion: """
-            Per engine, one store lives through --iterations cycles. Each cycle a child process continues \
-            the workload from the last verified state (so it first recovers what the previous kill left) \
-            and reports every acknowledged commit over a pipe; the parent kills it with SIGKILL — after a \
-            random number of commits, while the store is doing maintenance (--aim-maintenance of the \
-            cycles), or before its first acknowledgement, during recovery (--during-recovery) — then \
-            reopens the store and checks it: every acknowledged commit present, the batch in flight \
-            whole or absent, nothing that was never written. Exit code 1 if any commit was lost, any \
-            batch partial or any open failed.
+            Per engine, one store lives through --iterations cycles. Each cycle a child process opens \
+            the directory exactly as the previous kill left it (a real recovery), continues the workload \
+            from the last verified state and reports every acknowledged commit over a pipe; the parent \
+            kills it with SIGKILL — after a random number of commits, while the store is doing maintenance \
+            (--aim-maintenance of the cycles), or inside its recovery (--during-recovery: a seeded delay \
+            within the last open's time) — and checks the crash on a copy of the directory: the store must \
+            equal the state after some prefix of the commits that holds every commit acknowledged before \
+            the durability horizon (under always, every acknowledged commit; under interval and none, \
+            those before the last completed sync(), called every --sync-every commits) and at most the one \
+            in flight. Exit code 1 if any commit was lost, any state matched no prefix or any open failed.
 
             --faults adds cycles whose fault is injected under the durable file layer, in process: \
-            `power-loss` (every byte and directory entry no fsync covered is dropped, at a random \
-            mutating call), `eio` and `enospc` (the Nth write, sync, truncate, rename or unlink fails). \
-            Each is checked the same way; --iterations cycles of each.
+            `power-loss` (at a random mutating call; then --states crash states are checked: synced data \
+            only, then unsynced writes kept whole, torn by 512-byte sectors or out of order per 4 KiB page, \
+            and unsynced creates, renames and unlinks kept or undone), `fsync-eio` (a file sync fails and \
+            its unsynced data is dropped, as on Linux; the failed commit is retried and every commit \
+            acknowledged afterwards must survive the power loss that follows), `disk-full` (every write \
+            fails with ENOSPC until space is freed; retried and checked the same way), `eio` and `enospc` \
+            (the Nth write, sync, truncate, rename or unlink fails once). --iterations cycles of each.
             """
     )
 
@@ -45,8 +51,14 @@ struct CrashCommand: ParsableCommand {
     @Option(help: "Share of cycles killed before the child's first acknowledgement (during recovery).")
     var duringRecovery = 0.1
 
-    @Option(help: "Faults: a comma-separated list of kill, power-loss, eio, enospc, or `all`.")
+    @Option(help: "Faults: a comma-separated list of kill, power-loss, fsync-eio, disk-full, eio, enospc, or `all`.")
     var faults = "kill"
+
+    @Option(help: "Crash states opened and checked per power loss (the first keeps only synced data; the others keep unsynced writes whole, torn or out of order).")
+    var states = 4
+
+    @Option(help: "Under durability interval or none: commits between two sync() calls of the replay (the durability horizon).")
+    var syncEvery = 64
 
     @Option(help: "Output: table or json.")
     var format = "table"
@@ -84,6 +96,10 @@ struct CrashCommand: ParsableCommand {
         _ = try parsedFaults()
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
         guard (1...ThreadCounts.maximum).contains(threads) else { throw ValidationError("--threads must be between 1 and \(ThreadCounts.maximum)") }
+        guard states >= 1, syncEvery >= 1 else { throw ValidationError("--states and --sync-every must be positive") }
+        if threads > 1, let durability = store.durability, durability != .always {
+            throw ValidationError("--threads \(threads) checks durability always only: the durability-horizon check of interval and none matches one writer's commits")
+        }
         guard (0...1).contains(aimMaintenance), (0...1).contains(duringRecovery), aimMaintenance + duringRecovery <= 1 else {
             throw ValidationError("--aim-maintenance and --during-recovery are shares that add up to at most 1")
         }
@@ -125,7 +141,8 @@ struct CrashCommand: ParsableCommand {
             let settings = defaults + store.settings
             let durability = options.durability
             let valueSeed = header.seed ?? seed
-            let configuration = CrashCycles.Configuration(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery)
+            let configuration = CrashCycles.Configuration(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery,
+                                                          durability: durability, syncEvery: syncEvery, statesPerCut: states)
             if !faultList.isEmpty {
                 var engineOptions = options
                 engineOptions.settings = try StoreOptionGroup.parse(settings)
@@ -136,8 +153,9 @@ struct CrashCommand: ParsableCommand {
                 if showProgress { print("\r\u{1B}[K", terminator: "") }
             }
             guard kills else { continue }
-            let child = CrashChildArguments(tracePath: tracePath, durability: durability, seed: valueSeed,
+            var child = CrashChildArguments(tracePath: tracePath, durability: durability, seed: valueSeed,
                                             compressibility: synthesizer.compressibility, settings: settings)
+            child.syncEvery = configuration.replaySyncEvery
             var cycles = CrashCycles(
                 configuration: configuration, tracePath: tracePath, totalRecords: total, synthesizer: synthesizer,
                 executable: CommandLine.executablePath, layout: layout
@@ -170,12 +188,14 @@ struct CrashCommand: ParsableCommand {
     }
 
     private func printKillTable(_ reports: [CrashCycles.Report]) {
-            var table = TextTable(headers: ["engine", "cycles", "kills", "in maintenance", "before 1st ack", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
+            var table = TextTable(headers: ["engine", "cycles", "kills", "in maintenance", "in recovery", "before 1st ack", "recovered", "lost",
+                                            "partial", "wrong", "failed opens", "unsynced lost", "recovery p50", "p99", "max"])
             for report in reports {
                 table.append([
                     report.engine, String(report.iterations), String(report.kills), String(report.killsDuringMaintenance),
-                    String(report.killsBeforeFirstAcknowledgement), String(report.recovered), String(report.lostCommits),
-                    String(report.partialBatches), String(report.failedOpens),
+                    String(report.killsDuringRecovery), String(report.killsBeforeFirstAcknowledgement), String(report.recovered),
+                    String(report.lostCommits), String(report.partialBatches), String(report.wrongStates), String(report.failedOpens),
+                    String(report.unsyncedLost),
                     NumberFormat.fixed(report.recoveryMs.p50, places: 1) + " ms", NumberFormat.fixed(report.recoveryMs.p99, places: 1) + " ms",
                     NumberFormat.fixed(report.recoveryMs.max, places: 1) + " ms",
                 ])
@@ -185,12 +205,15 @@ struct CrashCommand: ParsableCommand {
     }
 
     private func printFaultTable(_ reports: [FaultCycles.Report]) {
-        var table = TextTable(headers: ["engine", "fault", "cycles", "injected", "before 1st ack", "reported", "recovered", "lost", "partial", "failed opens", "recovery p50", "p99", "max"])
+        var table = TextTable(headers: ["engine", "fault", "cycles", "injected", "before 1st ack", "reported", "acked after", "store failed",
+                                        "states", "torn/reordered", "recovered", "lost", "partial", "wrong", "failed opens", "refused", "unsynced lost",
+                                        "recovery p50", "p99", "max"])
         for report in reports {
             table.append([
                 report.engine, report.fault.rawValue, String(report.cycles), String(report.injected), String(report.beforeFirstAcknowledgement),
-                String(report.reported), String(report.recovered), String(report.lostCommits), String(report.partialBatches),
-                String(report.failedOpens),
+                String(report.reported), String(report.acknowledgedAfterError), String(report.storeFailed), String(report.states),
+                String(report.tornStates), String(report.recovered), String(report.lostCommits), String(report.partialBatches),
+                String(report.wrongStates), String(report.failedOpens), String(report.refusedOpens), String(report.unsyncedLost),
                 NumberFormat.fixed(report.recoveryMs.p50, places: 1) + " ms", NumberFormat.fixed(report.recoveryMs.p99, places: 1) + " ms",
                 NumberFormat.fixed(report.recoveryMs.max, places: 1) + " ms",
             ])

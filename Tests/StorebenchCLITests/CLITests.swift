@@ -478,7 +478,7 @@ struct RegressionCLITests {
 struct CrashCommandTests {
     @Test("50 kill -9 cycles per engine: nothing acknowledged lost, no partial batch, every open succeeds")
     func killCycles() throws {
-        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "50", "--seed", "3", "--format", "json"])
+        let (status, output) = try StorebenchProcess.run(["crash", "--engines", "all", "--iterations", "50", "--seed", "3", "--during-recovery", "0.3", "--format", "json"])
         #expect(status == 0, "\(output)")
         let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
         let reports = json["kill_cycles"] as? [[String: Any]] ?? []
@@ -492,7 +492,9 @@ struct CrashCommandTests {
             if (try? EngineRegistry.engine(named: name))?.hasBackgroundMaintenance == true {
                 #expect(report["kills_during_maintenance"] as? Int ?? 0 >= 1, "\(name): some kills land during maintenance")
             }
-            #expect(report["kills_before_first_acknowledgement"] as? Int ?? 0 >= 1, "\(name): some kills land during recovery")
+            #expect(report["kills_before_first_acknowledgement"] as? Int ?? 0 >= 1, "\(name): some kills land before the first acknowledgement")
+            #expect(report["kills_during_recovery"] as? Int ?? 0 >= 1, "\(name): some kills land inside the open's recovery of the last crash")
+            #expect(report["wrong_states"] as? Int == 0, "\(name): \(report)")
         }
     }
 
@@ -521,11 +523,16 @@ struct CrashCommandTests {
         #expect(reports.count == engines.count * 3)
         for report in reports {
             let name = "\(report["engine"] ?? "?") \(report["fault"] ?? "?")"
-            #expect(report["recovered"] as? Int == 12, "\(name): \(report)")
+            // A power loss checks 4 crash states (some may be refused with a corruption error).
+            let powerLoss = report["fault"] as? String == "power-loss"
+            #expect((report["recovered"] as? Int ?? 0) + (report["refused_opens"] as? Int ?? 0) == (powerLoss ? 48 : 12), "\(name): \(report)")
             #expect(report["lost_commits"] as? Int == 0 && report["partial_batches"] as? Int == 0 && report["failed_opens"] as? Int == 0, "\(name): \(report)")
-            #expect(report["injected"] as? Int ?? 0 >= (report["fault"] as? String == "power-loss" ? 12 : 1), "\(name): \(report)")
+            #expect(report["wrong_states"] as? Int == 0, "\(name): \(report)")
+            #expect(report["injected"] as? Int ?? 0 >= (powerLoss ? 12 : 1), "\(name): \(report)")
             #expect(report["reported"] as? Int ?? 0 >= 1, "\(name): the store reports injected faults")
         }
+        let (threaded, why) = try StorebenchProcess.run(["crash", "--engines", "log", "--threads", "2", "--durability", "interval"])
+        #expect(threaded == 64 && why.contains("durability always only"), "\(why)")
         let (bad, message) = try StorebenchProcess.run(["crash", "--engines", "log", "--faults", "power-cut"])
         #expect(bad != 0 && message.contains("unknown fault `power-cut`"), "\(message)")
         if EngineRegistry.names.contains("lmdb") {
