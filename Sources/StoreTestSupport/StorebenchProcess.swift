@@ -18,8 +18,13 @@ public enum StorebenchProcess {
     /// Runs `storebench arguments…` to completion.
     /// - Returns: the exit status and stdout and stderr together.
     public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        try execute(executablePath, arguments, environment: environment)
+    }
+
+    /// Runs any program to its end: its exit status and its output and errors together.
+    public static func execute(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executablePath)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }
