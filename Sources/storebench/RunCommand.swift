@@ -108,33 +108,6 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Reshaping traces") var controls: ReplayControlGroup
 
-    func validate() throws {
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
-        if let percentiles, PercentileList.parse(percentiles) == nil {
-            throw ValidationError("--percentiles expects numbers above 0 and at most 100, comma-separated (e.g. 50,99,99.99), got `\(percentiles)`")
-        }
-        guard killPoints >= 0 else { throw ValidationError("--kill-points must not be negative") }
-        guard interval > 0 else { throw ValidationError("--interval must be positive") }
-        guard (0...1).contains(compressibility) else { throw ValidationError("--compressibility must be between 0 and 1") }
-        if let degrade, Degradation(parsing: degrade) == nil {
-            throw ValidationError("--degrade takes double-writes, extra-fsync, slow-writes:MICROSECONDS or early-ack")
-        }
-        if let records, records <= 0 { throw ValidationError("--records must be positive") }
-        if findMax { _ = try LatencyObjective(parsing: slo) }
-        if let warmup, WarmUp(parsing: warmup) == nil { throw ValidationError("--warmup takes seconds (30s) or an operation count (100000)") }
-        guard (0...1000).contains(age) else { throw ValidationError("--age must be between 0 and 1000") }
-        if readers != nil || writers != nil {
-            guard let readers, let writers else { throw ValidationError("--readers and --writers go together") }
-            guard readers >= 1, writers >= 1, readers + writers <= ThreadCounts.maximum else {
-                throw ValidationError("--readers and --writers must each be at least 1, and together at most \(ThreadCounts.maximum)")
-            }
-            guard threads == ThreadCounts([1]) else { throw ValidationError("--threads and --readers/--writers exclude each other") }
-        }
-        if let ops, ops < 0 { throw ValidationError("--ops must not be negative") }
-        _ = try Pace(parsing: pace)
-        if controls.speed != nil && !pace.hasPrefix("recorded") { throw ValidationError("--speed scales recorded time: replay with --pace recorded") }
-    }
-
     /// The thread layouts to run, in order.
     var layouts: [WorkerLayout] {
         if let readers, let writers { return [.roles(readers: readers, writers: writers)] }
@@ -206,25 +179,8 @@ struct RunCommand: ParsableCommand {
             let directory = try ResultsWriter.write(results, under: out, name: name, latencyLogs: latencyLogs)
             switch format {
             case .table:
-                print("storebench \(ToolVersion.current) run: \(name) (\(results.workload.source)), \(header.loadOperations) load + \(total - header.loadOperations) run trace records, \(runOps) measured ops, durability \(options.durability.rawValue), pace \(pace), threads \(layouts.map(\.description).joined(separator: ", ")), seed \(results.workload.seed)\n")
-                print(SummaryTable.make(results).render())
-                if let repeated = SummaryTable.repetitions(results) {
-                    print("\nover the repetitions: median, and the 95% confidence interval of the mean (Student's t)")
-                    print(repeated.render())
-                }
-                let maxima = results.runs.filter { $0.maximumRate != nil }
-                if !maxima.isEmpty {
-                    print("\nhighest rate within \(slo), open loop (latency from when each operation was due):")
-                    print(SummaryTable.maximumRates(results).render())
-                }
-                if let overwrite = results.machine.fsyncOverwritePerS {
-                    print("\n" + SummaryTable.deviceLimit(results, overwriteRate: overwrite))
-                }
-                for (layout, overhead) in overheads {
-                    print("harness overhead\(layouts.count > 1 || layout != .threads(1) ? " at \(layout)" : ""): \(NumberFormat.fixed(overhead, places: 0)) ns per operation (the same replay against a store that does nothing)")
-                }
-                let logs = results.runs.compactMap(\.latencyLog).count
-                print("wrote \(directory)/results.json, timeseries.csv, report.html\(logs > 0 ? " and \(logs) HdrHistogram interval log\(logs == 1 ? "" : "s") (.hlog)" : "")")
+                printTable(results, header: header, total: total, runOps: runOps, options: options, pace: pace,
+                           layouts: layouts, overheads: overheads, directory: directory)
             case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")
@@ -237,65 +193,5 @@ struct RunCommand: ParsableCommand {
             for failure in failures { print("storebench: \(failure)", to: &standardError) }
             throw ExitCode(1)
         }
-    }
-
-    /// The arguments that select what this run measured (not where output goes or how it looks),
-    /// rebuilt from the parsed options, so `baseline check` can run it again exactly.
-    func invocation(workload: String) -> [String] {
-        var arguments = [workload, "--engines", engines, "--seed", String(seed), "--pace", pace,
-                         "--repeat", String(`repeat`), "--kill-points", String(killPoints), "--interval", String(interval),
-                         "--compressibility", String(compressibility), "--durability", (store.durability ?? .none).rawValue]
-        if let records { arguments += ["--records", String(records)] }
-        if let ops { arguments += ["--ops", String(ops)] }
-        if let valueSize { arguments += ["--value-size", String(valueSize)] }
-        if let readers, let writers {
-            arguments += ["--readers", String(readers), "--writers", String(writers)]
-        } else {
-            arguments += ["--threads", threads.defaultValueDescription]
-        }
-        for setting in store.settings { arguments += ["--set", setting] }
-        if let degrade { arguments += ["--degrade", degrade] }
-        if let warmup { arguments += ["--warmup", warmup] }
-        if age > 0 { arguments += ["--age", String(age)] }
-        if let percentiles { arguments += ["--percentiles", percentiles] }
-        if findMax { arguments += ["--find-max", "--slo", slo] }
-        if let from { arguments += ["--from", from.rawValue] }
-        return arguments + importing.arguments + controls.arguments
-    }
-
-    /// The workload as a trace, with `--records`, `--ops` and `--value-size` applied to specs.
-    func prepare(_ workload: String, scratch: String) throws -> (path: String, header: TraceHeader, name: String) {
-        var overrides: [String: String] = [:]
-        if let records { overrides["recordcount"] = String(records); overrides["num"] = String(records) }
-        if let ops { overrides["operationcount"] = String(ops) }
-        if let valueSize {
-            overrides["fieldcount"] = "1"
-            overrides["fieldlength"] = String(valueSize)
-            overrides["valuesize"] = String(valueSize)
-        }
-        return try WorkloadCommand.materialize(
-            workload, seed: seed, overrides: overrides, scratch: scratch,
-            input: .init(format: from, importing: importing.options, controls: try controls.controls(seed: seed)))
-    }
-}
-
-extension Results.Machine {
-    static func current() -> Results.Machine {
-        var system = utsname()
-        uname(&system)
-        func text<T>(_ field: T) -> String {
-            withUnsafeBytes(of: field) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-        }
-        return Results.Machine(
-            cpus: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
-            memoryBytes: Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))),
-            os: "\(text(system.sysname)) \(text(system.release)) \(text(system.machine))")
-    }
-}
-
-extension CommandLine {
-    /// This executable, for starting child processes of itself.
-    static var executablePath: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
     }
 }
