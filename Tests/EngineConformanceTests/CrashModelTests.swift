@@ -223,6 +223,10 @@ struct BrokenDurabilityTests {
         let honest = try Self.cycles(engine, .fsyncError, iterations: 10, layer: nil)
         #expect(honest.passed, "\(engine) as it is: \(honest)")
         #expect(honest.injected > 0)
+        // With background flushes and compactions (lsm), whether the data the lie dropped is
+        // rewritten before the cut depends on timing, so only an engine without them (cow) must
+        // show the loss on every run; the honest check above holds for both.
+        guard try !EngineRegistry.engine(named: engine).hasBackgroundMaintenance else { return }
         let broken = try Self.cycles(engine, .fsyncError, iterations: 10) { LyingFileSystem($0, ignoreSyncErrors: true) }
         // Lost commits, or a store that finds its own chunks damaged (never silently wrong data).
         #expect(!broken.passed && broken.lostCommits + broken.wrongStates > 0, "\(engine) acknowledging after a failed fsync loses commits: \(broken)")
