@@ -83,8 +83,11 @@ let package = Package(
             dependencies: [
                 "StoreCore", "Engines", "Replay", "Report", "ResultsSchema", "ProcessMemory", "Workload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: ["BuildCommit"]
         ),
+        // Stamps the checkout's commit into the executable at build time (`buildCommit`).
+        .plugin(name: "BuildCommit", capability: .buildTool()),
         // The conformance suite and fixtures shared by the engine test targets.
         .target(name: "StoreTestSupport", dependencies: ["StoreCore", "MemoryStore", "FaultInjection", "ResultsSchema"]),
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),

@@ -5,8 +5,8 @@ import Synchronization
 /// `fdatasync`, `fsync`, `ftruncate`, `rename`, `unlink`) returns `errno` without doing anything; every other
 /// call goes through. It checks that a store reports the error, loses nothing acknowledged, and
 /// opens afterwards.
-public final class FaultyFileSystem: FileSystem {
-    private let real = PosixFileSystem()
+public final class FaultyFileSystem: InterposingFileSystem {
+    public let lower: any FileSystem = PosixFileSystem()
     public let call: String
     public let nth: Int
     public let errno: Int32
@@ -33,44 +33,32 @@ public final class FaultyFileSystem: FileSystem {
         if count == nth { throw SystemCallError(name, errno) }
     }
 
-    public func open(_ path: String, mode: FileOpenMode) throws(SystemCallError) -> Int32 { try real.open(path, mode: mode) }
-    public func close(_ fd: Int32) { real.close(fd) }
-    public func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
-        try real.pread(fd, into: buffer, at: offset)
-    }
     public func pwrite(_ fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
         try maybeFail("pwrite")
-        return try real.pwrite(fd, from: buffer, at: offset)
+        return try lower.pwrite(fd, from: buffer, at: offset)
     }
     public func fsync(_ fd: Int32) throws(SystemCallError) {
         try maybeFail("fsync")
-        try real.fsync(fd)
+        try lower.fsync(fd)
     }
     public func fdatasync(_ fd: Int32) throws(SystemCallError) {
         try maybeFail("fdatasync")
-        try real.fdatasync(fd)
+        try lower.fdatasync(fd)
     }
     public func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) {
         try maybeFail("ftruncate")
-        try real.ftruncate(fd, to: length)
+        try lower.ftruncate(fd, to: length)
     }
-    public func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try real.fstat(fd) }
-    public func stat(_ path: String) throws(SystemCallError) -> FileStatus? { try real.stat(path) }
-    public func lockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool { try real.lockExclusive(fd) }
     public func rename(_ from: String, to: String) throws(SystemCallError) {
         try maybeFail("rename")
-        try real.rename(from, to: to)
+        try lower.rename(from, to: to)
     }
     public func unlink(_ path: String) throws(SystemCallError) {
         try maybeFail("unlink")
-        try real.unlink(path)
+        try lower.unlink(path)
     }
-    public func mkdir(_ path: String) throws(SystemCallError) { try real.mkdir(path) }
-    public func rmdir(_ path: String) throws(SystemCallError) { try real.rmdir(path) }
-    public func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try real.listDirectory(path) }
-    public func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try real.dropCachedPages(fd) }
     public func syncDirectory(_ path: String) throws(SystemCallError) {
         try maybeFail("fsync")
-        try real.syncDirectory(path)
+        try lower.syncDirectory(path)
     }
 }

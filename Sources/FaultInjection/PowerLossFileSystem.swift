@@ -26,8 +26,9 @@ import Synchronization
 /// freed" after a number of failed calls.
 ///
 /// No engine keeps files in subdirectories; entries below the directory are not modelled.
-public final class PowerLossFileSystem: FileSystem {
+public final class PowerLossFileSystem: InterposingFileSystem {
     private let real = PosixFileSystem()
+    public var lower: any FileSystem { real }
     public let directory: String
     /// Seed of the drawn crash states.
     public let seed: UInt64
@@ -290,9 +291,6 @@ public final class PowerLossFileSystem: FileSystem {
         }
     }
 
-    public func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try real.fstat(fd) }
-    public func stat(_ path: String) throws(SystemCallError) -> FileStatus? { try real.stat(path) }
-    public func lockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool { try real.lockExclusive(fd) }
 
     public func rename(_ from: String, to: String) throws(SystemCallError) {
         try state.withLock { state throws(SystemCallError) in try count(&state, "rename") }
@@ -327,8 +325,6 @@ public final class PowerLossFileSystem: FileSystem {
         try real.rmdir(path)
     }
 
-    public func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try real.listDirectory(path) }
-    public func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try real.dropCachedPages(fd) }
 
     public func syncDirectory(_ path: String) throws(SystemCallError) {
         try state.withLock { state throws(SystemCallError) in

@@ -23,19 +23,7 @@ struct Storebench: ParsableCommand {
 enum ToolVersion {
     static let current = "0.1.0"
 
-    /// The git commit of the checkout the executable was built in (`unknown` elsewhere).
-    static let commit: String = {
-        let directory = URL(fileURLWithPath: CommandLine.executablePath).deletingLastPathComponent().path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory, "rev-parse", "--short", "HEAD"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return "unknown" }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let commit = output.trimmingCharacters(in: .whitespacesAndNewlines)
-        return process.terminationStatus == 0 && !commit.isEmpty ? commit : "unknown"
-    }()
+    /// The commit of the checkout the executable was built from, stamped at build time by the
+    /// `BuildCommit` plugin (`-dirty` for uncommitted changes, `unknown` outside a git checkout).
+    static let commit = buildCommit
 }

@@ -129,43 +129,25 @@ struct PowerLossModelTests {
 
 /// A layer that lies about durability, as a broken engine would: it skips directory fsyncs, or
 /// reports a failed fsync as a success.
-final class LyingFileSystem: FileSystem {
-    let inner: any FileSystem
+final class LyingFileSystem: InterposingFileSystem {
+    let lower: any FileSystem
     let skipDirectorySync: Bool
     let ignoreSyncErrors: Bool
 
-    init(_ inner: any FileSystem, skipDirectorySync: Bool = false, ignoreSyncErrors: Bool = false) {
-        self.inner = inner
+    init(_ lower: any FileSystem, skipDirectorySync: Bool = false, ignoreSyncErrors: Bool = false) {
+        self.lower = lower
         self.skipDirectorySync = skipDirectorySync
         self.ignoreSyncErrors = ignoreSyncErrors
     }
 
-    func open(_ path: String, mode: FileOpenMode) throws(SystemCallError) -> Int32 { try inner.open(path, mode: mode) }
-    func close(_ fd: Int32) { inner.close(fd) }
-    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
-        try inner.pread(fd, into: buffer, at: offset)
-    }
-    func pwrite(_ fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
-        try inner.pwrite(fd, from: buffer, at: offset)
-    }
     func fsync(_ fd: Int32) throws(SystemCallError) {
-        do { try inner.fsync(fd) } catch where ignoreSyncErrors && error.errno == EIO {}
+        do { try lower.fsync(fd) } catch where ignoreSyncErrors && error.errno == EIO {}
     }
     func fdatasync(_ fd: Int32) throws(SystemCallError) {
-        do { try inner.fdatasync(fd) } catch where ignoreSyncErrors && error.errno == EIO {}
+        do { try lower.fdatasync(fd) } catch where ignoreSyncErrors && error.errno == EIO {}
     }
-    func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) { try inner.ftruncate(fd, to: length) }
-    func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try inner.fstat(fd) }
-    func stat(_ path: String) throws(SystemCallError) -> FileStatus? { try inner.stat(path) }
-    func lockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool { try inner.lockExclusive(fd) }
-    func rename(_ from: String, to: String) throws(SystemCallError) { try inner.rename(from, to: to) }
-    func unlink(_ path: String) throws(SystemCallError) { try inner.unlink(path) }
-    func mkdir(_ path: String) throws(SystemCallError) { try inner.mkdir(path) }
-    func rmdir(_ path: String) throws(SystemCallError) { try inner.rmdir(path) }
-    func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try inner.listDirectory(path) }
-    func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try inner.dropCachedPages(fd) }
     func syncDirectory(_ path: String) throws(SystemCallError) {
-        if !skipDirectorySync { try inner.syncDirectory(path) }
+        if !skipDirectorySync { try lower.syncDirectory(path) }
     }
 }
 

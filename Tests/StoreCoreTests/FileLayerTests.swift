@@ -6,8 +6,8 @@ import Testing
 
 /// A file system that records every call and can fail a chosen one: the shape of the
 /// fault-injecting layer the reliability tests build on.
-final class RecordingFileSystem: FileSystem {
-    let real = PosixFileSystem()
+final class RecordingFileSystem: InterposingFileSystem {
+    let lower: any FileSystem = PosixFileSystem()
     let calls = Protected<[String]>([])
     /// Calls named here fail with the given errno.
     let failures = Protected<[String: Int32]>([:])
@@ -21,46 +21,35 @@ final class RecordingFileSystem: FileSystem {
 
     func open(_ path: String, mode: FileOpenMode) throws(SystemCallError) -> Int32 {
         try note("open", "\((path as NSString).lastPathComponent) \(mode)")
-        return try real.open(path, mode: mode)
-    }
-    func close(_ fd: Int32) { real.close(fd) }
-    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
-        try real.pread(fd, into: buffer, at: offset)
+        return try lower.open(path, mode: mode)
     }
     func pwrite(_ fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
         try note("pwrite", "\(buffer.count)@\(offset)")
-        return try real.pwrite(fd, from: buffer, at: offset)
+        return try lower.pwrite(fd, from: buffer, at: offset)
     }
     func fsync(_ fd: Int32) throws(SystemCallError) {
         try note("fsync", "")
-        try real.fsync(fd)
+        try lower.fsync(fd)
     }
     func fdatasync(_ fd: Int32) throws(SystemCallError) {
         try note("fdatasync", "")
-        try real.fdatasync(fd)
+        try lower.fdatasync(fd)
     }
     func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) {
         try note("ftruncate", "\(length)")
-        try real.ftruncate(fd, to: length)
+        try lower.ftruncate(fd, to: length)
     }
-    func fstat(_ fd: Int32) throws(SystemCallError) -> FileStatus { try real.fstat(fd) }
-    func stat(_ path: String) throws(SystemCallError) -> FileStatus? { try real.stat(path) }
-    func lockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool { try real.lockExclusive(fd) }
     func rename(_ from: String, to: String) throws(SystemCallError) {
         try note("rename", "\((from as NSString).lastPathComponent) \((to as NSString).lastPathComponent)")
-        try real.rename(from, to: to)
+        try lower.rename(from, to: to)
     }
     func unlink(_ path: String) throws(SystemCallError) {
         try note("unlink", (path as NSString).lastPathComponent)
-        try real.unlink(path)
+        try lower.unlink(path)
     }
-    func mkdir(_ path: String) throws(SystemCallError) { try real.mkdir(path) }
-    func rmdir(_ path: String) throws(SystemCallError) { try real.rmdir(path) }
-    func listDirectory(_ path: String) throws(SystemCallError) -> [String] { try real.listDirectory(path) }
-    func dropCachedPages(_ fd: Int32) throws(SystemCallError) { try real.dropCachedPages(fd) }
     func syncDirectory(_ path: String) throws(SystemCallError) {
         try note("syncDirectory", "")
-        try real.syncDirectory(path)
+        try lower.syncDirectory(path)
     }
 }
 

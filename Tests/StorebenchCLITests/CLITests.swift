@@ -102,6 +102,30 @@ struct CLITests {
         #expect(try String(contentsOfFile: scratch.child("again.html"), encoding: .utf8) == html)
     }
 
+    @Test("results name the commit the executable was built from, even when it runs outside the checkout")
+    func commitStampedAtBuild() throws {
+        let scratch = try ScratchDirectory("cli-commit")
+        // A copy outside any git checkout: a commit read from git at run time would be `unknown` here.
+        let copy = scratch.child("storebench")
+        try FileManager.default.copyItem(atPath: StorebenchProcess.executablePath, toPath: copy)
+        let (status, output) = try StorebenchProcess.execute(copy, [
+            "run", "--engines", "memory", "--records", "100", "--ops", "500", "--kill-points", "0", "--out", scratch.path,
+        ])
+        #expect(status == 0, "\(output)")
+        let directory = try #require(try FileManager.default.contentsOfDirectory(atPath: scratch.path).first { $0.hasSuffix("-default") })
+        let results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: scratch.path + "/" + directory + "/results.json")))
+        let commit = results.tool.commit
+        let checkout = #filePath.components(separatedBy: "/Tests/")[0]
+        let (gitStatus, head) = try StorebenchProcess.execute("/usr/bin/env", ["git", "-C", checkout, "rev-parse", "HEAD"])
+        if gitStatus == 0 {
+            let hash = head.trimmingCharacters(in: .whitespacesAndNewlines)
+            let stamped = commit.split(separator: "-").first.map(String.init) ?? ""
+            #expect(stamped.count >= 7 && hash.hasPrefix(stamped), "results say \(commit), the checkout is at \(hash)")
+        } else {
+            #expect(commit == "unknown")
+        }
+    }
+
     @Test("a second process cannot open a store that is open here: it says locked and exits non-zero")
     func lockedAcrossProcesses() throws {
         let scratch = try ScratchDirectory("cli-lock")
