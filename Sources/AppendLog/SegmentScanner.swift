@@ -25,14 +25,7 @@ struct SegmentScanner {
 
     /// Whether every byte from `position` to the end of the file is zero.
     mutating func onlyZerosFrom(_ position: Int) throws(StoreError) -> Bool {
-        var cursor = position
-        while cursor < size {
-            let count = min(1 << 16, size - cursor)
-            guard try window.ensure(Int64(cursor), count) else { return false }
-            if window.withBytes(Int64(cursor), count, { $0.contains { $0 != 0 } }) { return false }
-            cursor += count
-        }
-        return true
+        try window.onlyZeros(from: Int64(position))
     }
 
     /// Whether the record at `start ..< end` ends in whole 512-byte sectors of zeros with only

@@ -101,14 +101,7 @@ final class TombstoneFile: @unchecked Sendable {
         var window = FileWindow(file: file, size: Int64(size))
         var position = 0
         func onlyZeros(from start: Int) throws(StoreError) -> Bool {
-            var cursor = start
-            while cursor < size {
-                let count = min(1 << 16, size - cursor)
-                guard try window.ensure(Int64(cursor), count) else { return false }
-                if window.withBytes(Int64(cursor), count, { $0.contains { $0 != 0 } }) { return false }
-                cursor += count
-            }
-            return true
+            try window.onlyZeros(from: Int64(start))
         }
         while position < size {
             guard try window.ensure(Int64(position), headerSize) else {

@@ -258,6 +258,52 @@ struct FileWindowTests {
             step = step * 3 + 1
         }
         #expect(try !window.ensure(9_990, 11), "past the end")
+        // A file window goes back as well as forward.
+        #expect(try window.ensure(100, 50))
+        window.withBytes(100, 50) { #expect(Array($0) == Array(content[100..<150])) }
+    }
+
+    /// A source handing out a fixed byte array a few bytes per read, front to back only.
+    struct TrickleStream: WindowSource {
+        let bytes: [UInt8]
+        var knownSize: Int64? { nil }
+        var isPositional: Bool { false }
+        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(StoreError) -> Int {
+            let count = min(buffer.count, 7, bytes.count - Int(offset))
+            guard count > 0 else { return 0 }
+            buffer.copyBytes(from: bytes[Int(offset)..<(Int(offset) + count)])
+            return count
+        }
+    }
+
+    @Test("a stream window skips forward, grows for a record larger than its buffer, and knows the end")
+    func streamWindow() throws {
+        var random = SeededRandom(seed: 9)
+        let content = random.bytes(5_000)
+        var window = ByteWindow(source: TrickleStream(bytes: content), capacity: 64)
+        #expect(try window.ensure(10, 20))
+        window.withBytes(10, 20) { #expect(Array($0) == Array(content[10..<30])) }
+        // Past what the buffer holds: read and dropped on the way.
+        #expect(try window.ensure(1_000, 500), "grown to a 500-byte record")
+        window.withBytes(1_000, 500) { #expect(Array($0) == Array(content[1_000..<1_500])) }
+        #expect(try !window.ensure(4_990, 11) && window.ended, "past the end")
+        #expect(try !window.isEnd(at: 4_999) && window.isEnd(at: 5_000))
+    }
+
+    @Test("onlyZeros is true only when every byte to the end is zero")
+    func onlyZeros() throws {
+        let scratch = try ScratchDirectory("zeros")
+        let path = scratch.child("data")
+        var bytes = [UInt8](repeating: 0, count: 200_000)
+        bytes[10] = 1
+        bytes[150_000] = 2
+        let writer = try AtomicFileWriter(path: path)
+        try writer.write(bytes)
+        try writer.finish()
+        let file = try StorageDirectory.openFile(path, fileSystem: PosixFileSystem())
+        var window = FileWindow(file: file, size: try file.size(), capacity: 4096)
+        #expect(try !window.onlyZeros(from: 0) && !window.onlyZeros(from: 11) && !window.onlyZeros(from: 150_000))
+        #expect(try window.onlyZeros(from: 150_001) && window.onlyZeros(from: 200_000))
     }
 
     @Test("an abandoned writer leaves nothing behind")
