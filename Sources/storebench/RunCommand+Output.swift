@@ -59,7 +59,7 @@ extension RunCommand {
     }
 
     /// The workload as a trace, with `--records`, `--ops` and `--value-size` applied to specs.
-    func prepare(_ workload: String, scratch: String) throws -> (path: String, header: TraceHeader, name: String) {
+    func prepare(_ workload: String, scratch: String) throws -> WorkloadMaterializer.Materialized {
         var overrides: [String: String] = [:]
         if let records { overrides["recordcount"] = String(records); overrides["num"] = String(records) }
         if let ops { overrides["operationcount"] = String(ops) }
@@ -68,23 +68,11 @@ extension RunCommand {
             overrides["fieldlength"] = String(valueSize)
             overrides["valuesize"] = String(valueSize)
         }
-        return try WorkloadCommand.materialize(
+        let materialized = try WorkloadMaterializer.materialize(
             workload, seed: seed, overrides: overrides, scratch: scratch,
             input: .init(format: from, importing: importing.options, controls: try controls.controls(seed: seed)))
-    }
-}
-
-extension Results.Machine {
-    static func current() -> Results.Machine {
-        var system = utsname()
-        uname(&system)
-        func text<T>(_ field: T) -> String {
-            withUnsafeBytes(of: field) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-        }
-        return Results.Machine(
-            cpus: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
-            memoryBytes: Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))),
-            os: "\(text(system.sysname)) \(text(system.release)) \(text(system.machine))")
+        for warning in materialized.warnings { printWarning(warning) }
+        return materialized
     }
 }
 

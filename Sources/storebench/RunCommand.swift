@@ -130,57 +130,38 @@ struct RunCommand: ParsableCommand {
 
         var failures: [String] = []
         for workload in workloads.isEmpty ? ["default"] : workloads {
-            let (tracePath, header, name) = try prepare(workload, scratch: scratch)
-            guard let total = try TraceReader.recordCount(path: tracePath) else {
-                throw ValidationError("\(tracePath) has no trailer: the trace is cut off")
+            let materialized = try prepare(workload, scratch: scratch)
+            guard let total = try TraceReader.recordCount(path: materialized.path) else {
+                throw ValidationError("\(materialized.path) has no trailer: the trace is cut off")
             }
+            let header = materialized.header
             let synthesizer = ValueSynthesizer(seed: header.seed ?? seed, compressibility: compressibility)
-            let executable = CommandLine.executablePath
             var plan = RunPlan(
-                tracePath: tracePath, loadRecords: header.loadOperations, totalRecords: total, options: options,
+                tracePath: materialized.path, loadRecords: header.loadOperations, totalRecords: total, options: options,
                 pace: pace, sampleInterval: interval, synthesizer: synthesizer, seed: seed, killPoints: killPoints,
-                crashExecutable: executable,
+                crashExecutable: CommandLine.executablePath,
                 crashChild: CrashChildArguments(
-                    tracePath: tracePath, durability: options.durability, seed: header.seed ?? seed,
+                    tracePath: materialized.path, durability: options.durability, seed: header.seed ?? seed,
                     compressibility: compressibility, settings: store.settings, degradation: degrade))
             plan.warmUp = warmup.flatMap(WarmUp.init(parsing:))
             plan.ageRounds = age
             plan.percentiles = percentiles.flatMap(PercentileList.parse) ?? []
-            let latencyLogs = scratch + "/latency-logs-\(name)"
-            try StorageDirectory.createPath(latencyLogs, fileSystem: PosixFileSystem())
-            plan.latencyLogDirectory = latencyLogs
-            var session = RunSession(engines: selected, plan: plan, layouts: layouts, repetitions: `repeat`, scratch: scratch)
-            session.progress = progress
-            session.objective = findMax ? try LatencyObjective(parsing: slo) : nil
-            let (runs, overheads) = try session.run()
+            var job = RunJob(workload: materialized, requested: workload, plan: plan, engines: selected, layouts: layouts,
+                             repetitions: `repeat`, compressibility: compressibility,
+                             tool: .init(version: ToolVersion.current, commit: ToolVersion.commit), scratch: scratch)
+            job.objective = findMax ? try LatencyObjective(parsing: slo) : nil
+            job.valueSize = valueSize
+            job.degradation = degrade
+            job.invocation = invocation(workload: workload)
+            job.progress = progress
+            let output = try job.run()
             if showProgress { print("\r\u{1B}[K", terminator: "") }
-            let runOps = runs.first?.ops ?? 0
-            var resultOptions = Results.Options(
-                durability: options.durability.rawValue, pace: pace.description, repeat: `repeat`,
-                valueCompressibility: compressibility, sampleIntervalS: interval,
-                settings: options.settings, crashKillPoints: killPoints, degradation: degrade)
-            resultOptions.valueSize = valueSize
-            resultOptions.percentiles = plan.percentiles.isEmpty ? nil : plan.percentiles
-            var machine = Results.Machine.current()
-            if options.durability == .always {
-                // On the stores' own device, after the engines: the limit one durable writer meets.
-                let device = try Microbenchmarks.fsyncRates(seconds: 1, under: scratch)
-                machine.fsyncOverwritePerS = device.overwrite
-                machine.fsyncAppendPerS = device.append
-            }
-            var results = Results(
-                tool: .init(version: ToolVersion.current, commit: ToolVersion.commit),
-                machine: machine,
-                workload: .init(name: name, source: header.source ?? workload, seed: header.seed ?? seed,
-                                records: header.loadOperations, operations: total - header.loadOperations),
-                options: resultOptions,
-                runs: runs, invocation: invocation(workload: workload))
-            results.date = ISO8601Time.now()
-            let directory = try ResultsWriter.write(results, under: out, name: name, latencyLogs: latencyLogs)
+            let results = output.results
+            let directory = try ResultsWriter.write(results, under: out, name: materialized.name, latencyLogs: job.latencyLogDirectory)
             switch format {
             case .table:
-                printTable(results, header: header, total: total, runOps: runOps, options: options, pace: pace,
-                           layouts: layouts, overheads: overheads, directory: directory)
+                printTable(results, header: header, total: total, runOps: output.measuredOps, options: options, pace: pace,
+                           layouts: layouts, overheads: output.harnessOverhead, directory: directory)
             case .json: print(String(decoding: try results.encoded(), as: UTF8.self))
             case .csv: print(SummaryTable.csv(results), terminator: "")
             case .markdown: print(SummaryTable.markdown(results), terminator: "")

@@ -298,6 +298,32 @@ struct RunSessionTests {
         #expect(runs.allSatisfy { $0.ops == 4000 && $0.engine == "memory" })
         #expect(overheads.map(\.layout) == [.threads(1), .threads(3)] && overheads.allSatisfy { $0.nanoseconds > 0 })
     }
+
+    @Test("a run job assembles results: workload counts from the trace, options and tool as given, the device limit under always")
+    func runJob() throws {
+        let scratch = try ScratchDirectory("run-job")
+        let materialized = try WorkloadMaterializer.materialize(
+            "ycsb-b", seed: 6, overrides: ["recordcount": "300", "operationcount": "2500"], scratch: scratch.path)
+        var plan = try testPlan("ycsb-b", seed: 6, overrides: ["recordcount": "300", "operationcount": "2500"], in: scratch)
+        plan.options.durability = .always
+        plan.percentiles = [99.99]
+        var job = RunJob(workload: materialized, requested: "ycsb-b", plan: plan, engines: [MemoryStore.descriptor, MemoryStore.descriptor],
+                         layouts: [.threads(2)], repetitions: 2, compressibility: 0.25,
+                         tool: .init(version: "9.9.9", commit: "abcdef0"), scratch: scratch.path)
+        job.valueSize = 40
+        job.invocation = ["ycsb-b", "--records", "300"]
+        let output = try job.run()
+        let results = output.results
+        #expect(results.tool == .init(version: "9.9.9", commit: "abcdef0"))
+        #expect(results.workload.name == "ycsb-b" && results.workload.seed == 6)
+        #expect(results.workload.records == 300 && results.workload.operations == 2500)
+        #expect(results.options.durability == "always" && results.options.repeat == 2 && results.options.valueSize == 40)
+        #expect(results.options.valueCompressibility == 0.25 && results.options.percentiles == [99.99])
+        #expect(results.runs.count == 4 && output.measuredOps == 2500 && results.invocation == ["ycsb-b", "--records", "300"])
+        #expect((results.machine.fsyncOverwritePerS ?? 0) > 0 && (results.machine.fsyncAppendPerS ?? 0) > 0)
+        #expect(results.date != nil && results.machine.cpus > 0)
+        #expect(output.harnessOverhead.map(\.layout) == [.threads(2)])
+    }
 }
 
 @Suite("Warm-up and steady state")

@@ -1,14 +1,12 @@
 import Foundation
-import Report
 import ResultsSchema
 import StoreCore
-import Workload
 
 /// Writes a run's results.json, timeseries.csv and report.html into a new directory
 /// `<parent>/<UTC time>-<workload>/`, each file atomically through the durable file layer, with
 /// each run's latency log (`.hlog`) copied from `latencyLogs`.
-enum ResultsWriter {
-    static func write(_ results: Results, under parent: String, name: String, latencyLogs: String? = nil) throws -> String {
+public enum ResultsWriter {
+    public static func write(_ results: Results, under parent: String, name: String, latencyLogs: String? = nil) throws -> String {
         let fileSystem = PosixFileSystem()
         let stamp = ISO8601Time.compact()
         var path = parent + "/\(stamp)-\(name)"
