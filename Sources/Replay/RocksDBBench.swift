@@ -34,18 +34,13 @@ public struct RocksDBBench: Sendable {
         }
         let directory = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments(benchmarks: benchmarks, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
-                                      sync: sync, threads: threads, database: directory + "/db")
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw StoreError.invalidArgument("db_bench failed (exit \(process.terminationStatus)):\n\(output)")
+        let (status, printed) = try ChildProcess.run(
+            path, arguments(benchmarks: benchmarks, num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize,
+                            sync: sync, threads: threads, database: directory + "/db"),
+            output: .captureAll)
+        let output = String(decoding: printed, as: UTF8.self)
+        guard status == 0 else {
+            throw StoreError.invalidArgument("db_bench failed (exit \(status)):\n\(output)")
         }
         return DBBenchOutput(parsing: output)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Replay
 import Report
 import ResultsSchema
 
@@ -145,15 +146,9 @@ struct BaselineCommand: ParsableCommand {
             guard let invocation = baseline.invocation else { unusable("baseline \(name) does not record the run's arguments") }
             let out = NSTemporaryDirectory() + "storebench-baseline-\(UUID().uuidString.prefix(8))"
             defer { try? FileManager.default.removeItem(atPath: out) }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CommandLine.executablePath)
-            process.arguments = ["run"] + invocation + ["--out", out, "--format", "json", "--no-progress"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { unusable("running the baseline's workload failed (exit \(process.terminationStatus))") }
+            let (status, output) = try ChildProcess.run(
+                CommandLine.executablePath, ["run"] + invocation + ["--out", out, "--format", "json", "--no-progress"], output: .captureOutput)
+            guard status == 0 else { unusable("running the baseline's workload failed (exit \(status))") }
             guard let new = try? Results.decode(output) else { unusable("the new run printed no results") }
             print("baseline \(name): storebench run \(invocation.joined(separator: " "))\n")
             try comparison.report(baseline: baseline, new: new)

@@ -59,7 +59,7 @@ struct SweepCommand: ParsableCommand {
             for (position, cell) in mine.enumerated() {
                 let directory = out + "/" + cell.name
                 let label = "[\(position + 1)/\(mine.count)] cell \(cell.index): \(cell.arguments.joined(separator: " "))"
-                if !Self.resultFiles(in: directory).isEmpty {
+                if !SweepPlan.Cell.resultFiles(in: directory).isEmpty {
                     print("\(label): done already")
                     continue
                 }
@@ -67,7 +67,7 @@ struct SweepCommand: ParsableCommand {
                     print("\(label): to run")
                     continue
                 }
-                let status = try Self.runCell(cell, into: directory)
+                let status = try cell.run(executable: CommandLine.executablePath, into: directory)
                 print("\(label): \(status == 0 ? "ok" : "failed (exit \(status), see \(directory)/run.log)")")
                 if status != 0 { failed.append(cell.name) }
             }
@@ -81,60 +81,20 @@ struct SweepCommand: ParsableCommand {
         if !failed.isEmpty { throw ExitCode(1) }
     }
 
-    /// Runs one cell as a child `storebench run`, its output in `directory/run.log`.
-    static func runCell(_ cell: SweepPlan.Cell, into directory: String) throws -> Int32 {
-        try StorageDirectory.createPath(directory, fileSystem: PosixFileSystem())
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.executablePath)
-        process.arguments = ["run"] + cell.arguments + ["--out", directory, "--no-progress"]
-        FileManager.default.createFile(atPath: directory + "/run.log", contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/run.log"))
-        defer { try? log.close() }
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    /// The results.json files a cell's directory holds (one per workload it ran).
-    static func resultFiles(in directory: String) -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return entries.sorted().map { directory + "/" + $0 + "/results.json" }.filter { FileManager.default.fileExists(atPath: $0) }
-    }
-
-    /// One row per engine run of every cell with results: the cell's coordinates and headline figures.
+    /// Every cell's results found in `out`, from all shards, and how many cells have none yet.
     static func summary(_ cells: [SweepPlan.Cell], out: String) throws -> (TextTable, String, missing: Int) {
-        let keys = cells.first?.coordinates.map(\.key) ?? []
-        var table = TextTable(headers: ["cell"] + keys + ["engine", "threads", "ops/s", "p50 µs", "p99 µs", "write amp", "space amp", "fsyncs/commit", "lost"])
-        var csv = (["cell"] + keys + ["engine", "threads", "ops_per_s", "p50_us", "p99_us", "write_amp", "space_amp", "fsyncs_per_commit", "lost_commits"])
-            .joined(separator: ",") + "\n"
-        var missing = 0
+        var found: [SweepSummary.Cell] = []
         for cell in cells {
-            let files = resultFiles(in: out + "/" + cell.name)
-            if files.isEmpty { missing += 1; continue }
-            for path in files {
-                let results: Results
-                do { results = try Results.decode(Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            let files = SweepPlan.Cell.resultFiles(in: out + "/" + cell.name)
+            guard !files.isEmpty else { continue }
+            let results = try files.map { path in
+                do { return try Results.decode(Data(contentsOf: URL(fileURLWithPath: path))) } catch {
                     throw ValidationError("\(path) is not a readable results file: \(error)")
                 }
-                for run in results.runs {
-                    let head: [String] = [String(cell.index)] + cell.coordinates.map(\.value) + [run.engine, run.threadLabel]
-                    let figures: [Double?] = [
-                        run.opsPerS, run.byOp["all"]?.latencyUs.p50, run.byOp["all"]?.latencyUs.p99, run.io.writeAmp,
-                        run.disk.spaceAmp, run.io.fsyncsPerCommit, run.recovery.lostCommits.map(Double.init),
-                    ]
-                    let places = [0, 1, 1, 2, 2, 3, 0]
-                    var shown: [String] = []
-                    for (figure, decimals) in zip(figures, places) {
-                        shown.append(figure.map { decimals == 0 ? NumberFormat.grouped($0) : NumberFormat.fixed($0, places: decimals) } ?? "–")
-                    }
-                    table.append(head + shown)
-                    let raw: [String] = head + figures.map { $0.map { String($0) } ?? "" }
-                    csv += raw.map { $0.contains(",") ? "\"\($0)\"" : $0 }.joined(separator: ",") + "\n"
-                }
             }
+            found.append(SweepSummary.Cell(index: cell.index, coordinates: cell.coordinates, results: results))
         }
-        return (table, csv, missing)
+        let (table, csv) = SweepSummary.make(found, axes: cells.first?.coordinates.map(\.key) ?? [])
+        return (table, csv, cells.count - found.count)
     }
 }
