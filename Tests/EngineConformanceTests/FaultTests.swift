@@ -155,16 +155,25 @@ struct FaultTests {
 struct OpenerFuzzTests {
     /// Random truncations, garbage runs and extra files in a store directory, for a bounded time:
     /// each open ends in a store that reads everything, or in an error — never a crash or a hang.
-    @Test("mutated store directories open or fail cleanly", arguments: layeredEngines)
+    /// A store that opens returns no data it was never given (every pair is a value once put for
+    /// that key), its `get` agrees with its `scan`, and a stray file changes nothing.
+    @Test("mutated store directories open or fail cleanly, and never return data they were not given", arguments: layeredEngines)
     func fuzzOpen(engine name: String) throws {
         let engine = try EngineRegistry.engine(named: name)
         let settings = FaultWorkload.settings(name)
         let scratch = try ScratchDirectory("fuzz-open-\(name)")
         let pristine = scratch.child("pristine")
+        var history: [[UInt8]: Set<[UInt8]>] = [:]
+        var expected: [[UInt8]: [UInt8]] = [:]
         do {
             let store = try engine.open(pristine, StoreOptions(durability: .none, settings: settings))
             var workload = FaultWorkload(random: SeededRandom(seed: 17))
-            for _ in 0..<800 { try store.apply(workload.next()) }
+            for _ in 0..<800 {
+                let batch = workload.next()
+                for case let .put(key, value) in batch.operations { history[key, default: []].insert(value) }
+                try store.apply(batch)
+            }
+            expected = try contents(store)
             try store.close()
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: pristine).filter { $0 != "LOCK" }.sorted()
@@ -179,7 +188,8 @@ struct OpenerFuzzTests {
             defer { try? FileManager.default.removeItem(atPath: copy) }
             let file = copy + "/" + files[random.below(files.count)]
             var data = try Data(contentsOf: URL(fileURLWithPath: file))
-            switch random.below(3) {
+            let mutation = random.below(3)
+            switch mutation {
             case 0: data = data.prefix(random.below(data.count + 1))
             case 1:
                 if !data.isEmpty {
@@ -192,13 +202,19 @@ struct OpenerFuzzTests {
             try data.write(to: URL(fileURLWithPath: file))
             do {
                 let store = try engine.open(copy, StoreOptions(durability: .none, settings: settings))
-                _ = try contents(store)
+                let got = try contents(store)
+                for (key, value) in got {
+                    #expect(history[key]?.contains(value) == true, "\(name): \(String(decoding: key, as: UTF8.self)) holds a value never put (trial \(trials))")
+                    #expect(try store.get(key) == value, "\(name): get and scan disagree on \(String(decoding: key, as: UTF8.self))")
+                }
+                if mutation == 2 { #expect(got == expected, "\(name): a stray file changed what the store holds") }
                 try store.close()
                 opened += 1
-            } catch is StoreError {
-                // Reported: fine.
+            } catch let error as StoreError {
+                // Reported, naming what is wrong: a stray file is named when it is the reason.
+                if mutation == 2 { #expect(error.description.contains("000099.extra"), "\(name): a stray file is refused by name: \(error)") }
             }
         }
-        #expect(trials > 5, "\(name): \(trials) mutated directories tried, \(opened) opened")
+        #expect(trials > 5 && opened > 0, "\(name): \(trials) mutated directories tried, \(opened) opened")
     }
 }

@@ -46,22 +46,55 @@ struct ImporterFuzzTests {
             }
             try Data(input).write(to: URL(fileURLWithPath: path))
             inputs += 1
+            let lines = input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).count
             do {
-                var importer = try Importer(path: path, format: format)
-                var operation = WorkloadOperation(.get)
-                var count = 0
-                while try importer.next(into: &operation) {
-                    count += 1
-                    #expect(count < 100_000, "\(format): no end in sight")
-                    if count >= 100_000 { break }
-                }
+                let first = try Self.importAll(path, format)
                 accepted += 1
-            } catch is StoreError {
-                // Rejected with a reason: fine.
+                // Text formats give at most one operation per line; a trace's records each cost bytes.
+                if format != .trace { #expect(first.count <= lines, "\(format): \(first.count) operations from \(lines) lines") }
+                #expect(first.allSatisfy { $0.key.count <= StoreLimits.maxKeySize }, "\(format): a key over the limit was accepted")
+                #expect(try Self.importAll(path, format) == first, "\(format): the same input imported twice gave different operations")
+            } catch let error as WorkloadError {
+                // Rejected with where and why: the file, and a line or offset inside the input.
+                #expect(error.description.hasPrefix(path), "\(format): \(error)")
+                switch error {
+                case let .malformedLine(_, line, _): #expect(line >= 1 && line <= lines + 1, "\(format): line \(line) of \(lines): \(error)")
+                case let .malformedTrace(_, offset, _): #expect(offset >= 0 && offset <= Int64(input.count), "\(format): \(error)")
+                default: break
+                }
+            } catch let error as StoreError {
+                #expect(error.description.contains(path), "\(format): \(error)")
             } catch {
-                // Any other thrown error is fine too; a crash would end the test run.
+                Issue.record("\(format): an error of an unexpected kind: \(error)")
             }
         }
+        #expect(try Self.importAll(Self.write(base, to: path), format).count == (format == .trace ? 50 : 3), "\(format): the unmutated input")
+        #expect(accepted > 0, "\(format): some mutated inputs are accepted")
         #expect(inputs > 100, "\(format): \(inputs) inputs tried")
+    }
+}
+
+extension ImporterFuzzTests {
+    /// One imported operation, comparable.
+    struct Imported: Equatable {
+        var kind: String
+        var key: [UInt8]
+        var valueSize: Int
+    }
+
+    static func importAll(_ path: String, _ format: InputFormat) throws -> [Imported] {
+        var importer = try Importer(path: path, format: format)
+        var operation = WorkloadOperation(.get)
+        var all: [Imported] = []
+        while try importer.next(into: &operation) {
+            all.append(Imported(kind: "\(operation.kind)", key: operation.key, valueSize: operation.valueSize))
+            if all.count >= 100_000 { Issue.record("\(format): no end in sight"); break }
+        }
+        return all
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws -> String {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
     }
 }
