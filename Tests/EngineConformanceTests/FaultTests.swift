@@ -97,6 +97,39 @@ struct FaultTests {
         #expect(fired > 0, "the fault was reached at least once")
     }
 
+    @Test("a store on a read-only file system: the open fails naming the path and EROFS, and no file changes", arguments: layeredEngines)
+    func readOnlyFileSystem(engine name: String) throws {
+        let engine = try EngineRegistry.engine(named: name)
+        let scratch = try ScratchDirectory("read-only-\(name)")
+        let path = scratch.child("store")
+        do {
+            let store = try engine.open(path, StoreOptions(durability: .always, settings: FaultWorkload.settings(name)))
+            var workload = FaultWorkload(random: SeededRandom(seed: 5))
+            for _ in 0..<300 { try store.apply(workload.next()) }
+            try store.close()
+        }
+        func snapshot() throws -> [String: Data] {
+            var files: [String: Data] = [:]
+            for file in try FileManager.default.contentsOfDirectory(atPath: path) {
+                files[file] = try Data(contentsOf: URL(fileURLWithPath: path + "/" + file))
+            }
+            return files
+        }
+        let before = try snapshot()
+        do {
+            let store = try engine.open(path, StoreOptions(durability: .always, fileSystem: ReadOnlyFileSystem(), settings: FaultWorkload.settings(name)))
+            try store.close()
+            Issue.record("\(name): opened for writing on a read-only file system")
+        } catch let error as StoreError {
+            #expect(error.description.contains(path) && error.description.contains("Read-only file system"), "\(name): \(error)")
+        }
+        #expect(try snapshot() == before, "\(name): files unchanged")
+        // A new store there fails the same way.
+        #expect(throws: StoreError.self) {
+            try engine.open(scratch.child("new"), StoreOptions(durability: .always, fileSystem: ReadOnlyFileSystem()))
+        }
+    }
+
     @Test("byte flips in every kind of file are detected with their file, or proven harmless", arguments: layeredEngines)
     func corruption(engine name: String) throws {
         let engine = try EngineRegistry.engine(named: name)

@@ -162,7 +162,9 @@ struct CLITests {
         let asRoot = getuid() == 0
         if asRoot {
             guard run("/bin/mount", ["-t", "tmpfs", "tmpfs", root]) else {
-                // A container without CAP_SYS_ADMIN: root ignores permissions, nothing to test.
+                // A container without CAP_SYS_ADMIN: root ignores permissions, so the command line is
+                // not tried here; every engine meets a read-only file system in-process instead
+                // (`FaultTests.readOnlyFileSystem`, through `ReadOnlyFileSystem`).
                 withKnownIssue("mounting is not permitted here, and root ignores directory permissions") { throw SkipReason() }
                 return
             }
