@@ -27,6 +27,9 @@ final class ChunkCache: @unchecked Sendable {
     /// Cache epoch: a reader or the writer enters the cache at the current value; a frame evicted
     /// at epoch E is recycled once every pinned epoch is above E.
     let epoch = Atomic<UInt64>(1)
+    /// Lookups that found their chunk. Striped by thread: a hit takes no lock, and a shared
+    /// counter would make readers on several cores fight over its cache line.
+    let hits = StripedCounter()
     /// Shards live in raw memory (structs with an inline pthread mutex), so that a miss touches no
     /// reference count: readers on several cores would otherwise contend on a shard object's.
     private let shards: UnsafeMutablePointer<Shard>
@@ -122,7 +125,9 @@ final class ChunkCache: @unchecked Sendable {
     /// is in.
     @inline(__always)
     func lookup(_ physical: UInt32) -> UnsafeRawPointer? {
-        index.hit(physical).map { UnsafeRawPointer($0) }
+        guard let frame = index.hit(physical) else { return nil }
+        hits.increment(stripe: ThreadStripe.current())
+        return UnsafeRawPointer(frame)
     }
 
     /// A frame to read `physical` into on a miss (recycled, or new).

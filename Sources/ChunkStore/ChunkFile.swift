@@ -482,6 +482,7 @@ public final class ChunkFile {
         levels.reduce(0) { $0 + ($1.count + entriesPerChunk - 1) / entriesPerChunk }
     }
     public var cacheMisses: Int { cache.misses }
+    public var cacheHits: Int { cache.hits.total }
     /// How this store commits (recorded in its metas).
     public var commitMode: CommitMode { meta.commitMode }
     /// `commit=journal`: journal fdatasyncs and checkpoints since open (zero for shadow).

@@ -312,6 +312,8 @@ public final class ChunkStore: Store, @unchecked Sendable {
             statistics.liveBytes = tree.liveBytes
             statistics.deadBytes = chunks.freeChunkCount * chunks.chunkSize
         }
+        statistics.cacheHits = chunks.cacheHits
+        statistics.cacheMisses = chunks.cacheMisses
         return statistics
     }
 

@@ -120,3 +120,37 @@ struct ChunkTreeTests {
         #expect(throws: StoreError.self) { try openCow(scratch.child("other"), ["chunk_size": "3000"]) }
     }
 }
+
+@Suite("Chunk cache counters")
+struct ChunkCacheCounterTests {
+    @Test("statistics count the chunk cache's hits and misses: a cold read misses, a warm one hits, a small cache misses again")
+    func hitsAndMisses() throws {
+        let scratch = try ScratchDirectory("cow-cache-counters")
+        let path = scratch.child("store")
+        do {
+            let store = try openCow(path)
+            for index in 0..<5_000 { try store.put(bytes("key-\(index)"), [UInt8](repeating: UInt8(index & 0xFF), count: 200)) }
+            try store.close()
+        }
+        let store = try openCow(path)
+        let start = try store.statistics()
+        var value: [UInt8] = []
+        for index in 0..<5_000 { _ = try store.get(bytes("key-\(index)"), into: &value) }
+        let cold = try store.statistics()
+        for index in 0..<5_000 { _ = try store.get(bytes("key-\(index)"), into: &value) }
+        let warm = try store.statistics()
+        let coldMisses = try #require(cold.cacheMisses) - (start.cacheMisses ?? 0)
+        let coldHits = try #require(cold.cacheHits) - (start.cacheHits ?? 0)
+        #expect(coldMisses > 0 && coldHits > coldMisses, "a cold pass reads each chunk once and finds it after: \(coldHits) hits, \(coldMisses) misses")
+        #expect(warm.cacheMisses == cold.cacheMisses, "the whole store fits the default cache: no miss on the second pass")
+        #expect(try #require(warm.cacheHits) - coldHits - (start.cacheHits ?? 0) >= 5_000 * 2, "every get of the warm pass walks at least two cached chunks")
+        try store.close()
+
+        // A cache of 64 KiB (16 chunks) cannot hold the store: the same pass misses again.
+        let small = try openCow(path, ["cache_size": "64KiB"])
+        for _ in 0..<2 { for index in 0..<5_000 { _ = try small.get(bytes("key-\(index)"), into: &value) } }
+        let figures = try small.statistics()
+        #expect(try #require(figures.cacheMisses) > coldMisses, "a small cache misses more than the cold pass of a large one")
+        try small.close()
+    }
+}
