@@ -24,11 +24,13 @@ struct LSMLibrarySettings: Sendable {
     var l0CompactionTrigger: Int
     var l0SlowdownTrigger: Int
     var l0StopTrigger: Int
+    /// RocksDB only: keep its statistics, for the block cache's hit rate (`statistics`, on by default).
+    var statistics: Bool
     /// The names this engine accepts, with the values in effect.
     let effective: [String: String]
 
     init(engine: String, options: StoreOptions) throws {
-        let known = engine == "leveldb" ? Self.levelDBNames : Set(Self.defaults.keys)
+        let known = engine == "leveldb" ? Self.levelDBNames : Set(Self.defaults.keys).union(["statistics"])
         let settings = try options.engineSettings(for: engine, known: known)
         func size(_ name: String, _ range: ClosedRange<Int>) throws -> Int {
             try settings.size(name, default: Self.defaults[name]!, range: range)
@@ -47,7 +49,10 @@ struct LSMLibrarySettings: Sendable {
             "bloom_bits_per_key": bloomBitsPerKey, "level1_size": level1Size, "target_file_size": targetFileSize,
             "l0_compaction_trigger": l0CompactionTrigger, "l0_slowdown_trigger": l0SlowdownTrigger, "l0_stop_trigger": l0StopTrigger,
         ]
-        effective = values.filter { known.contains($0.key) }.mapValues(String.init)
+        statistics = engine == "rocksdb" ? try settings.flag("statistics", default: true) : false
+        var effective = values.filter { known.contains($0.key) }.mapValues(String.init)
+        if engine == "rocksdb" { effective["statistics"] = String(statistics) }
+        self.effective = effective
     }
 }
 #endif

@@ -51,6 +51,9 @@ protocol LSMLibraryBinding {
     /// Integer properties that are 0 once no flush or compaction is due or running (none: the
     /// library tells nothing, and its close waits for the work it started).
     static var pendingMaintenanceProperties: [String] { get }
+    /// Block cache hits and misses since open, where the library counts them (`nil`: it does not,
+    /// or counting is off).
+    static func cacheCounts(_ options: Options) -> (hits: Int, misses: Int)?
 }
 
 /// `rocksdb` and `leveldb`: one adapter over either library. Durability maps onto the write
@@ -66,19 +69,27 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     /// The sizes in effect (by default `lsm`'s).
     let effectiveSettings: [String: String]
     private var releaseAfterClose: (@Sendable () -> Void)?
+    /// Kept until the store is gone: RocksDB's statistics are read through them.
+    private let libraryOptions: Binding.Options
 
     init(directory: String, options: StoreOptions) throws {
         let settings = try LSMLibrarySettings(engine: Binding.name, options: options)
         effectiveSettings = settings.effective
         readOptions = Binding.makeReadOptions()
         writeOptions = Binding.makeWriteOptions(sync: options.durability == .always)
-        try super.init(name: Binding.name, directory: directory, options: options, knownSettings: Set(settings.effective.keys))
+        let (libraryOptions, release) = Binding.makeOptions(settings)
+        self.libraryOptions = libraryOptions
+        releaseAfterClose = release
+        do {
+            try super.init(name: Binding.name, directory: directory, options: options, knownSettings: Set(settings.effective.keys))
+        } catch {
+            Binding.destroyOptions(libraryOptions)
+            release()
+            throw error
+        }
         // The library keeps its files (and its own LOCK) in a subdirectory of the store directory.
         let path = self.directory.path(of: "data")
         try StorageDirectory.createPath(path, fileSystem: options.fileSystem)
-        let (libraryOptions, release) = Binding.makeOptions(settings)
-        releaseAfterClose = release
-        defer { Binding.destroyOptions(libraryOptions) }
         database = try call("open") { Binding.open(libraryOptions, path, $0) }
         startIntervalSync(options) { [weak self] in
             guard let self, let database = self.database else { return }
@@ -90,6 +101,7 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
         if isOpen { try? close() }
         Binding.destroyReadOptions(readOptions)
         Binding.destroyWriteOptions(writeOptions)
+        Binding.destroyOptions(libraryOptions)
     }
 
     /// Runs a library call that reports failure through an error string.
@@ -230,7 +242,12 @@ final class LSMLibraryStore<Binding: LSMLibraryBinding>: ReferenceStoreBase, Sto
     /// statistics are exact or absent.
     func statistics() throws -> StoreStatistics {
         try withOpenHandle {
-            try directoryStatistics()
+            var statistics = try directoryStatistics()
+            if let counts = Binding.cacheCounts(libraryOptions) {
+                statistics.cacheHits = counts.hits
+                statistics.cacheMisses = counts.misses
+            }
+            return statistics
         }
     }
 }

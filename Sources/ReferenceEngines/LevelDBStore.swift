@@ -83,6 +83,8 @@ enum LevelDBBinding: LSMLibraryBinding {
     }
     static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { leveldb_property_value(database, name) }
     static var pendingMaintenanceProperties: [String] { [] }
+    /// LevelDB counts no cache hits.
+    static func cacheCounts(_ options: OpaquePointer) -> (hits: Int, misses: Int)? { nil }
     static func free(_ pointer: UnsafeMutableRawPointer?) { leveldb_free(pointer) }
 }
 

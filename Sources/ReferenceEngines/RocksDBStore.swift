@@ -26,6 +26,9 @@ enum RocksDBBinding: LSMLibraryBinding {
             rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(Double(settings.bloomBitsPerKey)))
         }
         rocksdb_options_set_block_based_table_factory(options, table)
+        // Counters for the block cache's hit rate (`statistics`); what they cost RocksDB is in
+        // docs/FIGURES.md.
+        if settings.statistics { rocksdb_options_enable_statistics(options) }
         rocksdb_cache_destroy(cache)
         rocksdb_block_based_options_destroy(table)
         return (options, {})
@@ -78,6 +81,22 @@ enum RocksDBBinding: LSMLibraryBinding {
     static func property(_ database: OpaquePointer, _ name: String) -> UnsafeMutablePointer<CChar>? { rocksdb_property_value(database, name) }
     static var pendingMaintenanceProperties: [String] { ["rocksdb.mem-table-flush-pending", "rocksdb.num-running-flushes", "rocksdb.compaction-pending", "rocksdb.num-running-compactions"] }
     static func free(_ pointer: UnsafeMutableRawPointer?) { rocksdb_free(pointer) }
+
+    /// The block cache tickers from RocksDB's statistics dump (`rocksdb.block.cache.hit COUNT : N`).
+    static func cacheCounts(_ options: OpaquePointer) -> (hits: Int, misses: Int)? {
+        guard let dump = rocksdb_options_statistics_get_string(options) else { return nil }
+        defer { rocksdb_free(dump) }
+        var hits: Int?
+        var misses: Int?
+        for line in String(cString: dump).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 4, fields[1] == "COUNT", let count = Int(fields[3]) else { continue }
+            if fields[0] == "rocksdb.block.cache.hit" { hits = count }
+            if fields[0] == "rocksdb.block.cache.miss" { misses = count }
+        }
+        guard let hits, let misses else { return nil }
+        return (hits, misses)
+    }
 
     /// A key or value's bytes as the C API takes them (a valid pointer even when empty).
     static func pointer(_ bytes: UnsafeRawBufferPointer) -> UnsafePointer<CChar> {

@@ -31,8 +31,33 @@ struct EffectiveSettingsTests {
         let ours = try effective("lsm")
         let theirs = try effective(reference)
         #expect(!theirs.isEmpty)
-        for (name, value) in theirs {
+        // `statistics` is RocksDB's own switch, not a size.
+        for (name, value) in theirs where name != "statistics" {
             #expect(ours[name] == value, "\(reference) \(name)=\(value), lsm \(ours[name] ?? "none")")
+        }
+    }
+
+    @Test("RocksDB reports its block cache's hits and misses from its statistics, unless they are off")
+    func rocksDBCacheCounts() throws {
+        guard EngineRegistry.names.contains("rocksdb") else { return }
+        let engine = try EngineRegistry.engine(named: "rocksdb")
+        for statistics in [true, false] {
+            let scratch = try ScratchDirectory("rocksdb-statistics")
+            defer { scratch.remove() }
+            let settings = ["rocksdb.statistics": String(statistics), "rocksdb.write_buffer_size": "64KiB"]
+            let store = try engine.open(scratch.child("store"), StoreOptions(durability: .none, settings: settings))
+            for index in 0..<3_000 { try store.put(bytes("key-\(index)"), [UInt8](repeating: 7, count: 100)) }
+            try store.compact()
+            for _ in 0..<2 { for index in 0..<3_000 { #expect(try store.get(bytes("key-\(index)")) != nil) } }
+            let figures = try store.statistics()
+            if statistics {
+                let hits = try #require(figures.cacheHits)
+                let misses = try #require(figures.cacheMisses)
+                #expect(misses > 0 && hits > misses, "gets from SSTs go through the block cache: \(hits) hits, \(misses) misses")
+            } else {
+                #expect(figures.cacheHits == nil && figures.cacheMisses == nil)
+            }
+            try store.close()
         }
     }
 }
