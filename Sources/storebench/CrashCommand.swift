@@ -60,8 +60,10 @@ struct CrashCommand: ParsableCommand {
     @Option(help: "Under durability interval or none: commits between two sync() calls of the replay (the durability horizon).")
     var syncEvery = 64
 
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json }
+
     @Option(help: "Output: table or json.")
-    var format = "table"
+    var format: Format = .table
 
     @Option(help: "Writer threads replaying the workload in each cycle (operations shared by key hash; each thread's acknowledged commits must survive).")
     var threads = 1
@@ -128,45 +130,19 @@ struct CrashCommand: ParsableCommand {
 
         let (tracePath, header, _) = try WorkloadCommand.materialize(workload, seed: seed, scratch: scratch)
         guard let total = try TraceReader.recordCount(path: tracePath) else { throw ValidationError("\(tracePath) is cut off") }
-        let synthesizer = ValueSynthesizer(seed: header.seed ?? seed)
         let showProgress = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
-        var reports: [CrashCycles.Report] = []
-        var faultReports: [FaultCycles.Report] = []
-        for engine in selected {
-            // The engine's stress settings make its maintenance happen within a cycle, unless the
-            // command line sets any setting of that engine.
-            let scope = engine.settingsScope + "."
-            let defaults = store.settings.contains(where: { $0.hasPrefix(scope) }) ? []
-                : engine.stressSettings.sorted { $0.key < $1.key }.map { scope + $0.key + "=" + $0.value }
-            let settings = defaults + store.settings
-            let durability = options.durability
-            let valueSeed = header.seed ?? seed
-            let configuration = CrashCycles.Configuration(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery,
-                                                          durability: durability, syncEvery: syncEvery, statesPerCut: states)
-            if !faultList.isEmpty {
-                var engineOptions = options
-                engineOptions.settings = try StoreOptionGroup.parse(settings)
-                var cycles = FaultCycles(configuration: configuration, faults: faultList, tracePath: tracePath, totalRecords: total,
-                                         synthesizer: synthesizer, layout: layout)
-                if showProgress { cycles.progress = Self.showProgress }
-                faultReports += try cycles.run(engine: engine, directory: scratch + "/\(engine.name)-faults", options: engineOptions)
-                if showProgress { print("\r\u{1B}[K", terminator: "") }
-            }
-            guard kills else { continue }
-            var child = CrashChildArguments(tracePath: tracePath, durability: durability, seed: valueSeed,
-                                            compressibility: synthesizer.compressibility, settings: settings)
-            child.syncEvery = configuration.replaySyncEvery
-            var cycles = CrashCycles(
-                configuration: configuration, tracePath: tracePath, totalRecords: total, synthesizer: synthesizer,
-                executable: CommandLine.executablePath, layout: layout
-            ) { directory, start in
-                child.child(engine: engine.name, directory: directory, from: start).arguments
-            }
-            if showProgress { cycles.progress = Self.showProgress }
-            reports.append(try cycles.run(engine: engine, directory: scratch + "/\(engine.name)", options: options))
-            if showProgress { print("\r\u{1B}[K", terminator: "") }
+        var campaign = CrashCampaign(
+            engines: selected, options: options, kills: kills, faults: faultList,
+            configuration: CrashCycles.Configuration(iterations: iterations, seed: seed, aimAtMaintenance: aimMaintenance, duringRecovery: duringRecovery,
+                                                     durability: options.durability, syncEvery: syncEvery, statesPerCut: states),
+            tracePath: tracePath, totalRecords: total, synthesizer: ValueSynthesizer(seed: header.seed ?? seed), valueSeed: header.seed ?? seed,
+            layout: layout, executable: CommandLine.executablePath, scratch: scratch)
+        if showProgress {
+            campaign.progress = Self.showProgress
+            campaign.finishedCycles = { print("\r\u{1B}[K", terminator: "") }
         }
-        if format == "json" {
+        let (reports, faultReports) = try campaign.run()
+        if format == .json {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
