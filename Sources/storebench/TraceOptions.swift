@@ -18,6 +18,7 @@ extension InputFormat: ExpressibleByArgument {
 }
 
 extension CacheMapping: ExpressibleByArgument {}
+extension TraceOutputFormat: ExpressibleByArgument {}
 extension MergeMapping: ExpressibleByArgument {}
 
 /// How input traces are read and mapped: shared by `workload convert`, `workload stats` and `run`.

@@ -41,7 +41,7 @@ extension WorkloadCommand {
             if let ops { spec.set("operationcount", String(ops)) }
             let start = MonotonicClock.now()
             var (header, source) = try WorkloadGenerator.make(spec: spec, seed: seed)
-            let count = try WorkloadCommand.write(&source, header: header, to: output, format: format)
+            let count = try TraceConversion.write(&source, header: header, to: output, format: format)
             let seconds = MonotonicClock.seconds(since: start)
             print("generated \(count) operations from \(spec.name) with seed \(seed) into \(output) (\(header.loadOperations) load, \(count - header.loadOperations) run) in \(NumberFormat.fixed(seconds, places: 2)) s")
         }

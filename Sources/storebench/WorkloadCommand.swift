@@ -16,9 +16,7 @@ struct WorkloadCommand: ParsableCommand {
         subcommands: [Generate.self, Convert.self, Stats.self]
     )
 
-    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-        case trace, jsonl
-    }
+    typealias OutputFormat = TraceOutputFormat
 
     static func materialize(_ workload: String, seed: UInt64, overrides: [String: String] = [:], scratch: String,
                             input: WorkloadMaterializer.TraceInput = .init()) throws
@@ -27,21 +25,6 @@ struct WorkloadCommand: ParsableCommand {
         let materialized = try WorkloadMaterializer.materialize(workload, seed: seed, overrides: overrides, scratch: scratch, input: input)
         for warning in materialized.warnings { printWarning(warning) }
         return (materialized.path, materialized.header, materialized.name)
-    }
-
-    /// Writes every operation of `source` to `path` as a trace or JSON Lines.
-    static func write<Source: OperationSource>(_ source: inout Source, header: TraceHeader, to path: String, format: OutputFormat) throws -> Int {
-        var operation = WorkloadOperation(.get)
-        switch format {
-        case .trace:
-            let writer = try TraceWriter(path: path, header: header)
-            while try source.next(into: &operation) { try writer.append(operation) }
-            return try writer.finish()
-        case .jsonl:
-            let writer = try JSONLinesWriter(path: path)
-            while try source.next(into: &operation) { try writer.append(operation) }
-            return try writer.finish()
-        }
     }
 
     struct Convert: ParsableCommand {
@@ -77,35 +60,19 @@ struct WorkloadCommand: ParsableCommand {
             guard let format = from ?? InputFormat.recognise(input) else {
                 throw ValidationError("\(input): give its format with --from (twitter, cachelib, rocksdb, rocksdb-trace, oraclegeneral, jsonl, trace)")
             }
-            let importer = try Importer(path: input, format: format, options: importing.options)
-            var header = importer.header
-            if header["created"] == nil { header["created"] = ISO8601Time.now() }
-            let controls = try self.controls.controls(seed: seed)
-            let count: Int
-            let skipped: (count: Int, examples: [String])
-            if !controls.isEmpty {
-                // The same streaming pass `run` makes, into the output (storebench trace format).
-                guard to == .trace else { throw ValidationError("--speed, --scale-keys, --sample and --window write --to trace") }
-                let scratch = try TemporaryDirectory.make()
-                defer { try? FileManager.default.removeItem(atPath: scratch) }
-                let materialized = try WorkloadMaterializer.materialize(
-                    input, seed: seed, scratch: scratch,
-                    input: .init(format: format, importing: importing.options, controls: controls, keepBursts: keepBursts))
-                for warning in materialized.warnings { printWarning(warning) }
-                var reader = try TraceReader(path: materialized.path)
-                count = try WorkloadCommand.write(&reader, header: materialized.header, to: output, format: .trace)
-                skipped = (0, [])
-            } else if importer.hasSecondTimestamps && !keepBursts {
-                header["timestamps"] = "whole seconds, spread evenly over each second"
-                var spreader = BurstSpreader(importer)
-                count = try WorkloadCommand.write(&spreader, header: header, to: output, format: to)
-                skipped = (spreader.source.skipped, spreader.source.skippedExamples)
-            } else {
-                if importer.hasSecondTimestamps { header["timestamps"] = "whole seconds (bursts kept)" }
-                var source = importer
-                count = try WorkloadCommand.write(&source, header: header, to: output, format: to)
-                skipped = (source.skipped, source.skippedExamples)
+            let scratch = try TemporaryDirectory.make()
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let outcome: TraceConversion.Outcome
+            do {
+                outcome = try TraceConversion.convert(
+                    input, format: format, to: output, as: to, importing: importing.options, controls: try controls.controls(seed: seed),
+                    keepBursts: keepBursts, seed: seed, scratch: scratch)
+            } catch let StoreError.invalidArgument(message) {
+                throw ValidationError(message)
             }
+            for warning in outcome.warnings { printWarning(warning) }
+            let count = outcome.operations
+            let skipped = (count: outcome.skipped, examples: outcome.skippedExamples)
             let seconds = MonotonicClock.seconds(since: start)
             print("converted \(count) operations from \(input) (\(format.rawValue)) into \(output) in \(NumberFormat.fixed(seconds, places: 2)) s (\(NumberFormat.grouped(Double(count) / max(seconds, 1e-9))) ops/s, peak RSS \(ByteSize.format(ProcessMemory.peakResidentBytes())))")
             if skipped.count > 0 {
