@@ -44,3 +44,35 @@ public struct DBBenchRunner {
     }
 
 }
+
+extension DBBenchRunner {
+    /// `repeats` rounds of every engine at every thread count (each in its own directory below
+    /// `parentDirectory`: `round-N/`, `threads-N/` when there are several).
+    /// - Returns: the last round's outcomes, and every round for medians and peer ratios.
+    public static func rounds(
+        engines: [EngineDescriptor], configuration: DBBench.Configuration, threadCounts: [Int], repeats: Int,
+        phases: [DBBench.Phase], options: StoreOptions, parentDirectory: String?
+    ) throws -> (last: [(engine: String, outcome: DBBench.Outcome)], rounds: DBBenchRounds) {
+        var outcomes: [(engine: String, outcome: DBBench.Outcome)] = []
+        var rounds = DBBenchRounds()
+        for round in 1...max(1, repeats) {
+            outcomes = []
+            for count in threadCounts {
+                var parent = parentDirectory
+                if repeats > 1 { parent = parent.map { $0 + "/round-\(round)" } }
+                if threadCounts.count > 1 { parent = parent.map { $0 + "/threads-\(count)" } }
+                var perThreads = configuration
+                perThreads.threads = count
+                let runner = DBBenchRunner(engines: engines, configuration: perThreads, phases: phases, options: options, parentDirectory: parent)
+                outcomes += try runner.run()
+            }
+            rounds.add(round: outcomes)
+        }
+        return (outcomes, rounds)
+    }
+
+    /// Each engine's peers among `engines` (`lsm`: LevelDB, RocksDB; `cow`: LMDB), for ratios.
+    public static func peers(among engines: [EngineDescriptor]) -> [String: [String]] {
+        Dictionary(engines.map { ($0.name, $0.peers.filter { peer in engines.contains { $0.name == peer } }) }) { first, _ in first }
+    }
+}

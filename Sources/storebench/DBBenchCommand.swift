@@ -73,22 +73,10 @@ struct DBBenchCommand: ParsableCommand {
         let phases = try benchmarks.split(separator: ",").map { try DBBench.Phase(parsing: String($0)) }
         let selected = try StoreOptionGroup.engines(engines, options: options)
         print("storebench dbbench: num \(num), \(keySize)-byte keys, \(valueSize)-byte values, batches of \(batchSize), durability \(options.durability.rawValue), threads \(threads.defaultValueDescription), seed \(seed)\n")
-        var outcomes: [(engine: String, outcome: DBBench.Outcome)] = []
-        var rounds = DBBenchRounds()
-        for round in 1...repeats {
-            outcomes = []
-            for count in threads.counts {
-                var parent = dir
-                if repeats > 1 { parent = parent.map { $0 + "/round-\(round)" } }
-                if threads.counts.count > 1 { parent = parent.map { $0 + "/threads-\(count)" } }
-                let runner = DBBenchRunner(
-                    engines: selected,
-                    configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed, threads: count),
-                    phases: phases, options: options, parentDirectory: parent)
-                outcomes += try runner.run()
-            }
-            rounds.add(round: outcomes)
-        }
+        let (outcomes, rounds) = try DBBenchRunner.rounds(
+            engines: selected,
+            configuration: .init(num: num, keySize: keySize, valueSize: valueSize, batchSize: batchSize, seed: seed, threads: threads.counts[0]),
+            threadCounts: threads.counts, repeats: repeats, phases: phases, options: options, parentDirectory: dir)
         if repeats == 1 {
             print(DBBenchTables.phaseTable(outcomes).render())
         } else {
@@ -97,8 +85,7 @@ struct DBBenchCommand: ParsableCommand {
             print(DBBenchTables.phaseTable(outcomes).render())
         }
         print(DBBenchTables.summaryTable(outcomes).render())
-        let peers = Dictionary(selected.map { ($0.name, $0.peers.filter { peer in selected.contains { $0.name == peer } }) }) { first, _ in first }
-        let ratios = rounds.peerRatios(peers: peers)
+        let ratios = rounds.peerRatios(peers: DBBenchRunner.peers(among: selected))
         if !ratios.isEmpty {
             print("\nEach engine beside its peers (ops/s ratio, taken round by round):\n")
             print(DBBenchTables.peerTable(ratios).render())

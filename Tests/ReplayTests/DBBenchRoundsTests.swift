@@ -1,4 +1,6 @@
+import MemoryStore
 import StoreCore
+import StoreTestSupport
 import Testing
 @testable import Replay
 
@@ -35,6 +37,21 @@ struct DBBenchRoundsTests {
         #expect(ratios.first?.peer == "leveldb")
         // The medians' ratio would be 2 as well here, but each round's ratio is exactly 2.
         #expect(ratios.first?.ratio == DBBenchRounds.Spread([2, 2, 2]))
+    }
+
+    @Test("rounds run every engine at every thread count, each round into its own directories, and peers are those that ran")
+    func runRounds() throws {
+        let scratch = try ScratchDirectory("dbbench-rounds")
+        let phases = try ["fillrandom", "readrandom"].map { try DBBench.Phase(parsing: $0) }
+        let (last, rounds) = try DBBenchRunner.rounds(
+            engines: [MemoryStore.descriptor], configuration: .init(num: 2_000, keySize: 16, valueSize: 32, batchSize: 1, seed: 2, threads: 1),
+            threadCounts: [1, 2], repeats: 3, phases: phases, options: StoreOptions(), parentDirectory: scratch.path)
+        #expect(last.map(\.engine) == ["memory", "memory"] && last.map { $0.outcome.results.first?.threads } == [1, 2])
+        #expect(rounds.rounds.count == 3 && rounds.order.count == 4, "two phases at two thread counts")
+        #expect(rounds.spread(.init(engine: "memory", threads: 2, phase: "readrandom")).count == 3)
+        let lsm = EngineDescriptor(name: "lsm", strategy: "", summary: "", isPersistent: true, peers: ["leveldb", "rocksdb"]) { _, _ in MemoryStore() }
+        let leveldb = EngineDescriptor(name: "leveldb", strategy: "", summary: "", isPersistent: true) { _, _ in MemoryStore() }
+        #expect(DBBenchRunner.peers(among: [lsm, leveldb]) == ["lsm": ["leveldb"], "leveldb": []])
     }
 
     @Test("an even number of rounds takes the mean of the middle two")
