@@ -53,10 +53,7 @@ struct StressCommand: ParsableCommand {
         var failed = false
         for engine in selected {
             var options = try store.storeOptions()
-            let scope = engine.settingsScope + "."
-            if !store.settings.contains(where: { $0.hasPrefix(scope) }) {
-                for (name, value) in engine.stressSettings { options.settings[scope + name] = value }
-            }
+            options.settings = CrashCampaign.settings(for: engine, given: options.settings)
             let tester = StressTest(engine: engine, options: options, scratch: scratch)
             if let replay {
                 let steps = try StressReproducer.read(replay)
@@ -65,29 +62,17 @@ struct StressCommand: ParsableCommand {
                 failed = failed || mismatch != nil
                 continue
             }
-            let start = MonotonicClock.now()
-            var rounds = 0
-            var total = 0
-            var reopens = 0
-            var crashes = 0
+            let summary = try tester.run(seconds: seconds, seed: seed, steps: steps)
             var result = "agrees"
-            while MonotonicClock.seconds(since: start) < seconds {
-                let roundSeed = seed &+ UInt64(rounds)
-                let sequence = StressTest.steps(seed: roundSeed, count: steps, persistent: engine.isPersistent, maxKeySize: engine.maxKeySize)
-                rounds += 1
-                total += sequence.count
-                reopens += sequence.filter { $0 == .reopen }.count
-                crashes += sequence.filter { $0 == .crash }.count
-                guard try tester.run(sequence) != nil else { continue }
+            if let (roundSeed, shrunk, mismatch) = summary.failure {
                 failed = true
-                let (shrunk, mismatch) = try tester.shrink(sequence) ?? (sequence, StressTest.Mismatch(step: 0, reason: "did not fail again"))
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let path = "\(out)/stress-\(engine.name)-\(roundSeed).trace"
                 try StressReproducer.write(shrunk, engine: engine.name, mismatch: mismatch.description, to: path)
                 result = "MISMATCH (seed \(roundSeed)): \(mismatch); shrunk to \(shrunk.count) steps in \(path)"
-                break
             }
-            table.append([engine.name, String(rounds), NumberFormat.grouped(Double(total)), String(reopens), String(crashes), result])
+            table.append([engine.name, String(summary.rounds), NumberFormat.grouped(Double(summary.steps)), String(summary.reopens),
+                          String(summary.crashes), result])
         }
         print(table.render(), terminator: "")
         if failed { throw ExitCode(1) }

@@ -61,6 +61,20 @@ struct StressTestTests {
         #expect(try TraceReader(path: path).header["stress_mismatch"] == mismatch.description)
     }
 
+    @Test("a time budget runs rounds until it is spent, or stops at the first mismatch with the round's seed and a shrunk sequence")
+    func budget() throws {
+        let scratch = try ScratchDirectory("stress-budget")
+        let correct = StressTest(engine: MemoryStore.descriptor, options: StoreOptions(durability: .none), scratch: scratch.path)
+        let fine = try correct.run(seconds: 0.5, seed: 9, steps: 200)
+        #expect(fine.failure == nil && fine.rounds >= 2 && fine.steps == fine.rounds * 200)
+        let planted = StressTest(engine: PlantedBugStore.descriptor, options: StoreOptions(durability: .none), scratch: scratch.path)
+        let found = try planted.run(seconds: 60, seed: 1, steps: 3_000)
+        let failure = try #require(found.failure, "the planted bug shows within the budget")
+        #expect(failure.seed == 1 &+ UInt64(found.rounds - 1), "the failing round is the last one run")
+        #expect(failure.steps.count <= 20)
+        #expect(try planted.run(failure.steps) != nil, "the shrunk sequence still fails")
+    }
+
     @Test("a reproducer keeps reopens, crashes and maintenance where they were")
     func reproducerRoundTrip() throws {
         let scratch = try ScratchDirectory("stress-roundtrip")
