@@ -3,6 +3,7 @@ import Foundation
 import Replay
 import Report
 import ResultsSchema
+import StoreCore
 
 extension Comparison.MetricClass: ExpressibleByArgument {}
 
@@ -112,8 +113,9 @@ struct BaselineCommand: ParsableCommand {
             let loaded = loadResults(source)
             guard loaded.invocation != nil else { unusable("\(source) does not record the run's arguments, so it cannot be checked again") }
             let target = directory + "/\(name).json"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try (try loaded.encoded() + Data("\n".utf8)).write(to: URL(fileURLWithPath: target), options: .atomic)
+            try StorageDirectory.createPath(directory, fileSystem: PosixFileSystem())
+            try StorageDirectory(path: directory, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
+                .writeAtomically("\(name).json", contents: Array(try loaded.encoded()) + [10])
             print("saved \(source) as baseline \(target)")
         }
 

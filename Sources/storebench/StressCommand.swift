@@ -66,7 +66,7 @@ struct StressCommand: ParsableCommand {
             var result = "agrees"
             if let (roundSeed, shrunk, mismatch) = summary.failure {
                 failed = true
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try StorageDirectory.createPath(out, fileSystem: PosixFileSystem())
                 let path = "\(out)/stress-\(engine.name)-\(roundSeed).trace"
                 try StressReproducer.write(shrunk, engine: engine.name, mismatch: mismatch.description, to: path)
                 result = "MISMATCH (seed \(roundSeed)): \(mismatch); shrunk to \(shrunk.count) steps in \(path)"
