@@ -9,7 +9,7 @@ import CHardwareCRC
 /// capacity), then the key's bytes, then the value's. A point lookup reads one block instead of a
 /// tree path and a separate value array, and an overwrite that fits rewrites the value in place.
 ///
-/// The engine owns every entry: it allocates them here and frees them with `free()`.
+/// The engine owns every entry: `EntryArena` holds their memory.
 struct MemoryEntry {
     let base: UnsafeMutableRawPointer
 
@@ -17,12 +17,15 @@ struct MemoryEntry {
 
     init(_ base: UnsafeMutableRawPointer) { self.base = base }
 
-    /// A new entry holding copies of `key` and `value`, with room for exactly `value.count` bytes.
-    static func make(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> MemoryEntry {
-        let base = UnsafeMutableRawPointer.allocate(byteCount: headerSize + key.count + value.count, alignment: 8)
+    /// A new entry in `arena` holding copies of `key` and `value`; the value's capacity is what
+    /// the arena's block has room for.
+    static func make(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, in arena: inout EntryArena) -> MemoryEntry {
+        let byteCount = headerSize + key.count + value.count
+        let base = arena.allocate(byteCount)
+        let capacity = EntryArena.blockSize(byteCount) - headerSize - key.count
         base.storeBytes(of: UInt32(truncatingIfNeeded: key.count), as: UInt32.self)
         base.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: 4, as: UInt32.self)
-        base.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: 8, as: UInt32.self)
+        base.storeBytes(of: UInt32(truncatingIfNeeded: capacity), toByteOffset: 8, as: UInt32.self)
         if key.count > 0 { (base + headerSize).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if value.count > 0 { (base + headerSize + key.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
         return MemoryEntry(base)
@@ -65,5 +68,8 @@ struct MemoryEntry {
         storebench_prefetch(base + 192)
     }
 
-    func free() { base.deallocate() }
+    /// Returns the entry's block to `arena`.
+    func free(in arena: inout EntryArena) {
+        arena.deallocate(base, byteCount: Self.headerSize + keyCount + valueCapacity)
+    }
 }

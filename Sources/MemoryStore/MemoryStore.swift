@@ -36,7 +36,9 @@ public final class MemoryStore: Store, @unchecked Sendable {
     private let map = OrderedKeyMap<UnsafeMutableRawPointer>()
     /// Key to entry: point operations. Owns the entries with `map`; freed in `deinit`.
     private var index = PointIndex()
-    /// Guards `map`, `index`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
+    /// The entries' memory.
+    private var arena = EntryArena()
+    /// Guards `map`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
     private let lock = ReadWriteLock()
     private var liveBytes = 0
     private var lockedDirectory: LockedDirectory?
@@ -55,8 +57,9 @@ public final class MemoryStore: Store, @unchecked Sendable {
 
     deinit {
         lockedDirectory?.release()
-        index.forEach { $0.free() }
+        index.forEach { $0.free(in: &arena) }
         index.deallocate()
+        arena.release()
     }
 
     @inline(__always)
@@ -135,13 +138,13 @@ public final class MemoryStore: Store, @unchecked Sendable {
             }
             // A new exact-size entry: a value that grew does not fit, and one that shrank to less
             // than half would keep its old capacity allocated.
-            let replacement = MemoryEntry.make(key: key, value: value)
+            let replacement = MemoryEntry.make(key: key, value: value, in: &arena)
             index.replace(entry, with: replacement, hash: hash)
             _ = map.replaceValue(replacement.base, forKey: key)
-            entry.free()
+            entry.free(in: &arena)
             return
         }
-        let entry = MemoryEntry.make(key: key, value: value)
+        let entry = MemoryEntry.make(key: key, value: value, in: &arena)
         index.insert(entry, hash: hash)
         map.insert(entry.base, forKey: key)
         liveBytes += key.count + value.count
@@ -152,7 +155,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         guard let entry = index.remove(key, hash: hash) else { return }
         _ = map.removeValue(forKey: key)
         liveBytes -= key.count + entry.valueCount
-        entry.free()
+        entry.free(in: &arena)
     }
 
     @discardableResult

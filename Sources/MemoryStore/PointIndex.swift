@@ -19,13 +19,31 @@ struct PointIndex {
         var size = 16
         while size < capacity * 2 { size *= 2 }
         mask = size - 1
-        slots = .allocate(capacity: size)
-        slots.initialize(repeating: Slot(hash: 0, entry: nil), count: size)
+        slots = Self.allocateSlots(size)
     }
 
     /// Frees the table (not the entries).
     func deallocate() {
-        slots.deallocate()
+        Self.deallocateSlots(slots, mask + 1)
+    }
+
+    /// Tables of 2 MiB and more sit on huge pages: their probes land at random.
+    private static func allocateSlots(_ size: Int) -> UnsafeMutablePointer<Slot> {
+        let byteCount = size * MemoryLayout<Slot>.stride
+        let slots = byteCount >= HugePages.pageSize
+            ? HugePages.allocate(byteCount: byteCount).bindMemory(to: Slot.self, capacity: size)
+            : UnsafeMutablePointer<Slot>.allocate(capacity: size)
+        slots.initialize(repeating: Slot(hash: 0, entry: nil), count: size)
+        return slots
+    }
+
+    private static func deallocateSlots(_ slots: UnsafeMutablePointer<Slot>, _ size: Int) {
+        let byteCount = size * MemoryLayout<Slot>.stride
+        if byteCount >= HugePages.pageSize {
+            HugePages.deallocate(UnsafeMutableRawPointer(slots), byteCount: byteCount)
+        } else {
+            slots.deallocate()
+        }
     }
 
     /// The hash of a key: eight bytes at a time, then a 64-bit finalizer, so keys that differ only
@@ -140,11 +158,10 @@ struct PointIndex {
         let oldSize = mask + 1
         let size = oldSize * 2
         mask = size - 1
-        slots = .allocate(capacity: size)
-        slots.initialize(repeating: Slot(hash: 0, entry: nil), count: size)
+        slots = Self.allocateSlots(size)
         for index in 0..<oldSize {
             if let entry = old[index].entry { place(entry, hash: old[index].hash) }
         }
-        old.deallocate()
+        Self.deallocateSlots(old, oldSize)
     }
 }
