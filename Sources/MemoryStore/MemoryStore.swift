@@ -5,9 +5,9 @@ import StoreCore
 /// measurement is the harness itself.
 ///
 /// Each key and its value live in one `MemoryEntry`, reached two ways: a hash table
-/// (`PointIndex`) for gets, overwrites and read-modify-writes, and an in-memory B+tree
-/// (`OrderedKeyMap`, key to entry) for ordered scans. Only inserts and deletes change the tree, so
-/// the common point operations never walk it.
+/// (`PointIndex`) for gets, overwrites and read-modify-writes, and a B+tree (`EntryTree`) for
+/// ordered scans. Only inserts and deletes change the tree, so the common point operations never
+/// walk it. Entries, table and tree nodes sit on huge pages (`EntryArena`, `HugePages`).
 ///
 /// Opened on a directory it still takes the directory's lock and identity, so the harness treats
 /// it like any engine (a second open fails as `locked`), but its data lives only as long as the
@@ -32,24 +32,27 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public var engineName: String { Self.engineName }
     public let metrics = StoreMetrics()
 
-    /// Key to entry base, in key order: scans.
-    private let map = OrderedKeyMap<UnsafeMutableRawPointer>()
-    /// Key to entry: point operations. Owns the entries with `map`; freed in `deinit`.
-    private var index = PointIndex()
-    /// The entries' memory.
+    /// The entries' memory (and the tree's nodes).
     private var arena = EntryArena()
-    /// Guards `map`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
+    /// The entries in key order: scans.
+    private var tree: EntryTree
+    /// Key to entry: point operations. Holds the same entries as `tree`; freed in `deinit`.
+    private var index = PointIndex()
+    /// Guards `tree`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
     private let lock = ReadWriteLock()
     private var liveBytes = 0
     private var lockedDirectory: LockedDirectory?
     private var isOpen = true
 
     /// A store with no directory: the oracle for tests.
-    public init() {}
+    public init() {
+        tree = EntryTree(arena: &arena)
+    }
 
     /// A store that holds `directory`'s lock while it is open.
     public init(directory: String, options: StoreOptions) throws {
         _ = try options.engineSettings(for: Self.engineName, known: [])
+        tree = EntryTree(arena: &arena)
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
@@ -59,6 +62,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         lockedDirectory?.release()
         index.forEach { $0.free(in: &arena) }
         index.deallocate()
+        tree.release(arena: &arena)
         arena.release()
     }
 
@@ -140,20 +144,20 @@ public final class MemoryStore: Store, @unchecked Sendable {
             // than half would keep its old capacity allocated.
             let replacement = MemoryEntry.make(key: key, value: value, in: &arena)
             index.replace(entry, with: replacement, hash: hash)
-            _ = map.replaceValue(replacement.base, forKey: key)
+            tree.replace(key, with: replacement)
             entry.free(in: &arena)
             return
         }
         let entry = MemoryEntry.make(key: key, value: value, in: &arena)
         index.insert(entry, hash: hash)
-        map.insert(entry.base, forKey: key)
+        tree.insert(key, entry, arena: &arena)
         liveBytes += key.count + value.count
     }
 
     /// Call holding the lock exclusively.
     private func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) {
         guard let entry = index.remove(key, hash: hash) else { return }
-        _ = map.removeValue(forKey: key)
+        tree.remove(key, arena: &arena)
         liveBytes -= key.count + entry.valueCount
         entry.free(in: &arena)
     }
@@ -171,20 +175,20 @@ public final class MemoryStore: Store, @unchecked Sendable {
         var visited = 0
         // Entries come from the tree in groups: every entry of a group is prefetched before the
         // first is handed to `body`, so their memory latencies overlap instead of adding up.
-        try withUnsafeTemporaryAllocation(of: (key: UnsafeRawBufferPointer, entry: MemoryEntry).self, capacity: Self.scanGroup) { group in
+        try withUnsafeTemporaryAllocation(of: MemoryEntry.self, capacity: Self.scanGroup) { group in
             var grouped = 0
             func handOver() throws {
                 for position in 0..<grouped {
-                    try body(group[position].key, group[position].entry.value)
+                    let entry = group[position]
+                    try body(entry.key, entry.value)
                 }
                 visited += grouped
                 grouped = 0
             }
             try start.withUnsafeBytes { start in
-                try map.forEachEntry(from: start) { key, base in
-                    let entry = MemoryEntry(base.pointee)
+                try tree.forEach(from: start) { entry in
                     entry.prefetch()
-                    group.baseAddress!.advanced(by: grouped).initialize(to: (key, entry))
+                    group.baseAddress!.advanced(by: grouped).initialize(to: entry)
                     grouped += 1
                     if grouped == Self.scanGroup { try handOver() }
                     return visited + grouped < limit
@@ -222,7 +226,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         var statistics = try lockedDirectory?.directory.usage() ?? StoreStatistics()
         statistics.liveBytes = liveBytes
         statistics.deadBytes = 0
-        statistics.keyCount = map.count
+        statistics.keyCount = tree.count
         return statistics
     }
 }

@@ -34,6 +34,31 @@ struct MemoryIndexModelTests {
         #expect(try store.scan(from: [], limit: 10).isEmpty)
     }
 
+    @Test("a tree three levels deep splits, empties leaves and internal nodes, and shrinks back")
+    func deepTree() throws {
+        let store = MemoryStore()
+        var random = SeededRandom(seed: 7)
+        var keys = (0..<60_000).map { Array("user\(String(1_000_000_000 + $0 * 7919 % 60_000))".utf8) }
+        keys.shuffle(using: &random)
+        for key in keys { try store.put(key, key) }
+        let sorted = keys.sorted { $0.lexicographicallyPrecedes($1) }
+        #expect(try store.scan(from: [], limit: .max).map(\.key) == sorted)
+        // Delete all but every 500th key, in random order: whole leaves and internal nodes empty.
+        let kept = Set(sorted.enumerated().filter { $0.offset % 500 == 0 }.map(\.element))
+        for key in keys where !kept.contains(key) { try store.delete(key) }
+        let remaining = sorted.filter { kept.contains($0) }
+        #expect(try store.scan(from: [], limit: .max).map(\.key) == remaining)
+        for key in remaining { #expect(try store.get(key) == key) }
+        // A scan from between two keys starts at the next one.
+        let start = remaining[3] + [0]
+        #expect(try store.scan(from: start, limit: 2).map(\.key) == [remaining[4], remaining[5]])
+        for key in remaining { try store.delete(key) }
+        #expect(try store.scan(from: [], limit: .max).isEmpty)
+        #expect(try store.statistics().keyCount == 0)
+        for key in sorted.prefix(100) { try store.put(key, []) }
+        #expect(try store.scan(from: [], limit: .max).map(\.key) == Array(sorted.prefix(100)))
+    }
+
     @Test("a batch updates both indexes")
     func batch() throws {
         let store = MemoryStore()
