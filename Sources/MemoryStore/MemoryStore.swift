@@ -1,23 +1,28 @@
 import StoreCore
 
-/// The `memory` engine: every key in an in-memory B+tree (`OrderedKeyMap`), nothing on disk.
-/// It is the oracle the conformance suite compares the other engines with, and the zero-I/O
-/// baseline that shows how much of a measurement is the harness itself.
+/// The `memory` engine: every key in memory, nothing on disk. It is the oracle the conformance
+/// suite compares the other engines with, and the zero-I/O baseline that shows how much of a
+/// measurement is the harness itself.
+///
+/// Each key and its value live in one `MemoryEntry`, reached two ways: a hash table
+/// (`PointIndex`) for gets, overwrites and read-modify-writes, and a B+tree (`EntryTree`) for
+/// ordered scans. Only inserts and deletes change the tree, so the common point operations never
+/// walk it. Entries, table and tree nodes sit on huge pages (`EntryArena`, `HugePages`).
 ///
 /// Opened on a directory it still takes the directory's lock and identity, so the harness treats
 /// it like any engine (a second open fails as `locked`), but its data lives only as long as the
 /// process: it is not persistent.
 ///
-/// Concurrency: the map sits under a writer-preferring reader-writer lock — readers (gets, scans)
-/// run in parallel, a writer (put, delete, a whole batch) holds it alone for the in-memory update
-/// only. It is the baseline that shows what the harness costs at N threads with no I/O.
+/// Concurrency: both indexes sit under a writer-preferring reader-writer lock — readers (gets,
+/// scans) run in parallel, a writer (put, delete, a whole batch) holds it alone for the in-memory
+/// update only. It is the baseline that shows what the harness costs at N threads with no I/O.
 public final class MemoryStore: Store, @unchecked Sendable {
     public static let engineName = "memory"
     public static let formatVersion = 1
 
     public static let descriptor = EngineDescriptor(
         name: engineName,
-        strategy: "in-memory ordered map (B+tree)",
+        strategy: "in-memory hash index beside an ordered map (B+tree)",
         summary: "volatile oracle and zero-I/O baseline: measures the harness itself",
         isPersistent: false
     ) { directory, options in
@@ -27,19 +32,27 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public var engineName: String { Self.engineName }
     public let metrics = StoreMetrics()
 
-    private let map = OrderedKeyMap<[UInt8]>()
-    /// Guards `map`, `liveBytes`, `lockedDirectory` and `isOpen`.
+    /// The entries' memory (and the tree's nodes).
+    private var arena = EntryArena()
+    /// The entries in key order: scans.
+    private var tree: EntryTree
+    /// Key to entry: point operations. Holds the same entries as `tree`; freed in `deinit`.
+    private var index = PointIndex()
+    /// Guards `tree`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
     private let lock = ReadWriteLock()
     private var liveBytes = 0
     private var lockedDirectory: LockedDirectory?
     private var isOpen = true
 
     /// A store with no directory: the oracle for tests.
-    public init() {}
+    public init() {
+        tree = EntryTree(arena: &arena)
+    }
 
     /// A store that holds `directory`'s lock while it is open.
     public init(directory: String, options: StoreOptions) throws {
         _ = try options.engineSettings(for: Self.engineName, known: [])
+        tree = EntryTree(arena: &arena)
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
@@ -47,6 +60,10 @@ public final class MemoryStore: Store, @unchecked Sendable {
 
     deinit {
         lockedDirectory?.release()
+        index.forEach { $0.free(in: &arena) }
+        index.deallocate()
+        tree.release(arena: &arena)
+        arena.release()
     }
 
     @inline(__always)
@@ -55,39 +72,46 @@ public final class MemoryStore: Store, @unchecked Sendable {
     }
 
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
-        lock.lockShared()
-        defer { lock.unlock() }
-        try checkOpen()
-        // Copy into the caller's buffer like every engine does (sharing the stored array would
-        // make `memory` reads free and its baseline too low).
-        return key.withUnsafeBytes { key in
-            map.withValue(forKey: key) { found in
-                guard let found else { return false }
-                value.removeAll(keepingCapacity: true)
-                found.pointee.withUnsafeBytes { value.append(contentsOf: $0) }
-                return true
-            }
+        try key.withUnsafeBytes { key in
+            let hash = PointIndex.hash(key)
+            lock.lockShared()
+            defer { lock.unlock() }
+            try checkOpen()
+            guard let entry = index.find(key, hash: hash) else { return false }
+            // Copy into the caller's buffer like every engine does (handing out the stored bytes
+            // would make `memory` reads free and its baseline too low).
+            let stored = entry.value
+            value.removeAll(keepingCapacity: true)
+            value.append(contentsOf: UnsafeBufferPointer(start: stored.baseAddress?.assumingMemoryBound(to: UInt8.self), count: stored.count))
+            return true
         }
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws {
         try StoreLimits.check(keySize: key.count)
         try StoreLimits.check(valueSize: value.count)
-        let copy = Self.exactCopy(value)
-        lock.lockExclusive()
-        defer { lock.unlock() }
-        try checkOpen()
-        metrics.addUserBytes(key.count + value.count)
-        store(key, copy)
+        try key.withUnsafeBytes { key in
+            try value.withUnsafeBytes { value in
+                let hash = PointIndex.hash(key)
+                lock.lockExclusive()
+                defer { lock.unlock() }
+                try checkOpen()
+                metrics.addUserBytes(key.count + value.count)
+                store(key, value, hash: hash)
+            }
+        }
     }
 
     public func delete(_ key: [UInt8]) throws {
         try StoreLimits.check(keySize: key.count)
-        lock.lockExclusive()
-        defer { lock.unlock() }
-        try checkOpen()
-        metrics.addUserBytes(key.count)
-        remove(key)
+        try key.withUnsafeBytes { key in
+            let hash = PointIndex.hash(key)
+            lock.lockExclusive()
+            defer { lock.unlock() }
+            try checkOpen()
+            metrics.addUserBytes(key.count)
+            remove(key, hash: hash)
+        }
     }
 
     public func apply(_ batch: WriteBatch) throws {
@@ -98,36 +122,44 @@ public final class MemoryStore: Store, @unchecked Sendable {
         metrics.addUserBytes(batch.userBytes)
         for operation in batch.operations {
             switch operation {
-            case let .put(key, value): store(key, Self.exactCopy(value))
-            case let .delete(key): remove(key)
+            case let .put(key, value):
+                key.withUnsafeBytes { key in
+                    value.withUnsafeBytes { value in store(key, value, hash: PointIndex.hash(key)) }
+                }
+            case let .delete(key):
+                key.withUnsafeBytes { key in remove(key, hash: PointIndex.hash(key)) }
             }
         }
     }
 
-    /// An exact-size copy: holding the caller's array would also hold its spare capacity (a reused
-    /// 4 KiB buffer behind a 100-byte value). Made before taking the lock.
-    private static func exactCopy(_ value: [UInt8]) -> [UInt8] {
-        value.withUnsafeBufferPointer { source in
-            [UInt8](unsafeUninitializedCapacity: source.count) { buffer, count in
-                if let base = source.baseAddress { buffer.baseAddress!.update(from: base, count: source.count) }
-                count = source.count
+    /// Sets `key` to a copy of `value`. Call holding the lock exclusively.
+    private func store(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64) {
+        if let entry = index.find(key, hash: hash) {
+            liveBytes += value.count - entry.valueCount
+            if value.count <= entry.valueCapacity, value.count * 2 >= entry.valueCapacity {
+                entry.overwriteValue(value)
+                return
             }
+            // A new exact-size entry: a value that grew does not fit, and one that shrank to less
+            // than half would keep its old capacity allocated.
+            let replacement = MemoryEntry.make(key: key, value: value, in: &arena)
+            index.replace(entry, with: replacement, hash: hash)
+            tree.replace(key, with: replacement)
+            entry.free(in: &arena)
+            return
         }
+        let entry = MemoryEntry.make(key: key, value: value, in: &arena)
+        index.insert(entry, hash: hash)
+        tree.insert(key, entry, arena: &arena)
+        liveBytes += key.count + value.count
     }
 
     /// Call holding the lock exclusively.
-    private func store(_ key: [UInt8], _ copy: [UInt8]) {
-        if let old = key.withUnsafeBytes({ map.replaceValue(copy, forKey: $0) }) ?? map.insert(copy, forKey: key) {
-            liveBytes += copy.count - old.count
-        } else {
-            liveBytes += key.count + copy.count
-        }
-    }
-
-    private func remove(_ key: [UInt8]) {
-        if let old = map.removeValue(forKey: key) {
-            liveBytes -= key.count + old.count
-        }
+    private func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) {
+        guard let entry = index.remove(key, hash: hash) else { return }
+        tree.remove(key, arena: &arena)
+        liveBytes -= key.count + entry.valueCount
+        entry.free(in: &arena)
     }
 
     @discardableResult
@@ -139,17 +171,36 @@ public final class MemoryStore: Store, @unchecked Sendable {
         lock.lockShared()
         defer { lock.unlock() }
         try checkOpen()
-        var visited = 0
         guard limit > 0 else { return 0 }
-        try start.withUnsafeBytes { start in
-            try map.forEachEntry(from: start) { key, value in
-                try value.pointee.withUnsafeBytes { value in try body(key, value) }
-                visited += 1
-                return visited < limit
+        var visited = 0
+        // Entries come from the tree in groups: every entry of a group is prefetched before the
+        // first is handed to `body`, so their memory latencies overlap instead of adding up.
+        try withUnsafeTemporaryAllocation(of: MemoryEntry.self, capacity: Self.scanGroup) { group in
+            var grouped = 0
+            func handOver() throws {
+                for position in 0..<grouped {
+                    let entry = group[position]
+                    try body(entry.key, entry.value)
+                }
+                visited += grouped
+                grouped = 0
             }
+            try start.withUnsafeBytes { start in
+                try tree.forEach(from: start) { entry in
+                    entry.prefetch()
+                    group.baseAddress!.advanced(by: grouped).initialize(to: entry)
+                    grouped += 1
+                    if grouped == Self.scanGroup { try handOver() }
+                    return visited + grouped < limit
+                }
+            }
+            try handOver()
         }
         return visited
     }
+
+    /// Entries a scan prefetches at once.
+    private static var scanGroup: Int { 16 }
 
     public func sync() throws {
         try lock.withSharedLock { try checkOpen() }
@@ -175,7 +226,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         var statistics = try lockedDirectory?.directory.usage() ?? StoreStatistics()
         statistics.liveBytes = liveBytes
         statistics.deadBytes = 0
-        statistics.keyCount = map.count
+        statistics.keyCount = tree.count
         return statistics
     }
 }

@@ -40,8 +40,8 @@ public struct Replayer {
     private var batchMark = 0
     /// Position of the next operation in the trace (every record counts, begin and commit too).
     public private(set) var position = 0
-    /// CRC-32C of every key and value scans visited (so the bytes are read, not just located).
-    public private(set) var scanChecksum: UInt32 = 0
+    /// `ScanDigest` of every key and value scans visited (so the bytes are read, not just located).
+    public private(set) var scanChecksum: UInt64 = 0
 
     public init(store: any Store, synthesizer: ValueSynthesizer, startingAt position: Int = 0) {
         self.store = store
@@ -93,11 +93,11 @@ public struct Replayer {
             try store.delete(operation.key)
             return .completed(.delete, isWrite: true, startedAt: start, mark: mark)
         case .scan:
-            // Every byte a scan visits is read (checksummed), as a real reader would: a store
+            // Every byte a scan visits is read (digested), as a real reader would: a store
             // that hands out pointers without touching the data does not get a free scan.
             var checksum = scanChecksum
             try store.scan(from: operation.key, limit: operation.scanCount) { key, value in
-                checksum = CRC32C.checksum(value, continuing: CRC32C.checksum(key, continuing: checksum))
+                checksum = ScanDigest.fold(value, into: ScanDigest.fold(key, into: checksum))
             }
             scanChecksum = checksum
             return .completed(.scan, isWrite: false, startedAt: start, mark: mark)

@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CHardwareCRC
+
+/// One key and its value in a single allocation: a 16-byte header (key length, value length, value
+/// capacity), then the key's bytes, then the value's. A point lookup reads one block instead of a
+/// tree path and a separate value array, and an overwrite that fits rewrites the value in place.
+///
+/// The engine owns every entry: `EntryArena` holds their memory.
+struct MemoryEntry {
+    let base: UnsafeMutableRawPointer
+
+    static var headerSize: Int { 16 }
+
+    init(_ base: UnsafeMutableRawPointer) { self.base = base }
+
+    /// A new entry in `arena` holding copies of `key` and `value`; the value's capacity is what
+    /// the arena's block has room for.
+    static func make(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, in arena: inout EntryArena) -> MemoryEntry {
+        let byteCount = headerSize + key.count + value.count
+        let base = arena.allocate(byteCount)
+        let capacity = EntryArena.blockSize(byteCount) - headerSize - key.count
+        base.storeBytes(of: UInt32(truncatingIfNeeded: key.count), as: UInt32.self)
+        base.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: 4, as: UInt32.self)
+        base.storeBytes(of: UInt32(truncatingIfNeeded: capacity), toByteOffset: 8, as: UInt32.self)
+        if key.count > 0 { (base + headerSize).copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        if value.count > 0 { (base + headerSize + key.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        return MemoryEntry(base)
+    }
+
+    @inline(__always) var keyCount: Int { Int(base.load(as: UInt32.self)) }
+    @inline(__always) var valueCount: Int { Int(base.load(fromByteOffset: 4, as: UInt32.self)) }
+    @inline(__always) var valueCapacity: Int { Int(base.load(fromByteOffset: 8, as: UInt32.self)) }
+
+    @inline(__always) var key: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + Self.headerSize, count: keyCount)
+    }
+
+    @inline(__always) var value: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + Self.headerSize + keyCount, count: valueCount)
+    }
+
+    /// Whether the entry's key is `other`.
+    @inline(__always)
+    func hasKey(_ other: UnsafeRawBufferPointer) -> Bool {
+        let count = keyCount
+        guard count == other.count else { return false }
+        return count == 0 || memcmp(base + Self.headerSize, other.baseAddress!, count) == 0
+    }
+
+    /// Overwrites the value in place; the caller checked that it fits `valueCapacity`.
+    @inline(__always)
+    func overwriteValue(_ value: UnsafeRawBufferPointer) {
+        if value.count > 0 { (base + Self.headerSize + keyCount).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        base.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: 4, as: UInt32.self)
+    }
+
+    /// Starts loading the entry's first 256 bytes (its header, key and a 200-byte value) into
+    /// the cache.
+    @inline(__always)
+    func prefetch() {
+        storebench_prefetch(base)
+        storebench_prefetch(base + 64)
+        storebench_prefetch(base + 128)
+        storebench_prefetch(base + 192)
+    }
+
+    /// Returns the entry's block to `arena`.
+    func free(in arena: inout EntryArena) {
+        arena.deallocate(base, byteCount: Self.headerSize + keyCount + valueCapacity)
+    }
+}
