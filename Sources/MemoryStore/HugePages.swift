@@ -4,35 +4,32 @@ import Glibc
 import Darwin
 #endif
 
-/// Anonymous memory the kernel is asked to back with 2 MiB pages (`MADV_HUGEPAGE`; honoured where
+/// Memory the kernel is asked to back with 2 MiB pages (`MADV_HUGEPAGE`; honoured where
 /// transparent huge pages are `always` or `madvise`). The engine's entries and hash table are
 /// reached at random addresses over tens of megabytes: with 4 KiB pages nearly every such access
 /// also misses the TLB, and under virtualisation a page walk costs several more memory reads.
+/// The regions come from the process allocator (aligned), not from `mmap` directly, so that the
+/// allocator's statistics — the memory figures of a run — count them like any engine's memory.
 enum HugePages {
     static var pageSize: Int { 2 << 20 }
 
     /// `byteCount` (a multiple of `pageSize`) zeroed bytes aligned to `pageSize`.
     static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
-        let mapped = byteCount + pageSize
-        guard let raw = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              raw != MAP_FAILED else {
-            fatalError("memory engine: cannot map \(byteCount) bytes: \(String(cString: strerror(errno)))")
+        var raw: UnsafeMutableRawPointer?
+        let status = posix_memalign(&raw, pageSize, byteCount)
+        guard status == 0, let base = raw else {
+            fatalError("memory engine: cannot allocate \(byteCount) bytes: \(String(cString: strerror(status)))")
         }
-        // Trim to an aligned span so that whole huge pages fit in it.
-        let address = Int(bitPattern: raw)
-        let aligned = (address + pageSize - 1) & ~(pageSize - 1)
-        if aligned > address { munmap(raw, aligned - address) }
-        let tail = address + mapped - (aligned + byteCount)
-        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + byteCount), tail) }
-        let base = UnsafeMutableRawPointer(bitPattern: aligned)!
         #if os(Linux)
         _ = madvise(base, byteCount, MADV_HUGEPAGE)
         #endif
+        // The allocator may hand back reused memory: the hash table needs zeros (empty slots).
+        memset(base, 0, byteCount)
         return base
     }
 
     static func deallocate(_ base: UnsafeMutableRawPointer, byteCount: Int) {
-        munmap(base, byteCount)
+        free(base)
     }
 }
 
