@@ -209,7 +209,8 @@ struct LSMPreallocationTests {
             try store.put(bytes("big"), [UInt8](repeating: 9, count: 3000))
             let (copy, log) = try crashCopy(of: path, closing: store, to: scratch.child("copy"))
             var data = try Data(contentsOf: URL(fileURLWithPath: log))
-            let records = try LogReader.read(Array(data), path: log)
+            let number = try #require(FileNames.number(of: URL(fileURLWithPath: log).lastPathComponent, .wal))
+            let records = try LogReader.read(Array(data), path: log, logNumber: number)
             #expect(data.count > records.validEnd, "the WAL was preallocated")
             #expect(data[records.validEnd...].allSatisfy { $0 == 0 })
             let lastStart = records.records.last!.offset
