@@ -44,7 +44,11 @@ public final class LSMStore: Store, @unchecked Sendable {
         summary: "WAL in 32 KiB blocks with group commit, multi-version memtable, SSTs with bloom filters and a sharded block cache, leveled compaction, write stalls",
         isPersistent: true,
         hasBackgroundMaintenance: true,
-        stressSettings: ["write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB"],
+        stressSettings: [
+            "write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB",
+            // Recycled WALs under every durability, so crash and stress runs cover them.
+            "recycle_wal": "2",
+        ],
         peers: ["leveldb", "rocksdb"]
     ) { directory, options in
         try LSMStore(directory: directory, options: options)
