@@ -205,4 +205,36 @@ struct RecycledWALTests {
             scratch.remove()
         }
     }
+
+    @Test("a format-2 store (legacy WAL records) opens, replays its WAL and is marked format 3")
+    func formatTwoStoreOpens() throws {
+        let scratch = try ScratchDirectory("lsm-format2")
+        defer { scratch.remove() }
+        let path = scratch.child("store")
+        let store = try openLSM(path, durability: .always)
+        for index in 0..<20 { try store.put(key("k", index), value(UInt8(index))) }
+        let (copy, _) = try crashCopy(of: path, closing: store, to: scratch.child("copy"))
+        // Rewrite the WAL as a format-2 binary wrote it: the same records, legacy headers.
+        let storage = StorageDirectory(path: copy, fileSystem: PosixFileSystem(), metrics: StoreMetrics())
+        let log = try #require(try storage.list().filter { $0.hasSuffix(".log") }.sorted().last)
+        let records = try readWAL(copy + "/" + log).records
+        #expect(records.count == 20)
+        try storage.remove(log)
+        let writer = LogWriter(file: try storage.create(log), offset: 0)
+        for (_, record) in records { try writer.append(record) }
+        writer.close()
+        try storage.writeAtomically(StoreIdentity.fileName, contents: StoreIdentity(engine: "lsm", formatVersion: 2).encoded())
+        let reopened = try openLSM(copy, durability: .always, ["write_buffer_size": "16KiB"])
+        #expect(reopened.recoveryReport.replayedCommits == 20)
+        for index in 0..<20 { #expect(try reopened.get(key("k", index)) == value(UInt8(index))) }
+        let identity = try StoreIdentity.read(from: storage)
+        #expect(identity?.formatVersion == LSMStore.formatVersion)
+        // Enough commits to flush the legacy WAL away and recycle the store's own ones.
+        for index in 0..<600 { try reopened.put(key("n", index), value(0x33)) }
+        try reopened.close()
+        let again = try openLSM(copy, durability: .always)
+        for index in 0..<20 { #expect(try again.get(key("k", index)) == value(UInt8(index))) }
+        #expect(try again.get(key("n", 599)) == value(0x33))
+        try again.close()
+    }
 }
