@@ -5,7 +5,7 @@ struct LSMSettings: Sendable {
     static let known: Set<String> = [
         "write_buffer_size", "block_size", "block_cache_size", "bloom_bits_per_key",
         "l0_compaction_trigger", "l0_slowdown_trigger", "l0_stop_trigger", "level1_size",
-        "level_multiplier", "target_file_size", "preallocate",
+        "level_multiplier", "target_file_size", "preallocate", "recycle_wal",
     ]
 
     /// Memtable bytes after which it turns immutable and is flushed.
@@ -27,6 +27,11 @@ struct LSMSettings: Sendable {
     /// only (no size or extent change to journal). Default: on under durability `always`, where
     /// every commit pays that sync; off otherwise, where the zeros would only add writes.
     var preallocate: Bool
+    /// WAL files a flush made obsolete that are kept to become later WALs (renamed, their old
+    /// records overwritten in place), so commits write into space the file already has without a
+    /// zero-fill pass. Default: 2 under durability `always`, 0 otherwise (FORMAT.md, "Recycled
+    /// WAL files").
+    var recycleWAL: Int
 
     init(_ options: StoreOptions) throws {
         let settings = try options.engineSettings(for: LSMStore.engineName, known: Self.known)
@@ -41,6 +46,7 @@ struct LSMSettings: Sendable {
         levelMultiplier = try settings.size("level_multiplier", default: 10, range: 2...100)
         targetFileSize = try settings.size("target_file_size", default: 2 << 20, range: (16 << 10)...(1 << 30))
         preallocate = try settings.flag("preallocate", default: options.durability == .always)
+        recycleWAL = try settings.size("recycle_wal", default: options.durability == .always ? 2 : 0, range: 0...16)
         guard l0CompactionTrigger <= l0SlowdownTrigger, l0SlowdownTrigger <= l0StopTrigger else {
             throw StoreError.invalidArgument("lsm settings: need l0_compaction_trigger ≤ l0_slowdown_trigger ≤ l0_stop_trigger")
         }
@@ -53,7 +59,7 @@ struct LSMSettings: Sendable {
             "write_buffer_size": writeBufferSize, "block_size": blockSize, "block_cache_size": blockCacheBytes,
             "bloom_bits_per_key": bloomBitsPerKey, "l0_compaction_trigger": l0CompactionTrigger,
             "l0_slowdown_trigger": l0SlowdownTrigger, "l0_stop_trigger": l0StopTrigger, "level1_size": level1Size,
-            "level_multiplier": levelMultiplier, "target_file_size": targetFileSize,
+            "level_multiplier": levelMultiplier, "target_file_size": targetFileSize, "recycle_wal": recycleWAL,
         ].mapValues(String.init)
     }
 

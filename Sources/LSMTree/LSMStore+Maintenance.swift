@@ -128,14 +128,23 @@ extension LSMStore {
         }
     }
 
-    /// Removes WALs below the log number (their commits are all in SSTs now).
+    /// Retires the WALs below the log number (their commits are all in SSTs now): keeps up to
+    /// `recycle_wal` of them for reuse as later WALs, removes the others.
     func removeObsoleteLogs() throws {
-        let limit = lock.withLock { logNumber }
-        let obsolete = try storage.list().filter { name in
-            guard let number = FileNames.number(of: name, .wal) else { return false }
-            return number < limit
+        let obsolete = lock.withLock { () -> [UInt64] in
+            let obsolete = liveLogs.filter { $0 < logNumber }
+            liveLogs.removeAll { $0 < logNumber }
+            var removed: [UInt64] = []
+            for number in obsolete {
+                if number >= firstOwnLog && recycledLogs.count < settings.recycleWAL {
+                    recycledLogs.append(number)
+                } else {
+                    removed.append(number)
+                }
+            }
+            return removed
         }
-        try storage.remove(obsolete)
+        try storage.remove(obsolete.map(FileNames.wal))
     }
 
     public func waitForMaintenance() throws {

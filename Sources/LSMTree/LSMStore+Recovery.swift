@@ -5,6 +5,11 @@ import StoreCore
 extension LSMStore {
     func recover() throws {
         try storage.removeTemporaryFiles()
+        // New WALs are written in the recyclable layout: an older binary must not open the store.
+        if lockedDirectory.identity.formatVersion < Self.formatVersion {
+            try storage.writeAtomically(StoreIdentity.fileName,
+                                        contents: StoreIdentity(engine: Self.engineName, formatVersion: Self.formatVersion).encoded())
+        }
         let names = try storage.list()
         guard names.contains(FileNames.current) else {
             // SSTs only exist once CURRENT does (a flush records them in the MANIFEST it names).
@@ -68,6 +73,7 @@ extension LSMStore {
         for number in logs where number >= logNumber {
             nextFileNumber = max(nextFileNumber, number + 1)
             lastSequence = max(lastSequence, try replay(wal: number))
+            liveLogs.append(number)
         }
         self.lastSequence.store(lastSequence, ordering: .releasing)
         // A file numbered past what the MANIFEST recorded can exist: a MANIFEST or WAL created
@@ -97,7 +103,7 @@ extension LSMStore {
         let name = FileNames.wal(number)
         let path = storage.path(of: name)
         let bytes = try storage.readAll(name)
-        let log = try LogReader.read(bytes, path: path)
+        let log = try LogReader.read(bytes, path: path, logNumber: number)
         recoveryReport.walFiles += 1
         var lastSequence: UInt64 = 0
         for (offset, record) in log.records {
@@ -120,8 +126,9 @@ extension LSMStore {
             lastSequence = max(lastSequence, sequence)
             recoveryReport.replayedCommits += 1
         }
-        // Zeros alone after the last record are preallocated space the WAL had not reached:
-        // nothing was torn, and the file is only read from now on.
+        // Zeros alone after the last record are preallocated space the WAL had not reached, and
+        // records of another log number a recycled file's earlier use: nothing was torn, and
+        // the file is only read from now on.
         let unwritten = log.tornBytes > 0 && !bytes[log.validEnd...].contains { $0 != 0 }
         if log.tornBytes > 0 && !unwritten {
             let file = try storage.open(name, writable: true)
@@ -151,7 +158,9 @@ extension LSMStore {
         let number = nextFileNumber
         nextFileNumber += 1
         let file = try storage.create(FileNames.wal(number))
-        wal = LogWriter(file: file, offset: 0, space: try walSpace(for: file))
+        wal = LogWriter(file: file, offset: 0, space: try walSpace(for: file), logNumber: number)
         walNumber = number
+        firstOwnLog = min(firstOwnLog, number)
+        liveLogs.append(number)
     }
 }

@@ -144,20 +144,29 @@ extension LSMStore {
     /// Turns the memtable immutable and starts a new one with a new WAL. Call as the write
     /// leader, not holding `lock`, with no immutable memtable.
     func freezeMemtable() throws {
-        let number = allocateFileNumber()
+        let (number, recycled) = lock.withLock { () -> (UInt64, UInt64?) in
+            nextFileNumber += 1
+            liveLogs.append(nextFileNumber - 1)
+            return (nextFileNumber - 1, recycledLogs.isEmpty ? nil : recycledLogs.removeFirst())
+        }
         let file: DurableFile
         let space: PreallocatedSpace?
         do {
-            file = try storage.create(FileNames.wal(number))
-            space = try walSpace(for: file)
             // The frozen memtable's WAL is complete on disk.
             if durability != .always { try wal.sync() }
+            if let recycled {
+                file = try reuseWAL(recycled, as: number)
+                space = nil
+            } else {
+                file = try storage.create(FileNames.wal(number))
+                space = try walSpace(for: file)
+            }
         } catch {
             lock.withLock { setFailure(error) }
             throw error
         }
         let previous = wal!
-        wal = LogWriter(file: file, offset: 0, space: space)
+        wal = LogWriter(file: file, offset: 0, space: space, logNumber: number)
         walNumber = number
         unsynced.store(false, ordering: .relaxed)
         lock.withLock {
@@ -167,6 +176,14 @@ extension LSMStore {
             publishView()
         }
         previous.close()
+    }
+
+    /// Renames the kept WAL `old` to WAL `number` (durable once the directory is fsynced) and
+    /// opens it to be overwritten from the start. Its old records carry log number `old`, so
+    /// recovery never takes them for records of `number`; a write past its old size grows it.
+    func reuseWAL(_ old: UInt64, as number: UInt64) throws -> DurableFile {
+        try storage.rename(FileNames.wal(old), to: FileNames.wal(number))
+        return try storage.open(FileNames.wal(number), writable: true)
     }
 
     /// Zero-filled space ahead of a new WAL's writes (setting `preallocate`). Bounded at twice

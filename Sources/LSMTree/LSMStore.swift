@@ -31,9 +31,10 @@ import Synchronization
 /// and WAL writes run without `lock`.
 public final class LSMStore: Store, @unchecked Sendable {
     public static let engineName = "lsm"
-    /// 2: a WAL may end in preallocated zeros (FORMAT.md, "Preallocated WAL space"); format-1
-    /// stores open unchanged.
-    public static let formatVersion = 2
+    /// 2: a WAL may end in preallocated zeros (FORMAT.md, "Preallocated WAL space"). 3: WAL
+    /// records carry their log number and WAL files are recycled (FORMAT.md, "Recycled WAL
+    /// files"). Stores of format 1 and 2 open, and are marked format 3 as they do.
+    public static let formatVersion = 3
     /// Levels 0 … 6.
     static let levels = 7
 
@@ -43,7 +44,11 @@ public final class LSMStore: Store, @unchecked Sendable {
         summary: "WAL in 32 KiB blocks with group commit, multi-version memtable, SSTs with bloom filters and a sharded block cache, leveled compaction, write stalls",
         isPersistent: true,
         hasBackgroundMaintenance: true,
-        stressSettings: ["write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB"],
+        stressSettings: [
+            "write_buffer_size": "32KiB", "level1_size": "128KiB", "target_file_size": "32KiB", "block_size": "1KiB",
+            // Recycled WALs under every durability, so crash and stress runs cover them.
+            "recycle_wal": "2",
+        ],
         peers: ["leveldb", "rocksdb"]
     ) { directory, options in
         try LSMStore(directory: directory, options: options)
@@ -87,6 +92,13 @@ public final class LSMStore: Store, @unchecked Sendable {
     var persistedSequence: UInt64 = 0
     var nextFileNumber: UInt64 = 1
     var logNumber: UInt64 = 0
+    /// WALs that may still hold commits no SST does (numbered ≥ `logNumber` once a flush moves it).
+    var liveLogs: [UInt64] = []
+    /// Obsolete WALs kept for reuse (setting `recycle_wal`), oldest first.
+    var recycledLogs: [UInt64] = []
+    /// The first WAL this process created: it and later ones are in the recyclable layout, so
+    /// only they may be recycled (an older WAL's legacy records could not be told from new ones).
+    var firstOwnLog: UInt64 = .max
     /// What to compact next (with each level's compact pointer).
     var compactionPolicy: CompactionPolicy
     var failure: StoreError?
@@ -334,6 +346,12 @@ public final class LSMStore: Store, @unchecked Sendable {
                     if failed == nil && closeError == nil {
                         try? wal.sync()
                         try? deleteObsoleteFiles()
+                        // Kept WALs are for this session's next WALs; the next open starts afresh.
+                        let kept = lock.withLock { () -> [UInt64] in
+                            defer { recycledLogs.removeAll() }
+                            return recycledLogs
+                        }
+                        try? storage.remove(kept.map(FileNames.wal))
                     }
                     releaseFiles()
                 }

@@ -8,6 +8,19 @@ struct LogReader {
         var validEnd = 0
         /// Bytes past `validEnd` that did not form a complete record (a torn tail).
         var tornBytes = 0
+        /// Bytes past `validEnd` that are no part of this log: zeros written ahead, or records of
+        /// a recycled file's earlier use (the recyclable layout only).
+        var staleBytes = 0
+    }
+
+    /// Reads the records of WAL `logNumber`: in the recyclable layout when its first fragment
+    /// has a recyclable type (format 3, and any recycled file), else in the legacy layout (a
+    /// WAL of format ≤ 2, or one with nothing written yet).
+    static func read(_ bytes: [UInt8], path: String, logNumber: UInt64) throws -> Result {
+        if let first = bytes.count > 6 ? LogFormat.FragmentType(rawValue: bytes[6]) : nil, first.isRecyclable {
+            return try RecyclableLogReader(bytes: bytes, path: path, logNumber: LogFormat.headerLogNumber(logNumber)).read()
+        }
+        return try read(bytes, path: path)
     }
 
     /// Reads every record. A damaged or incomplete fragment with nothing valid after it is a torn
@@ -71,7 +84,7 @@ struct LogReader {
                 return try damaged(position, "zero header")
             }
             guard length <= left - LogFormat.headerSize, position + LogFormat.headerSize + length <= count,
-                  let type = LogFormat.FragmentType(rawValue: typeByte) else {
+                  let type = LogFormat.FragmentType(rawValue: typeByte), !type.isRecyclable else {
                 return try damaged(position, "bad fragment length \(length) or type \(typeByte)")
             }
             let stored = UInt32(bytes[position]) | UInt32(bytes[position + 1]) << 8
@@ -89,7 +102,7 @@ struct LogReader {
                 return try damaged(position, "fragment checksum mismatch", complete: true, unwritten: unwritten)
             }
             let payload = bytes[(position + LogFormat.headerSize)..<(position + LogFormat.headerSize + length)]
-            switch type {
+            switch type.role {
             case .full:
                 guard pendingStart < 0 else { return try damaged(pendingStart, "record left unfinished") }
                 result.records.append((position, Array(payload)))
@@ -101,7 +114,7 @@ struct LogReader {
             case .middle:
                 guard pendingStart >= 0 else { return try damaged(position, "middle fragment without a first") }
                 pending.append(contentsOf: payload)
-            case .last:
+            default:
                 guard pendingStart >= 0 else { return try damaged(position, "last fragment without a first") }
                 pending.append(contentsOf: payload)
                 result.records.append((pendingStart, pending))

@@ -13,10 +13,17 @@ final class LogWriter {
     /// commit's write lands in blocks the file already has.
     private let space: PreallocatedSpace?
 
-    init(file: DurableFile, offset: Int, space: PreallocatedSpace? = nil) {
+    /// The WAL's number in every fragment header (the recyclable layout), or `nil` for the
+    /// legacy layout (the MANIFEST).
+    let logNumber: UInt32?
+    private let headerSize: Int
+
+    init(file: DurableFile, offset: Int, space: PreallocatedSpace? = nil, logNumber: UInt64? = nil) {
         self.file = file
         self.offset = offset
         self.space = space
+        self.logNumber = logNumber.map(LogFormat.headerLogNumber)
+        headerSize = logNumber == nil ? LogFormat.headerSize : LogFormat.recyclableHeaderSize
         buffer.reserveCapacity(1 << 16)
     }
 
@@ -37,22 +44,29 @@ final class LogWriter {
         var first = true
         repeat {
             let left = LogFormat.blockSize - position % LogFormat.blockSize
-            if left < LogFormat.headerSize {
+            if left < headerSize {
                 buffer.append(contentsOf: repeatElement(0, count: left))
                 position += left
                 continue
             }
-            let length = min(remaining, left - LogFormat.headerSize)
+            let length = min(remaining, left - headerSize)
             let end = length == remaining
-            let type: LogFormat.FragmentType = first ? (end ? .full : .first) : (end ? .last : .middle)
+            let role: LogFormat.FragmentType = first ? (end ? .full : .first) : (end ? .last : .middle)
+            let type = LogFormat.FragmentType.of(role, recyclable: logNumber != nil)
             let payload = UnsafeRawBufferPointer(rebasing: record[start..<(start + length)])
-            // Type byte then payload, without building an array per fragment.
-            let crc = withUnsafeBytes(of: type.rawValue) { CRC32C.checksum(payload, continuing: CRC32C.checksum($0)) }
-            buffer.appendFixed32(CRC32C.mask(crc))
+            // Type byte (and log number) then payload, without building an array per fragment.
+            let headerStart = buffer.count
+            buffer.appendFixed32(0)
             buffer.appendFixed16(UInt16(length))
             buffer.append(type.rawValue)
+            if let logNumber { buffer.appendFixed32(logNumber) }
+            let crc = buffer.withUnsafeBytes { raw in
+                CRC32C.checksum(payload, continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(headerStart + 6)...])))
+            }
+            let masked = CRC32C.mask(crc)
+            for index in 0..<4 { buffer[headerStart + index] = UInt8(truncatingIfNeeded: masked >> (8 * index)) }
             buffer.append(contentsOf: payload)
-            position += LogFormat.headerSize + length
+            position += headerSize + length
             start += length
             remaining -= length
             first = false

@@ -19,8 +19,9 @@ struct EffectiveSettingsTests {
     func lsmReports() throws {
         let defaults = try effective("lsm")
         #expect(defaults["write_buffer_size"] == String(4 << 20))
-        #expect(defaults.count == 10, "\(defaults.keys.sorted())")
+        #expect(defaults.count == 11, "\(defaults.keys.sorted())")
         #expect(try effective("lsm", ["lsm.write_buffer_size": "1MiB"])["write_buffer_size"] == String(1 << 20))
+        #expect(defaults["recycle_wal"] == "2", "on under durability always, the default")
     }
 
     /// Reference LSMs run with lsm's sizes by default, so write amplification and stalls compare
