@@ -146,11 +146,14 @@ extension AppendLogStore {
                 throw error
             }
             // The outputs hold commits no sync may have covered yet (durability interval or
-            // none) but not the tombstones they dropped: sync those inputs first, so that a power
-            // loss cannot keep an older input (its unlink not yet durable) while losing the
-            // unsynced tombstone that hides its stale put.
+            // none) but not the tombstones they dropped: sync those inputs first (after the
+            // tombstones), so that a power loss cannot keep an older input (its unlink not yet
+            // durable) while losing the unsynced tombstone that hides its stale put. The active
+            // segment is synced whatever its `needsSync` says: the interval thread clears the
+            // flag before its own fsync ends.
             try stoppingOnFailure(holdingWriteLock: true) {
-                for input in inputs where input.needsSync {
+                try syncTombstonesIfNeeded()
+                for input in inputs where input.needsSync || (input === active && durability != .always && input.size > 0) {
                     try input.file.syncData()
                     input.needsSync = false
                 }

@@ -261,15 +261,29 @@ public final class AppendLogStore: Store, @unchecked Sendable {
         totals.deadRecords -= segment.deadRecords
     }
 
-    /// Seals the active segment (syncing it unless durability is `none`) and starts a new, empty
-    /// one. Call holding `writeLock` (or during open).
+    /// Seals the active segment and starts a new, empty one. Call holding `writeLock` (or during
+    /// open).
+    ///
+    /// The sealed segment is synced before the next one exists, whatever the durability: a power
+    /// loss could otherwise keep a newer segment's records while losing the sealed one's unsynced
+    /// tail, a state that matches no prefix of the commits (FORMAT.md, "Segment ids"). The sync
+    /// does not rely on `needsSync`: the interval thread clears it before its own fsync of the
+    /// segment has finished. Under `always` every commit in it was synced already.
     func startActiveSegment() throws {
         if let active {
-            try active.cutPreallocatedSpace()
-            if durability != .none, active.needsSync {
+            do {
+                // Tombstones first: the segment may hold commits whose tombstones are there.
                 try syncTombstonesIfNeeded()
-                try active.file.syncData()
-                active.needsSync = false
+                try active.cutPreallocatedSpace()
+                if durability != .always && active.size > 0 {
+                    try active.file.syncData()
+                    active.needsSync = false
+                }
+            } catch {
+                // Linux marks the pages clean after a failed fsync: unsynced commits may be gone
+                // for good, so nothing written later may become durable. Stop until reopen.
+                noteFailureHoldingWriteLock(error)
+                throw error
             }
         }
         let id = nextBlockId

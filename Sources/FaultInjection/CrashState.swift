@@ -13,7 +13,8 @@ public struct CrashState: Sendable {
     public var pagesKept = 0
     public var pagesTorn = 0
     public var pagesLost = 0
-    /// A write persisted while an earlier write to the same file was lost.
+    /// A write persisted while an earlier write to the same file was lost, or persisted in one
+    /// 4 KiB page while an earlier page it covers lost it.
     public var reordered = false
     /// Files in which an unsynced page was lost, torn or kept without its newest writes below one
     /// that was kept: a hole followed by data, which no in-order append leaves.
@@ -99,11 +100,24 @@ enum CrashStateDrawing {
         var missingAny = Set<Int>()
         var lowestGap: Int?
         var highestKept: Int?
+        // Writes a page so far lost or tore: a write spanning pages may persist in a later page and
+        // not in an earlier one (each page is written back on its own), which leaves the file
+        // with missing bytes below kept ones, as a reordering does.
+        var lostInLowerPage = Set<Int>()
+        var splitWrite = false
         for (page, writers) in pages.sorted(by: { $0.key < $1.key }) {
             let kept = random.below(writers.count + 1)
             let pageStart = page * pageSize
             let pageEnd = pageStart + pageSize
-            for (order, index) in writers.enumerated() { if order < kept { appliedAny.insert(index) } else { missingAny.insert(index) } }
+            for (order, index) in writers.enumerated() {
+                if order < kept {
+                    appliedAny.insert(index)
+                    if lostInLowerPage.contains(index) { splitWrite = true }
+                } else {
+                    missingAny.insert(index)
+                    lostInLowerPage.insert(index)
+                }
+            }
             guard kept > 0 else {
                 state.pagesLost += 1
                 lowestGap = min(lowestGap ?? page, page)
@@ -135,6 +149,7 @@ enum CrashStateDrawing {
                 reach = version.count
                 state.pagesTorn += 1
                 missingAny.insert(writers[kept - 1])
+                lostInLowerPage.insert(writers[kept - 1])
                 lowestGap = min(lowestGap ?? page, page)
             } else {
                 state.pagesKept += 1
@@ -142,6 +157,7 @@ enum CrashStateDrawing {
             PendingFileChange.write(version[..<reach], at: pageStart, into: &bytes)
         }
         if let firstMissing = missingAny.min(), appliedAny.contains(where: { $0 > firstMissing }) { state.reordered = true }
+        if splitWrite { state.reordered = true }
         if let lowestGap, let highestKept, highestKept > lowestGap { state.filesWithHoles += 1 }
         return bytes
     }
