@@ -16,8 +16,8 @@ public struct CrashState: Sendable {
     /// A write persisted while an earlier write to the same file was lost, or persisted in one
     /// 4 KiB page while an earlier page it covers lost it.
     public var reordered = false
-    /// Files in which an unsynced page was lost, torn or kept without its newest writes below one
-    /// that was kept: a hole followed by data, which no in-order append leaves.
+    /// Files in which an unsynced page was lost or torn below one that was kept: a hole followed
+    /// by data, which no in-order append leaves.
     public var filesWithHoles = 0
     /// Unsynced creates, renames and unlinks kept, and undone.
     public var entryChangesKept = 0
@@ -124,9 +124,6 @@ enum CrashStateDrawing {
                 continue
             }
             highestKept = page
-            // A page that kept older writes but lost a newer one is a gap too: a write spanning
-            // it and the next page may have landed on the next page only.
-            if kept < writers.count { lowestGap = min(lowestGap ?? page, page) }
             // The page's newest kept version, and how far into the page it reaches.
             var version = Array(base[min(pageStart, base.count)..<min(pageEnd, base.count)])
             var reach = version.count
