@@ -88,14 +88,14 @@ extension AppendLogStore {
             if run.isEmpty { runStart = offset }
             run.append((Array(record.key), record.segment, record.position))
             guard record.flags & TombstoneFile.endsCommit != 0 else { return }
-            if record.flags & TombstoneFile.needsSegmentCommit != 0 {
-                // The commit is there when its segment reaches past it; a segment that is gone
-                // was retired by a vacuum, which left newer segments behind.
-                let present = live[record.segment].map { $0 >= record.commitEnd } ?? (newestSegment > record.segment)
-                guard present else {
-                    stopped = true
-                    return
-                }
+            // The commit is there when its segment reaches its end — past the commit's puts, or,
+            // for deletes alone, to where they fell: a power loss that kept a delete but lost the
+            // segment records before it kept no prefix of the commits. A segment that is gone was
+            // retired by a vacuum, which left newer segments behind.
+            let present = live[record.segment].map { $0 >= record.commitEnd } ?? (newestSegment > record.segment)
+            guard present else {
+                stopped = true
+                return
             }
             for tombstone in run { applyTombstone(tombstone.key, segment: tombstone.segment, position: tombstone.position) }
             highestNamed = max(highestNamed, record.segment)

@@ -80,6 +80,7 @@ extension AppendLogStore {
         let tombstoneCount = tombstones == nil ? 0 : try writeTombstones(of: group, segment: segment, base: base)
         do {
             if count > 0 {
+                try syncTombstonesBeforeSegment()
                 try segment.space?.prepare(through: base + count)
                 try segment.file.write(writeBuffer, at: Int64(base))
                 if durability == .always { try segment.file.syncData() }
@@ -162,7 +163,12 @@ extension AppendLogStore {
         let start = tombstones.size
         do {
             try tombstones.file.write(tombstones.buffer, at: Int64(start))
-            if durability == .always { try tombstones.file.syncData() } else { tombstones.needsSync = true }
+            if durability == .always {
+                try tombstones.file.syncData()
+            } else {
+                tombstones.needsSync = true
+                tombstones.unsyncedBeforeSegment = true
+            }
         } catch {
             do {
                 try tombstones.file.truncate(to: Int64(start))
@@ -175,6 +181,23 @@ extension AppendLogStore {
         tombstones.size += count
         tombstones.endsInSeal = false
         return count
+    }
+
+    /// Under `interval` and `none`: makes the tombstones written so far durable before segment
+    /// records follow them. A power loss could otherwise keep a later commit's puts and lose an
+    /// earlier delete — a state after no prefix of the commits. (The other order needs no sync:
+    /// recovery drops a tombstone whose segment does not reach its position.) Call holding
+    /// `writeLock`.
+    private func syncTombstonesBeforeSegment() throws {
+        guard let tombstones, tombstones.unsyncedBeforeSegment else { return }
+        do {
+            try tombstones.file.syncData()
+        } catch {
+            // The pages' state is unknown after a failed sync: stop writing until reopen.
+            noteFailureHoldingWriteLock(error)
+            throw error
+        }
+        tombstones.unsyncedBeforeSegment = false
     }
 
     /// Syncs tombstones not yet synced, before a segment sync makes later commits durable (their

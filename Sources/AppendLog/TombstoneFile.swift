@@ -25,6 +25,11 @@ final class TombstoneFile: @unchecked Sendable {
     var size: Int
     /// Holds tombstones written since the last sync (durability `interval` or `none`).
     var needsSync = false
+    /// Holds tombstones written since the writer last synced the file itself: segment records must
+    /// not be written until they are durable (under `interval` and `none` nothing else orders two
+    /// files' unsynced writes). Kept apart from `needsSync`, which the interval thread clears
+    /// before its own sync has finished.
+    var unsyncedBeforeSegment = false
     /// Whether the last record is a seal (nothing appended since the last clean close).
     var endsInSeal: Bool
     /// The group leader's encoding buffer.

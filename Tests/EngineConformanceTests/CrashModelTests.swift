@@ -199,6 +199,22 @@ struct BrokenDurabilityTests {
         #expect(broken.lostCommits + broken.failedOpens + broken.wrongStates > 0)
     }
 
+    @Test("power loss under interval: log[deletes=tombstone-file] keeps deletes and later puts in commit order across its two files")
+    func tombstoneFileOrder() throws {
+        let scratch = try ScratchDirectory("tombstone-order")
+        // The crash workload: overwrites, 20% deletes, read-modify-writes and batches over 2,000 keys.
+        let workload = try WorkloadMaterializer.materialize("crash", seed: 1, overrides: ["operationcount": "30000"], scratch: scratch.path)
+        let records = try #require(try TraceReader.recordCount(path: workload.path))
+        let descriptor = try EngineRegistry.engine(named: "log[deletes=tombstone-file]")
+        let cycles = FaultCycles(configuration: .init(iterations: 15, seed: 1, durability: .interval, statesPerCut: 8),
+                                 faults: [.powerLoss], tracePath: workload.path, totalRecords: records, synthesizer: ValueSynthesizer(seed: 1))
+        var options = StoreOptions(durability: .interval)
+        options.settings = descriptor.stressSettings
+        let report = try #require(try cycles.run(engine: descriptor, directory: scratch.child("store"), options: options).first)
+        #expect(report.states >= 100 && report.recovered > 0)
+        #expect(report.passed && report.partialBatches == 0 && report.wrongStates == 0, "\(report)")
+    }
+
     @Test("fsync EIO: a layer that reports the failed fsync as a success (so the engine keeps acknowledging) is caught",
           arguments: ["cow", "lsm"])
     func ignoredSyncError(engine: String) throws {
