@@ -19,8 +19,8 @@ import Synchronization
 /// and the statistics are called by one thread at a time (the owner's writer lock) — and **any
 /// number of readers** beside it, with no lock the writer waits for. After each commit the
 /// writer publishes an immutable `TableSnapshot`; a reader pins the newest one in the
-/// `ReaderTable` (`pinSnapshot`), reads chunks through it and the shared `ChunkCache`, and
-/// unpins. Nothing a pinned snapshot can reach is changed or reused: chunks are copy-on-write on
+/// `ReaderTable` (`pinSnapshot`), reads chunks through it — from the file's read-only mapping
+/// (`MappedChunks`, `read_path=mapped`) or through the shared `ChunkCache` — and unpins. Nothing a pinned snapshot can reach is changed or reused: chunks are copy-on-write on
 /// disk, table pages and snapshot records are copied on write in memory, and whatever a commit
 /// *C* releases (physical chunks, pages, the previous record) waits in `retired` /
 /// `FreeChunks.pending` until every reader has pinned a txid ≥ *C* (and, for chunks, until a

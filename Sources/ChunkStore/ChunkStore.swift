@@ -9,7 +9,8 @@ import Synchronization
 /// `CommitJournal` and FORMAT.md).
 ///
 /// Concurrency, as LMDB: **readers** (`get`, `scan`) pin the newest committed snapshot in the
-/// reader table, walk the tree through it and the shared chunk cache, and unpin — they take no
+/// reader table, walk the tree through it and the file's mapping (or the shared chunk cache:
+/// setting `read_path`), and unpin — they take no
 /// lock the writer holds, and the writer never changes what a pinned snapshot can reach.
 /// **Writers**: a lone writer (nobody queued, the writer lock free) commits at once; otherwise
 /// writers queue in a `GroupCommitQueue`, whose leader takes the writer lock, applies its own
