@@ -53,6 +53,7 @@ extension ChunkFile {
             transactionMeta.chunkCount = newCount
             highestAllocated = newCount - 1
             try commit(forceSync: true)
+            mapping?.fileCut(to: newCount)  // before the cut: no reader maps a page past the end
             do {
                 // A journal store checkpoints first, so no journaled commit writes past the cut,
                 // and gives back the journal's space too (its generation is empty now).

@@ -187,7 +187,9 @@ extension ChunkFile {
     }
 
     func returnBuffer(_ buffer: UnsafeMutableRawPointer) {
-        if pool.count < 512 { pool.append(buffer) } else { ChunkFrame.deallocate(buffer) }
+        // Mapped, written frames come back here rather than into the cache: keep enough for a
+        // batch's ~1,000 working copies, so the next batch does not allocate them again.
+        if pool.count < (mapping == nil ? 512 : 2048) { pool.append(buffer) } else { ChunkFrame.deallocate(buffer) }
     }
 
     // MARK: Failure

@@ -307,6 +307,8 @@ extension ChunkFile {
             physical = UInt32(next)
         }
         if let frame = cache.remove(physical) { retireFrame(frame) }
+        // Its bytes change now: a reader checks them again (none can reach it until published).
+        mapping?.clearVerified(physical)
         return physical
     }
 
@@ -328,6 +330,17 @@ extension ChunkFile {
             try file.write(UnsafeRawBufferPointer(start: writes[index].bytes, count: chunkSize), at: offset)
         }
         chunksWritten += writes.count
+        if let mapping {
+            // Readers of the next snapshot read these from the mapping: the file holds them now,
+            // and their bytes are the buffers just checksummed for the table.
+            if let last = writes.last { mapping.fileHolds(atLeast: UInt64(last.physical) + 1) }
+            for write in writes {
+                mapping.markVerified(write.physical)
+                if write.kind != .page { returnBuffer(write.bytes) }
+            }
+            writes.removeAll(keepingCapacity: true)
+            return
+        }
         // Only now, all written: on a failure above every buffer is still the writer's.
         for write in writes {
             switch write.kind {

@@ -19,8 +19,8 @@ import Synchronization
 /// and the statistics are called by one thread at a time (the owner's writer lock) — and **any
 /// number of readers** beside it, with no lock the writer waits for. After each commit the
 /// writer publishes an immutable `TableSnapshot`; a reader pins the newest one in the
-/// `ReaderTable` (`pinSnapshot`), reads chunks through it and the shared `ChunkCache`, and
-/// unpins. Nothing a pinned snapshot can reach is changed or reused: chunks are copy-on-write on
+/// `ReaderTable` (`pinSnapshot`), reads chunks through it — from the file's read-only mapping
+/// (`MappedChunks`, `read_path=mapped`) or through the shared `ChunkCache` — and unpins. Nothing a pinned snapshot can reach is changed or reused: chunks are copy-on-write on
 /// disk, table pages and snapshot records are copied on write in memory, and whatever a commit
 /// *C* releases (physical chunks, pages, the previous record) waits in `retired` /
 /// `FreeChunks.pending` until every reader has pinned a txid ≥ *C* (and, for chunks, until a
@@ -53,6 +53,9 @@ public final class ChunkFile {
     var freeChunks: FreeChunks
     var freeVirtuals: [UInt32]
     let cache: ChunkCache
+    /// `read_path=mapped`: committed chunks are read from this mapping, not through `cache`
+    /// (nil: the cached path; see `ReadPath`).
+    let mapping: MappedChunks?
     let readers: ReaderTable
 
     // Published state (readers).
@@ -148,9 +151,12 @@ public final class ChunkFile {
     ///   - requestedCommitMode: for a new file; for an existing one it must match if given.
     ///   - readerSlots: readers that can be inside a read at the same moment (more wait); by
     ///     default four per processor, at least 32.
+    ///   - readPath: `.mapped` maps the file when its file system is the plain POSIX one and the
+    ///     mapping succeeds; otherwise chunks are read through the cache.
     public init(
         directory: StorageDirectory, requestedChunkSize: Int?, cacheBytes: Int, syncOnCommit: Bool,
-        reuseWithoutSync: Bool = false, readerSlots: Int? = nil, requestedCommitMode: CommitMode? = nil
+        reuseWithoutSync: Bool = false, readerSlots: Int? = nil, requestedCommitMode: CommitMode? = nil,
+        readPath: ReadPath = .mapped
     ) throws(StoreError) {
         self.directory = directory
         self.syncOnCommit = syncOnCommit
@@ -204,6 +210,15 @@ public final class ChunkFile {
         levels = []
         freeChunks = FreeChunks()
         freeVirtuals = []
+        // Mapped after replay: only bytes the opened commit owns are read through it (if the file
+        // is short, chunks past its end go to the cached path, whose read reports the missing
+        // bytes). Any other file system sees every read: it gets the cached path.
+        if readPath == .mapped, directory.fileSystem is PosixFileSystem {
+            let owned = Int64(found.chunkCount) * Int64(found.chunkSize)
+            mapping = MappedChunks(path: file.path, chunkSize: found.chunkSize, fileBytes: min(owned, try file.size()))
+        } else {
+            mapping = nil
+        }
         current = .allocate(capacity: 1)
         current.initialize(to: TableSnapshot(meta: found, pages: .allocate(capacity: 1), pageCount: 0, pageCapacity: 1))
         // Every property is set: if this throws, `deinit` runs and frees what was allocated.
@@ -244,7 +259,7 @@ public final class ChunkFile {
 
     /// Closes the file. The owner makes sure no reader is pinned and no writer runs.
     public func close() {
-        file.close()
+        file.close()  // (the mapping, if any, is undone with the object: it holds its own reference to the file)
         journal?.file.close()
     }
 
@@ -378,6 +393,9 @@ public final class ChunkFile {
     /// The committed bytes of `reference`, through the cache (writer). Valid until the next read.
     @inline(__always)
     func load(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        if let mapping, mapping.contains(reference.physical) {
+            return try mapped(reference, mapping, virtual: virtual)
+        }
         if let cached = cache.lookup(reference.physical) { return cached }
         // The writer's pointers from earlier reads are dead now: move its cache pin forward, so
         // that frames evicted meanwhile can be recycled during a long transaction.
@@ -391,8 +409,29 @@ public final class ChunkFile {
     /// its cache epoch.
     @inline(__always)
     func loadShared(_ reference: ChunkReference, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        if let mapping, mapping.contains(reference.physical) {
+            return try mapped(reference, mapping, virtual: virtual)
+        }
         if let cached = cache.lookup(reference.physical) { return cached }
         return try loadMissing(reference, virtual: virtual)
+    }
+
+    /// The bytes of `reference` in the mapping, checked against its checksum unless that chunk
+    /// was checked (or written by this process) since it was last handed out. Valid while the
+    /// snapshot that names it is pinned (the writer: until it releases the chunk).
+    @inline(__always)
+    private func mapped(_ reference: ChunkReference, _ mapping: MappedChunks, virtual: UInt32) throws(StoreError) -> UnsafeRawPointer {
+        let bytes = mapping.address(reference.physical)
+        if !mapping.isVerified(reference.physical) { try verifyMapped(reference, bytes, mapping, virtual: virtual) }
+        return bytes
+    }
+
+    private func verifyMapped(_ reference: ChunkReference, _ bytes: UnsafeRawPointer, _ mapping: MappedChunks, virtual: UInt32) throws(StoreError) {
+        guard CRC32C.checksum(UnsafeRawBufferPointer(start: bytes, count: chunkSize)) == reference.checksum else {
+            throw .corrupted(file: file.path, offset: Int64(reference.physical) * Int64(chunkSize),
+                             reason: "checksum mismatch in virtual chunk \(virtual) (physical chunk \(reference.physical))")
+        }
+        mapping.markVerified(reference.physical)
     }
 
     /// A cache miss: reads and checks the chunk into a spare frame, outside any lock, then
@@ -433,6 +472,7 @@ public final class ChunkFile {
     /// it matches the table in memory. Returns the number of table chunks.
     public func verifyTable() throws(StoreError) -> Int {
         cache.removeAll()
+        mapping?.clearAllVerified()
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         defer { scratch.deallocate() }
         var checked = 0
@@ -483,6 +523,8 @@ public final class ChunkFile {
     }
     public var cacheMisses: Int { cache.misses }
     public var cacheHits: Int { cache.hits.total }
+    /// The read path in effect: `.mapped` only when the file is mapped.
+    public var readPath: ReadPath { mapping == nil ? .cached : .mapped }
     /// How this store commits (recorded in its metas).
     public var commitMode: CommitMode { meta.commitMode }
     /// `commit=journal`: journal fdatasyncs and checkpoints since open (zero for shadow).

@@ -9,7 +9,8 @@ import Synchronization
 /// `CommitJournal` and FORMAT.md).
 ///
 /// Concurrency, as LMDB: **readers** (`get`, `scan`) pin the newest committed snapshot in the
-/// reader table, walk the tree through it and the shared chunk cache, and unpin — they take no
+/// reader table, walk the tree through it and the file's mapping (or the shared chunk cache:
+/// setting `read_path`), and unpin — they take no
 /// lock the writer holds, and the writer never changes what a pinned snapshot can reach.
 /// **Writers**: a lone writer (nobody queued, the writer lock free) commits at once; otherwise
 /// writers queue in a `GroupCommitQueue`, whose leader takes the writer lock, applies its own
@@ -77,11 +78,14 @@ public final class ChunkStore: Store, @unchecked Sendable {
         chunks = try ChunkFile(
             directory: lockedDirectory.directory, requestedChunkSize: settings.chunkSize,
             cacheBytes: settings.cacheBytes, syncOnCommit: options.durability == .always,
-            reuseWithoutSync: options.durability == .none, requestedCommitMode: settings.commitMode)
+            reuseWithoutSync: options.durability == .none, requestedCommitMode: settings.commitMode,
+            readPath: settings.readPath)
         effectiveSettings = [
             "chunk_size": String(chunks.chunkSize),
             "cache_size": String(settings.cacheBytes),
             "commit": chunks.commitMode.rawValue,
+            // The path in effect: `cached` when the file system or the mapping ruled it out.
+            "read_path": chunks.readPath.rawValue,
         ]
         tree = ChunkTree(chunks: chunks)
         openNanoseconds = MonotonicClock.now() &- started
@@ -312,8 +316,11 @@ public final class ChunkStore: Store, @unchecked Sendable {
             statistics.liveBytes = tree.liveBytes
             statistics.deadBytes = chunks.freeChunkCount * chunks.chunkSize
         }
-        statistics.cacheHits = chunks.cacheHits
-        statistics.cacheMisses = chunks.cacheMisses
+        // Mapped reads are not cache lookups: with the mapping the cache is reported as not used.
+        if chunks.readPath == .cached {
+            statistics.cacheHits = chunks.cacheHits
+            statistics.cacheMisses = chunks.cacheMisses
+        }
         return statistics
     }
 

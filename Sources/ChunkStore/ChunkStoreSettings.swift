@@ -2,13 +2,15 @@ import StoreCore
 
 /// The `cow` engine's settings (`--set name=value`).
 struct ChunkStoreSettings: Sendable {
-    static let known: Set<String> = ["chunk_size", "cache_size", "commit"]
+    static let known: Set<String> = ["chunk_size", "cache_size", "commit", "read_path"]
 
     /// Chunk size of a new store (a power of two, 512 B … 64 KiB); `nil`: 4 KiB, or whatever an
     /// existing store was created with.
     var chunkSize: Int?
     /// Bytes of verified chunks kept in memory.
     var cacheBytes: Int
+    /// Where readers read committed chunks: the file's mapping or the chunk cache.
+    var readPath: ReadPath
     /// Commit mode of a new store; `nil`: shadow, or whatever an existing store was created with.
     var commitMode: CommitMode?
 
@@ -23,6 +25,7 @@ struct ChunkStoreSettings: Sendable {
             chunkSize = size
         }
         cacheBytes = try settings.size("cache_size", default: 64 << 20, range: (64 << 10)...(1 << 40))
+        readPath = try settings.choice("read_path", default: ReadPath.mapped)
         if settings.values["commit"] != nil {
             commitMode = try settings.choice("commit", default: CommitMode.shadow)
         }

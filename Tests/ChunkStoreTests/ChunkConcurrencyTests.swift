@@ -16,13 +16,15 @@ struct ChunkConcurrencyTests {
     /// A tiny cache, so that the pinned reader's reads go to the file and are checked against
     /// their CRC: a reused chunk would fail the check or return another value.
     static let settings = ["chunk_size": "512", "cache_size": "64KiB"]
+    /// `settings` on one read path.
+    static func settings(_ path: ReadPath) -> [String: String] { settings.merging(["read_path": path.rawValue]) { $1 } }
 
     @Test("a pinned reader keeps reading its snapshot while the writer frees and rewrites its chunks; once it unpins, reuse resumes and the file stops growing",
-          arguments: [Durability.none, .always])
-    func pinnedReaderBlocksReuse(durability: Durability) throws {
+          arguments: [Durability.none, .always], [ReadPath.mapped, .cached])
+    func pinnedReaderBlocksReuse(durability: Durability, readPath: ReadPath) throws {
         let scratch = try ScratchDirectory("cow-pinned")
         defer { scratch.remove() }
-        let store = try openCow(scratch.child("store"), durability: durability, Self.settings)
+        let store = try openCow(scratch.child("store"), durability: durability, Self.settings(readPath))
         defer { try? store.close() }
         let keys = 150
         for index in 0..<keys { try store.put(Self.key(index), Self.value(index, round: 0)) }
@@ -115,11 +117,12 @@ struct ChunkConcurrencyTests {
         }
     }
 
-    @Test("compaction beside a pinned reader moves only free chunks and cuts the file only past what the reader can see; after it unpins, compaction shrinks the file")
-    func compactionWithPinnedReader() throws {
+    @Test("compaction beside a pinned reader moves only free chunks and cuts the file only past what the reader can see; after it unpins, compaction shrinks the file",
+          arguments: [ReadPath.mapped, .cached])
+    func compactionWithPinnedReader(readPath: ReadPath) throws {
         let scratch = try ScratchDirectory("cow-compact-pinned")
         defer { scratch.remove() }
-        let store = try openCow(scratch.child("store"), durability: .none, ["cache_size": "64KiB"])
+        let store = try openCow(scratch.child("store"), durability: .none, ["cache_size": "64KiB", "read_path": readPath.rawValue])
         defer { try? store.close() }
         for index in 0..<6000 { try store.put(Self.key(index), Self.value(index, round: 1)) }
         for index in 0..<5000 { try store.delete(Self.key(index)) }
@@ -141,11 +144,13 @@ struct ChunkConcurrencyTests {
         _ = try store.verifyStructure()
     }
 
-    @Test("readers on a tiny cache beside writers: every value read was written, the cache recycles its frames, and nothing stays pinned")
-    func readersOnTinyCache() throws {
+    @Test("readers beside writers, on a tiny cache or on the mapping: every value read was written, the cache recycles its frames, and nothing stays pinned",
+          arguments: [ReadPath.cached, .mapped])
+    func readersOnTinyCache(readPath: ReadPath) throws {
         let scratch = try ScratchDirectory("cow-tiny-cache")
         defer { scratch.remove() }
-        let store = try openCow(scratch.child("store"), durability: .none, Self.settings)
+        let store = try openCow(scratch.child("store"), durability: .none, Self.settings(readPath))
+        #expect(store.chunkFile.readPath == readPath)
         defer { try? store.close() }
         let keys = 400
         for index in 0..<keys { try store.put(Self.key(index), Self.value(index, round: 0)) }
@@ -177,7 +182,7 @@ struct ChunkConcurrencyTests {
             }
         }
         #expect(store.chunkFile.activeReaders == 0)
-        #expect(store.chunkFile.cacheMisses > 0)
+        #expect(readPath == .mapped || store.chunkFile.cacheMisses > 0)
         _ = try store.verifyStructure()
     }
 }

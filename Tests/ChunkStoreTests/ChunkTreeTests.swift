@@ -123,16 +123,17 @@ struct ChunkTreeTests {
 
 @Suite("Chunk cache counters")
 struct ChunkCacheCounterTests {
-    @Test("statistics count the chunk cache's hits and misses: a cold read misses, a warm one hits, a small cache misses again")
+    @Test("statistics count the chunk cache's hits and misses on the cached read path: a cold read misses, a warm one hits, a small cache misses again")
     func hitsAndMisses() throws {
         let scratch = try ScratchDirectory("cow-cache-counters")
         let path = scratch.child("store")
+        let cached = ["read_path": "cached"]
         do {
-            let store = try openCow(path)
+            let store = try openCow(path, cached)
             for index in 0..<5_000 { try store.put(bytes("key-\(index)"), [UInt8](repeating: UInt8(index & 0xFF), count: 200)) }
             try store.close()
         }
-        let store = try openCow(path)
+        let store = try openCow(path, cached)
         let start = try store.statistics()
         var value: [UInt8] = []
         for index in 0..<5_000 { _ = try store.get(bytes("key-\(index)"), into: &value) }
@@ -147,7 +148,7 @@ struct ChunkCacheCounterTests {
         try store.close()
 
         // A cache of 64 KiB (16 chunks) cannot hold the store: the same pass misses again.
-        let small = try openCow(path, ["cache_size": "64KiB"])
+        let small = try openCow(path, ["cache_size": "64KiB", "read_path": "cached"])
         for _ in 0..<2 { for index in 0..<5_000 { _ = try small.get(bytes("key-\(index)"), into: &value) } }
         let figures = try small.statistics()
         #expect(try #require(figures.cacheMisses) > coldMisses, "a small cache misses more than the cold pass of a large one")
