@@ -91,8 +91,9 @@ extension AppendLogStore {
             // The commit is there when its segment reaches its end — past the commit's puts, or,
             // for deletes alone, to where they fell: a power loss that kept a delete but lost the
             // segment records before it kept no prefix of the commits. A segment that is gone was
-            // retired by a vacuum, which left newer segments behind.
-            let present = live[record.segment].map { $0 >= record.commitEnd } ?? (newestSegment > record.segment)
+            // retired by a vacuum, which left newer segments behind, or one that held nothing
+            // before these deletes (an empty segment is not kept).
+            let present = live[record.segment].map { $0 >= record.commitEnd } ?? (newestSegment > record.segment || record.commitEnd == 0)
             guard present else {
                 stopped = true
                 return
