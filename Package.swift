@@ -93,7 +93,9 @@ let package = Package(
         .testTarget(name: "StoreCoreTests", dependencies: ["StoreCore", "StoreTestSupport"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreTestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultsSchema", "StoreTestSupport"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "LSMTree", "StoreTestSupport", "ResultsSchema"]),
+        // Fixtures: db_bench output captured from RocksDB's tool, read by path.
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Workload", "MemoryStore", "LSMTree", "StoreTestSupport", "ResultsSchema"],
+                    exclude: ["Fixtures"]),
         // Writes a trace with RocksDB's own DB::StartTrace, for the binary RocksDB trace reader's tests.
         .target(
             name: "RocksDBTraceHelper",
