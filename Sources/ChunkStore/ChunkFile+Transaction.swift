@@ -84,8 +84,8 @@ extension ChunkFile {
     }
 
     /// Makes the transaction's changes current: changed chunks → free physical chunks, then the
-    /// table chunks that map them, then (after an fsync when `syncOnCommit`) the meta slot
-    /// `txid % 2`, fsynced too. A failure leaves the file at the previous commit and stops the
+    /// table chunks that map them, then the meta slot `txid % 2`; when durable, one fdatasync
+    /// after all of them if the previous commit is durable, else one before the meta and one after. A failure leaves the file at the previous commit and stops the
     /// chunk file until it is reopened.
     /// - Returns: whether anything was written (a transaction that changed no bytes writes nothing).
     @discardableResult
@@ -199,6 +199,10 @@ extension ChunkFile {
         next.virtualCount = UInt32(levels[0].count)
         next.chunkCount = max(next.chunkCount, highestAllocated + 1)
         let durable = syncOnCommit || forceSync
+        // One sync is enough for a shadow commit whose predecessor is durable: open checks the
+        // chunks of a single-sync commit and falls back to the predecessor if any is torn.
+        let singleSync = durable && journal == nil && durableTxid == meta.txid
+        next.singleSync = singleSync
         let metaBytes = takeBuffer()
         defer { returnBuffer(metaBytes) }
         next.encode(into: metaBytes)
@@ -213,10 +217,19 @@ extension ChunkFile {
             if durable { try journal.sync() }
             try writeChunks()
             try file.write(metaWrite, at: metaOffset)
+        } else if singleSync {
+            // One sync for chunks and meta together. Until it returns the meta may reach the disk
+            // before some chunk it names; open then finds that chunk's CRC wrong and reopens the
+            // previous commit, which is durable and whose chunks this one did not overwrite.
+            try writeChunks()
+            try file.write(metaWrite, at: metaOffset)
+            try file.syncData()
         } else {
             try writeChunks()
-            // Two syncs: the chunks and table must be on disk before a meta that names them can
-            // be (the file layer has no other barrier), and the meta before the call returns.
+            // Two syncs when the previous commit may not be on disk (durability `interval` or
+            // `none` before a forced sync): there is nothing intact to fall back to, so the
+            // chunks and table must be on disk before a meta that names them can be (the file
+            // layer has no other barrier), and the meta before the call returns.
             if durable { try file.syncData() }
             try file.write(metaWrite, at: metaOffset)
             if durable { try file.syncData() }

@@ -120,6 +120,8 @@ public final class ChunkFile {
     public internal(set) var commits = 0
     /// Table chunks read by the last open (its cost: see FORMAT.md).
     public internal(set) var tableChunksReadOnOpen = 0
+    /// The unacknowledged single-sync commit the open found torn and fell back from, if any.
+    public let discardedOnOpen: UInt64?
 
     // Structs rather than labeled tuples: arrays of those look their metadata up at run time.
     /// A page, or a snapshot record with its page array (not its pages).
@@ -175,7 +177,9 @@ public final class ChunkFile {
         // Readahead would fill the page cache with large folios, and ext4 then pays for a whole
         // folio on every 4 KiB chunk written into one (see `writeChunks`).
         file.adviseRandomAccess()
-        var found = try Self.readCurrentMeta(file)
+        let opened = try Self.openableMeta(file)
+        var found = opened.meta
+        discardedOnOpen = opened.discarded?.txid
         if let requestedChunkSize, requestedChunkSize != found.chunkSize {
             throw .invalidArgument("cow setting `chunk_size`: the store at \(directory.path) was created with \(found.chunkSize)-byte chunks, not \(requestedChunkSize)")
         }
@@ -198,7 +202,10 @@ public final class ChunkFile {
         }
         meta = found
         transactionMeta = found
-        durableTxid = found.txid
+        // The opened commit may exist only in the page cache (a killed process's last commit,
+        // whose sync never returned): until the next sync it is not counted as durable, so the
+        // first durable commit after an open takes two syncs, not one (FORMAT.md).
+        durableTxid = found.txid == 0 ? 0 : found.txid - 1
         chunkSize = found.chunkSize
         entriesPerChunk = ChunkGeometry.entriesPerChunk(chunkSize)
         pageShift = entriesPerChunk.trailingZeroBitCount
@@ -275,94 +282,14 @@ public final class ChunkFile {
         try directory.writeAtomically(fileName, contents: contents)
     }
 
-    /// Reads both meta slots and returns the valid one with the highest txid. Slot 1 sits one
-    /// chunk in, and the chunk size is in the meta, so when slot 0 is unreadable every legal
-    /// chunk size is tried for slot 1 (a meta only counts where its own chunk size puts it).
-    static func readCurrentMeta(_ file: DurableFile) throws(StoreError) -> ChunkMeta {
-        var candidates: [ChunkMeta] = []
-        var problems: [String] = []
-        var buffer = [UInt8](repeating: 0, count: ChunkMeta.encodedSize)
-        func decode(at offset: Int) throws(StoreError) -> ChunkMeta.Decoded {
-            buffer = try file.read(count: ChunkMeta.encodedSize, at: Int64(offset))
-            return buffer.withUnsafeBytes { ChunkMeta.decode($0) }
-        }
-        switch try decode(at: 0) {
-        case let .valid(meta): candidates.append(meta)
-        case .empty: problems.append("slot 0 at offset 0 is empty")
-        case let .invalid(reason): problems.append("slot 0 at offset 0: \(reason)")
-        }
-        var sizes = candidates.map(\.chunkSize)
-        if sizes.isEmpty {
-            var size = ChunkGeometry.minimumChunkSize
-            while size <= ChunkGeometry.maximumChunkSize {
-                sizes.append(size)
-                size <<= 1
-            }
-        }
-        for size in sizes {
-            switch try decode(at: size) {
-            case let .valid(meta) where meta.chunkSize == size: candidates.append(meta)
-            case let .invalid(reason) where candidates.count == 1: problems.append("slot 1 at offset \(size): \(reason)")
-            default: break
-            }
-        }
-        guard let best = candidates.max(by: { $0.txid < $1.txid }) else {
-            throw .corrupted(file: file.path, offset: 0, reason: "no valid meta chunk (\(problems.joined(separator: "; ")))")
-        }
-        return best
-    }
-
     /// Loads the translation table from the current meta's root, verifying every table chunk,
     /// and rebuilds the free physical chunks and free virtual ids by reachability.
     private func loadTable() throws(StoreError) {
-        let perChunk = entriesPerChunk
-        var counts = [Int(meta.virtualCount)]
-        while counts.count < Int(meta.tableDepth) {
-            counts.append((counts.last! + perChunk - 1) / perChunk)
-        }
-        guard counts.last! <= perChunk, meta.virtualCount >= 1 else {
-            throw .corrupted(file: file.path, offset: Int64(meta.txid % 2) * Int64(chunkSize),
-                             reason: "meta's table depth \(meta.tableDepth) cannot hold \(meta.virtualCount) virtual chunks")
-        }
-        levels = counts.map { [UInt64](repeating: 0, count: $0) }
+        let image = try TableImage(file: file, meta: meta)
+        levels = image.levels
+        tableChunksReadOnOpen = image.tableChunksRead
+        let used = image.used
         let chunkCount = meta.chunkCount
-        var used = [Bool](repeating: false, count: Int(chunkCount))
-        used[0] = true
-        used[1] = true
-        func claim(_ reference: ChunkReference, what: String) throws(StoreError) {
-            guard UInt64(reference.physical) < chunkCount, !used[Int(reference.physical)] else {
-                throw .corrupted(file: file.path, offset: Int64(reference.physical) * Int64(chunkSize),
-                                 reason: "\(what) points at physical chunk \(reference.physical), which is past the end (\(chunkCount)) or used twice")
-            }
-            used[Int(reference.physical)] = true
-        }
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
-        defer { scratch.deallocate() }
-        // Top-down: a chunk of level k holds the entries of level k (references to level k-1's
-        // chunks, or to data chunks at level 0).
-        var chunkRefs: [(level: Int, index: Int, reference: ChunkReference)] = []
-        if meta.tableRoot.isMapped {
-            chunkRefs.append((levels.count - 1, 0, meta.tableRoot))
-        }
-        tableChunksReadOnOpen = 0
-        while let (level, index, reference) = chunkRefs.popLast() {
-            try claim(reference, what: "table level \(level) chunk \(index)")
-            try readVerified(reference, into: scratch, what: "translation table level \(level) chunk \(index)")
-            tableChunksReadOnOpen += 1
-            let first = index * perChunk
-            let end = min(first + perChunk, levels[level].count)
-            for slot in first..<end {
-                let packed = scratch.loadUnaligned(fromByteOffset: (slot - first) * 8, as: UInt64.self)
-                levels[level][slot] = UInt64(littleEndian: packed)
-                let entry = ChunkReference(packed: levels[level][slot])
-                guard entry.isMapped else { continue }
-                if level > 0 {
-                    chunkRefs.append((level - 1, slot, entry))
-                } else {
-                    try claim(entry, what: "virtual chunk \(slot)")
-                }
-            }
-        }
         var free: [UInt32] = []
         for physical in 2..<Int(chunkCount) where !used[physical] { free.append(UInt32(physical)) }
         freeChunks = FreeChunks(free)
@@ -381,13 +308,7 @@ public final class ChunkFile {
 
     /// Reads the chunk `reference` names into `buffer`, checking its CRC32C.
     func readVerified(_ reference: ChunkReference, into buffer: UnsafeMutableRawPointer, what: @autoclosure () -> String) throws(StoreError) {
-        let offset = Int64(reference.physical) * Int64(chunkSize)
-        try file.readExactly(into: UnsafeMutableRawBufferPointer(start: buffer, count: chunkSize), at: offset)
-        let actual = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: chunkSize))
-        guard actual == reference.checksum else {
-            throw .corrupted(file: file.path, offset: offset,
-                             reason: "checksum mismatch in \(what()) (physical chunk \(reference.physical))")
-        }
+        try TableImage.readVerified(reference, from: file, chunkSize: chunkSize, into: buffer, what: what())
     }
 
     /// The committed bytes of `reference`, through the cache (writer). Valid until the next read.

@@ -7,10 +7,16 @@ public struct ChunkMeta: Sendable, Equatable {
     static let magic: [UInt8] = Array("SBCOWMET".utf8)
     /// Version 1: shadow commits (flags zero). Version 2 adds the flags word, written by stores
     /// with `commit=journal`, so that a reader that knows only version 1 refuses them instead of
-    /// opening the chunk file without replaying its journal.
-    static let formatVersion: UInt32 = 2
+    /// opening the chunk file without replaying its journal. Version 3 adds flags bit 1 (a
+    /// commit made durable by one sync), so that a reader that would not check such a commit's
+    /// chunks on open refuses it.
+    static let formatVersion: UInt32 = 3
     /// Flags bit 0: the store commits through a journal (`commit=journal`).
     static let journalFlag: UInt32 = 1
+    /// Flags bit 1: this commit's chunks and meta were made durable together, by one sync, after
+    /// the commit before it was durable. Its meta may reach the disk without some of its chunks,
+    /// so open checks the chunks it wrote before trusting it (see `ChunkFile.openableMeta`).
+    static let singleSyncFlag: UInt32 = 2
     /// Bytes the meta occupies at the start of its chunk (the rest is zero).
     static let encodedSize = 80
 
@@ -31,6 +37,8 @@ public struct ChunkMeta: Sendable, Equatable {
     public var userCounters: (UInt64, UInt64)
     /// How the store commits: fixed when it is created (flags bit 0).
     public var commitMode: CommitMode
+    /// Whether this commit was made durable by one sync (flags bit 1), so open checks its chunks.
+    public var singleSync = false
 
     public init(chunkSize: Int, commitMode: CommitMode = .shadow) {
         self.chunkSize = chunkSize
@@ -62,7 +70,11 @@ public struct ChunkMeta: Sendable, Equatable {
     func encode(into buffer: UnsafeMutableRawPointer) {
         Self.magic.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: 8) }
         let journal = commitMode == .journal
-        buffer.storeBytes(of: (journal ? Self.formatVersion : 1).littleEndian, toByteOffset: 8, as: UInt32.self)
+        let flags = (journal ? Self.journalFlag : 0) | (singleSync ? Self.singleSyncFlag : 0)
+        // The lowest version that can read this meta: a shadow commit made by two syncs is
+        // exactly the layout from before flags existed.
+        let version: UInt32 = singleSync ? 3 : journal ? 2 : 1
+        buffer.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
         buffer.storeBytes(of: UInt32(chunkSize).littleEndian, toByteOffset: 12, as: UInt32.self)
         buffer.storeBytes(of: txid.littleEndian, toByteOffset: 16, as: UInt64.self)
         buffer.storeBytes(of: chunkCount.littleEndian, toByteOffset: 24, as: UInt64.self)
@@ -72,7 +84,7 @@ public struct ChunkMeta: Sendable, Equatable {
         buffer.storeBytes(of: userRoot.littleEndian, toByteOffset: 48, as: UInt32.self)
         buffer.storeBytes(of: userCounters.0.littleEndian, toByteOffset: 52, as: UInt64.self)
         buffer.storeBytes(of: userCounters.1.littleEndian, toByteOffset: 60, as: UInt64.self)
-        buffer.storeBytes(of: (journal ? Self.journalFlag : 0).littleEndian, toByteOffset: 68, as: UInt32.self)
+        buffer.storeBytes(of: flags.littleEndian, toByteOffset: 68, as: UInt32.self)
         buffer.storeBytes(of: UInt32(0), toByteOffset: 72, as: UInt32.self)
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: Self.encodedSize - 4))
         buffer.storeBytes(of: CRC32C.mask(crc).littleEndian, toByteOffset: Self.encodedSize - 4, as: UInt32.self)
@@ -112,10 +124,13 @@ public struct ChunkMeta: Sendable, Equatable {
         meta.virtualCount = virtualCount
         meta.userRoot = userRoot
         meta.userCounters = (counter0, counter1)
-        guard flags & ~journalFlag == 0, version >= 2 || flags == 0 else {
+        guard flags & ~(journalFlag | singleSyncFlag) == 0, version >= 2 || flags == 0,
+              version >= 3 || flags & singleSyncFlag == 0
+        else {
             return .invalid("meta has unknown flags \(flags)")
         }
         meta.commitMode = flags & journalFlag != 0 ? .journal : .shadow
+        meta.singleSync = flags & singleSyncFlag != 0
         guard ChunkGeometry.isValidChunkSize(Int(chunkSize)), depth >= 1, depth <= 8, chunkCount >= 2 else {
             return .invalid("meta fields out of range (chunk size \(chunkSize), depth \(depth))")
         }

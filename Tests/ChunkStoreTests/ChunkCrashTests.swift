@@ -41,6 +41,80 @@ struct ChunkCrashTests {
         }
     }
 
+    /// Under `always` a commit whose predecessor is durable makes its chunks and meta durable
+    /// with one sync, so a power loss may keep its meta and lose (or tear) any chunk it wrote.
+    /// For each chunk commit B wrote, the disk is given B's meta and every other chunk of B but
+    /// that one chunk's old bytes (or its first sector only): the open must find it and fall
+    /// back to commit A, intact. With all of B's chunks, B opens.
+    @Test("a single-sync commit whose meta reached the disk without one of its chunks opens at the previous commit")
+    func singleSyncCommitMissingAChunk() throws {
+        let scratch = try ScratchDirectory("cow-single-sync")
+        let path = scratch.child("store")
+        let file = path + "/" + ChunkFile.fileName
+        let store = try openCow(path, durability: .always)
+        for index in 0..<300 { try store.put(bytes("key\(index)"), bytes(String(repeating: "v", count: 40) + "\(index)")) }
+        let txidA = store.chunkFile.meta.txid
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
+        try store.put(bytes("key150"), bytes("changed by B"))
+        let metaB = store.chunkFile.meta
+        #expect(metaB.singleSync && metaB.txid == txidA + 1, "B was committed with one sync after a durable A")
+        let chunkSize = store.chunkFile.chunkSize
+        try store.close()
+        let after = try Data(contentsOf: URL(fileURLWithPath: file))
+        // Chunks B wrote, besides its meta slot (its table chunks and at least one leaf); a
+        // chunk past A's end held zeros before (the file is grown ahead in zero-filled chunks).
+        func old(_ range: Range<Int>) -> Data { range.upperBound <= before.count ? before[range] : Data(count: range.count) }
+        let written = (2..<(after.count / chunkSize)).filter { chunk in
+            let range = (chunk * chunkSize)..<((chunk + 1) * chunkSize)
+            return old(range) != after[range]
+        }
+        #expect(written.count >= 2, "B wrote a data chunk and a table chunk: \(written)")
+        for chunk in written {
+            for keptBytes in [0, 512] {
+                let range = (chunk * chunkSize)..<((chunk + 1) * chunkSize)
+                var torn = after
+                let previous = old(range)
+                torn.replaceSubrange((range.lowerBound + keptBytes)..<range.upperBound, with: previous[(previous.startIndex + keptBytes)...])
+                if torn == after { continue }  // B changed only the chunk's first sector
+                try torn.write(to: URL(fileURLWithPath: file))
+                let reopened = try openCow(path, durability: .always)
+                #expect(reopened.chunkFile.discardedOnOpen == metaB.txid, "chunk \(chunk), \(keptBytes) bytes kept")
+                #expect(reopened.chunkFile.meta.txid == txidA)
+                #expect(try reopened.get(bytes("key150")) == bytes(String(repeating: "v", count: 40) + "150"))
+                #expect(try allEntries(reopened).count == 300)
+                _ = try reopened.verifyStructure()
+                try reopened.close()
+            }
+        }
+        try after.write(to: URL(fileURLWithPath: file))
+        let whole = try openCow(path, durability: .always)
+        defer { try? whole.close() }
+        #expect(whole.chunkFile.discardedOnOpen == nil)
+        #expect(try whole.get(bytes("key150")) == bytes("changed by B"))
+    }
+
+    /// The commit an open starts from may be in the page cache only (a killed process's last
+    /// commit): the first durable commit after reopening syncs before its meta, later ones once.
+    /// A new store's commit 0 was synced when the file was created.
+    @Test("under always the first commit after a reopen takes two syncs, every other one a single sync")
+    func syncsPerCommitAfterOpen() throws {
+        let scratch = try ScratchDirectory("cow-syncs-after-open")
+        let path = scratch.child("store")
+        for round in 0..<2 {
+            let store = try openCow(path, durability: .always)
+            var syncs = store.metrics.snapshot().syncs
+            for index in 0..<4 {
+                try store.put(bytes("r\(round)-\(index)"), bytes("value"))
+                let now = store.metrics.snapshot().syncs
+                let first = index == 0 && round == 1
+                #expect(now - syncs == (first ? 2 : 1), "round \(round), commit \(index)")
+                #expect(store.chunkFile.meta.singleSync == !first)
+                syncs = now
+            }
+            try store.close()
+        }
+    }
+
     @Test("a flipped byte in a leaf is reported as corruption with the file and the chunk's offset")
     func flippedLeafByte() throws {
         let scratch = try ScratchDirectory("cow-flip-leaf")
