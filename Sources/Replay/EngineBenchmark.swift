@@ -129,25 +129,8 @@ public struct EngineBenchmark {
         }
         let loadSeconds = MonotonicClock.seconds(since: loadStart)
 
-        // Ageing: the loaded records written again, each round with new values, so the run meets
-        // a store that has been overwritten (and compacted) as a long-lived one has.
-        var ageing: Results.Phase?
-        if plan.ageRounds > 0 {
-            progress?("\(engine.name): ageing the store, \(plan.ageRounds) rounds")
-            let ageStart = MonotonicClock.now()
-            var ageOps = 0
-            for round in 1...plan.ageRounds {
-                var loadReader = try TraceReader(path: plan.tracePath)
-                var ager = Replayer(store: store, synthesizer: plan.synthesizer)
-                var record = 0
-                while record < plan.loadRecords, try loadReader.next(into: &operation) {
-                    // Versions past the trace's end: every round writes values of its own.
-                    if case .completed = try ager.execute(operation, at: plan.totalRecords * round + record, start: 0, mark: 0) { ageOps += 1 }
-                    record += 1
-                }
-            }
-            ageing = Results.Phase(ops: ageOps, elapsedS: MonotonicClock.seconds(since: ageStart))
-        }
+        // Ageing: the loaded records written again, in shuffled order (see `StoreAgeing`).
+        let ageing = plan.ageRounds > 0 ? try StoreAgeing(plan: plan).run(on: store, progress: progress, engineName: engine.name) : nil
 
         // Run phase. The load's maintenance finishes first, so none of it counts in the run.
         try store.waitForMaintenance()
