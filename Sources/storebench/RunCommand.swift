@@ -63,7 +63,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Warm-up at the start of the run phase: seconds (`30s`) or operations (`100000`); it shows in the time series but not in the figures.")
     var warmup: String?
 
-    @Option(help: "Age each store before measuring: write the loaded records this many times more, with new values.")
+    @Option(help: "Age each store before measuring: write the loaded records this many times more, with new values, each round in shuffled order.")
     var age = 0
 
     @Flag(help: "After the runs, search each engine's highest arrival rate that holds --slo (paced, open-loop runs by bisection).")
