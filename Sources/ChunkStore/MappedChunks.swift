@@ -52,15 +52,22 @@ final class MappedChunks: @unchecked Sendable {
         reserved = wanted
         capacity = UInt64(wanted / chunkSize)
         wordCount = Int((capacity + 63) / 64)
-        bits = .allocate(capacity: wordCount)
-        for index in 0..<wordCount { (bits + index).initialize(to: Atomic(0)) }
+        // Anonymous zero pages: an open pays only for the words it touches (the bitmap covers
+        // the whole reservation — 512 KiB at 4 KiB chunks, 4 MiB at 512 B — most never used),
+        // and a zero word is an atomic holding 0.
+        guard let words = mmap(nil, wordCount * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              words != MAP_FAILED
+        else {
+            munmap(mapping, wanted)
+            return nil
+        }
+        bits = words.bindMemory(to: Atomic<UInt64>.self, capacity: wordCount)
         limitChunks.store(min(capacity, UInt64(fileBytes) / UInt64(chunkSize)), ordering: .sequentiallyConsistent)
     }
 
     deinit {
         munmap(UnsafeMutableRawPointer(mutating: base), reserved)
-        bits.deinitialize(count: wordCount)
-        bits.deallocate()
+        munmap(UnsafeMutableRawPointer(bits), wordCount * 8)
     }
 
     /// Whether `physical` can be read through the mapping (it lies inside the file and the
