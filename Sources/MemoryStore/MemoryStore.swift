@@ -74,6 +74,8 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
         try key.withUnsafeBytes { key in
             let hash = PointIndex.hash(key)
+            // Read without the lock: a prefetch is only a hint, harmless at a stale address.
+            index.prefetch(hash: hash)
             lock.lockShared()
             defer { lock.unlock() }
             try checkOpen()
@@ -93,6 +95,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try key.withUnsafeBytes { key in
             try value.withUnsafeBytes { value in
                 let hash = PointIndex.hash(key)
+                index.prefetch(hash: hash)
                 lock.lockExclusive()
                 defer { lock.unlock() }
                 try checkOpen()
@@ -106,6 +109,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try StoreLimits.check(keySize: key.count)
         try key.withUnsafeBytes { key in
             let hash = PointIndex.hash(key)
+            index.prefetch(hash: hash)
             lock.lockExclusive()
             defer { lock.unlock() }
             try checkOpen()
@@ -173,34 +177,37 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try checkOpen()
         guard limit > 0 else { return 0 }
         var visited = 0
-        // Entries come from the tree in groups: every entry of a group is prefetched before the
-        // first is handed to `body`, so their memory latencies overlap instead of adding up.
-        try withUnsafeTemporaryAllocation(of: MemoryEntry.self, capacity: Self.scanGroup) { group in
-            var grouped = 0
-            func handOver() throws {
-                for position in 0..<grouped {
-                    let entry = group[position]
-                    try body(entry.key, entry.value)
-                }
-                visited += grouped
-                grouped = 0
-            }
+        // Entries reach `body` a few places behind the tree walk that finds them: each is
+        // prefetched when found, so its memory latency overlaps the hand-over of the ones before
+        // it instead of adding to it.
+        try withUnsafeTemporaryAllocation(of: MemoryEntry.self, capacity: Self.scanLead) { ring in
+            let ring = ring.baseAddress!
+            var found = 0
             try start.withUnsafeBytes { start in
                 try tree.forEach(from: start) { entry in
                     entry.prefetch()
-                    group.baseAddress!.advanced(by: grouped).initialize(to: entry)
-                    grouped += 1
-                    if grouped == Self.scanGroup { try handOver() }
-                    return visited + grouped < limit
+                    if found >= Self.scanLead {
+                        let ready = ring[found & (Self.scanLead - 1)]
+                        try body(ready.key, ready.value)
+                        visited += 1
+                    }
+                    (ring + (found & (Self.scanLead - 1))).initialize(to: entry)
+                    found += 1
+                    return found < limit
                 }
             }
-            try handOver()
+            while visited < found {
+                let ready = ring[visited & (Self.scanLead - 1)]
+                try body(ready.key, ready.value)
+                visited += 1
+            }
         }
         return visited
     }
 
-    /// Entries a scan prefetches at once.
-    private static var scanGroup: Int { 16 }
+    /// How many entries ahead of the one handed to the scan's caller are being loaded (a power
+    /// of two).
+    private static var scanLead: Int { 8 }
 
     public func sync() throws {
         try lock.withSharedLock { try checkOpen() }

@@ -122,6 +122,15 @@ struct WorkerMeasurement {
     var histograms: [Histogram<UInt64>] = MeasuredKind.allCases.map { _ in makeHistogram() }
     var duringMaintenance = makeHistogram()
     var ended: UInt64 = 0
+
+    /// Adds one interval's operations, every one of them measured.
+    mutating func add(interval: [Histogram<UInt64>], count: Int) {
+        guard count > 0 else { return }
+        for kind in MeasuredKind.allCases where interval[kind.rawValue].totalCount > 0 {
+            histograms[kind.rawValue].add(interval[kind.rawValue])
+        }
+        completed += count
+    }
 }
 
 /// Replays trace operations with measurement, on one thread or on several (see
@@ -171,6 +180,10 @@ public struct MeasuredReplay {
         // Per kind, so the time series and the interval log have every kind's percentiles.
         var interval = MeasuredKind.allCases.map { _ in makeHistogram() }
         var intervalCount = 0
+        // Each latency is recorded once, in `interval`; an interval measured from its start is
+        // added to the phase's histograms whole when it closes. Only the interval in which the
+        // warm-up ends records its measured operations in the phase's histograms one by one.
+        var intervalIsMeasured = warm
         var currentInterval = 0
         var intervalEnd = board.end(of: 0)
         var operation = WorkloadOperation(.get)
@@ -191,23 +204,28 @@ public struct MeasuredReplay {
             intervalCount += 1
             if !warm { warm = warmUp.counts(at: end) }
             if warm {
-                measurement.histograms[kind.rawValue].record(latency)
+                if !intervalIsMeasured {
+                    measurement.histograms[kind.rawValue].record(latency)
+                    measurement.completed += 1
+                }
                 let endMark = metrics.maintenanceMark
                 if startMark < 0 || endMark < 0 || startMark != endMark { measurement.duringMaintenance.record(latency) }
-                measurement.completed += 1
             }
             // Every completion reads the clock anyway, so intervals close on time even for an
             // engine that completes a few operations a second.
             if end >= intervalEnd {
                 let next = board.interval(at: end)
+                if intervalIsMeasured { measurement.add(interval: interval, count: intervalCount) }
                 board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: next)
                 for index in interval.indices where interval[index].totalCount > 0 { interval[index].reset() }
                 intervalCount = 0
+                intervalIsMeasured = warm
                 currentInterval = next
                 intervalEnd = board.end(of: next)
             }
         }
         measurement.ended = MonotonicClock.now()
+        if intervalIsMeasured { measurement.add(interval: interval, count: intervalCount) }
         board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: .max)
         return measurement
     }
