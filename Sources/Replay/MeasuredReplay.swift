@@ -184,6 +184,8 @@ public struct MeasuredReplay {
         // added to the phase's histograms whole when it closes. Only the interval in which the
         // warm-up ends records its measured operations in the phase's histograms one by one.
         var intervalIsMeasured = warm
+        var batch = LatencyBatch()
+        defer { batch.deallocate() }
         var currentInterval = 0
         var intervalEnd = board.end(of: 0)
         var operation = WorkloadOperation(.get)
@@ -192,6 +194,7 @@ public struct MeasuredReplay {
         let start = board.start
 
         while try source.next(into: &operation, slot: &slot) {
+            replayer.prepare(operation, at: slot.position)
             var begin = MonotonicClock.now()
             if let due = slot.due { begin = wait(until: start &+ due, now: begin) }
             let mark = metrics.maintenanceMark
@@ -200,7 +203,7 @@ public struct MeasuredReplay {
             let end = MonotonicClock.now()
             if isWrite, let acknowledge { try acknowledge(worker, replayer.position) }
             let latency = end &- startedAt
-            interval[kind.rawValue].record(latency)
+            batch.add(kind, latency, flushingInto: &interval)
             intervalCount += 1
             if !warm { warm = warmUp.counts(at: end) }
             if warm {
@@ -214,6 +217,7 @@ public struct MeasuredReplay {
             // Every completion reads the clock anyway, so intervals close on time even for an
             // engine that completes a few operations a second.
             if end >= intervalEnd {
+                batch.flush(into: &interval)
                 let next = board.interval(at: end)
                 if intervalIsMeasured { measurement.add(interval: interval, count: intervalCount) }
                 board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: next)
@@ -225,6 +229,7 @@ public struct MeasuredReplay {
             }
         }
         measurement.ended = MonotonicClock.now()
+        batch.flush(into: &interval)
         if intervalIsMeasured { measurement.add(interval: interval, count: intervalCount) }
         board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: .max)
         return measurement
