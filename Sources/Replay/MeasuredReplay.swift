@@ -190,11 +190,20 @@ public struct MeasuredReplay {
         var intervalEnd = board.end(of: 0)
         var operation = WorkloadOperation(.get)
         var slot = ReplaySlot()
+        // The record after the one being executed is read (and its value located) one step
+        // early, so the value's bytes are in the cache by the time its clock starts.
+        var upcoming = WorkloadOperation(.get)
+        var upcomingSlot = ReplaySlot()
+        var hasUpcoming = try source.next(into: &upcoming, slot: &upcomingSlot)
+        if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
         let metrics = replayer.store.metrics
         let start = board.start
 
-        while try source.next(into: &operation, slot: &slot) {
-            replayer.prepare(operation, at: slot.position)
+        while hasUpcoming {
+            swap(&operation, &upcoming)
+            swap(&slot, &upcomingSlot)
+            hasUpcoming = try source.next(into: &upcoming, slot: &upcomingSlot)
+            if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
             var begin = MonotonicClock.now()
             if let due = slot.due { begin = wait(until: start &+ due, now: begin) }
             let mark = metrics.maintenanceMark
