@@ -190,20 +190,28 @@ public struct MeasuredReplay {
         var intervalEnd = board.end(of: 0)
         var operation = WorkloadOperation(.get)
         var slot = ReplaySlot()
-        // The record after the one being executed is read (and its value located) one step
-        // early, so the value's bytes are in the cache by the time its clock starts.
+        // Where the source allows it, the record after the one being executed is read (and its
+        // value located) one step early, so the value's bytes are in the cache by the time its
+        // clock starts.
+        let readsAhead = Source.allowsReadingAhead
         var upcoming = WorkloadOperation(.get)
         var upcomingSlot = ReplaySlot()
-        var hasUpcoming = try source.next(into: &upcoming, slot: &upcomingSlot)
+        var hasUpcoming = readsAhead ? try source.next(into: &upcoming, slot: &upcomingSlot) : false
         if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
         let metrics = replayer.store.metrics
         let start = board.start
 
-        while hasUpcoming {
-            swap(&operation, &upcoming)
-            swap(&slot, &upcomingSlot)
-            hasUpcoming = try source.next(into: &upcoming, slot: &upcomingSlot)
-            if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
+        while true {
+            if readsAhead {
+                guard hasUpcoming else { break }
+                swap(&operation, &upcoming)
+                swap(&slot, &upcomingSlot)
+                hasUpcoming = try source.next(into: &upcoming, slot: &upcomingSlot)
+                if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
+            } else {
+                guard try source.next(into: &operation, slot: &slot) else { break }
+                replayer.prepare(operation, at: slot.position)
+            }
             var begin = MonotonicClock.now()
             if let due = slot.due { begin = wait(until: start &+ due, now: begin) }
             let mark = metrics.maintenanceMark
