@@ -1,4 +1,5 @@
 import StoreCore
+import Synchronization
 
 /// The `memory` engine: every key in memory, nothing on disk. It is the oracle the conformance
 /// suite compares the other engines with, and the zero-I/O baseline that shows how much of a
@@ -38,6 +39,10 @@ public final class MemoryStore: Store, @unchecked Sendable {
     private var tree: EntryTree
     /// Key to entry: point operations. Holds the same entries as `tree`; freed in `deinit`.
     private var index = PointIndex()
+    /// `index`'s table address and mask, published for reading without the lock: a point
+    /// operation starts loading its slot before it takes the lock (`noteTable`).
+    private let tableAddress = Atomic<UInt>(0)
+    private let tableMask = Atomic<Int>(0)
     /// Guards `tree`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
     private let lock = ReadWriteLock()
     private var liveBytes = 0
@@ -47,6 +52,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
     /// A store with no directory: the oracle for tests.
     public init() {
         tree = EntryTree(arena: &arena)
+        noteTable()
     }
 
     /// A store that holds `directory`'s lock while it is open.
@@ -56,6 +62,22 @@ public final class MemoryStore: Store, @unchecked Sendable {
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
+        noteTable()
+    }
+
+    /// Publishes where `index`'s table is (after it may have grown). Call holding the lock
+    /// exclusively, or before the store is shared.
+    @inline(__always)
+    private func noteTable() {
+        let location = index.location
+        tableAddress.store(location.address, ordering: .relaxed)
+        tableMask.store(location.mask, ordering: .relaxed)
+    }
+
+    /// Starts loading the slot of `hash`, without the lock.
+    @inline(__always)
+    private func prefetchSlot(_ hash: UInt64) {
+        PointIndex.prefetch(hash: hash, table: (tableAddress.load(ordering: .relaxed), tableMask.load(ordering: .relaxed)))
     }
 
     deinit {
@@ -74,8 +96,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
         try key.withUnsafeBytes { key in
             let hash = PointIndex.hash(key)
-            // Read without the lock: a prefetch is only a hint, harmless at a stale address.
-            index.prefetch(hash: hash)
+            prefetchSlot(hash)
             lock.lockShared()
             defer { lock.unlock() }
             try checkOpen()
@@ -95,7 +116,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try key.withUnsafeBytes { key in
             try value.withUnsafeBytes { value in
                 let hash = PointIndex.hash(key)
-                index.prefetch(hash: hash)
+                prefetchSlot(hash)
                 lock.lockExclusive()
                 defer { lock.unlock() }
                 try checkOpen()
@@ -109,7 +130,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try StoreLimits.check(keySize: key.count)
         try key.withUnsafeBytes { key in
             let hash = PointIndex.hash(key)
-            index.prefetch(hash: hash)
+            prefetchSlot(hash)
             lock.lockExclusive()
             defer { lock.unlock() }
             try checkOpen()
@@ -154,6 +175,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         }
         let entry = MemoryEntry.make(key: key, value: value, in: &arena)
         index.insert(entry, hash: hash)
+        noteTable()
         tree.insert(key, entry, arena: &arena)
         liveBytes += key.count + value.count
     }

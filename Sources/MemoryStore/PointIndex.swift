@@ -77,11 +77,16 @@ struct PointIndex {
         return hash
     }
 
-    /// Starts loading the home slot of `hash`, so the miss overlaps what the caller does before
-    /// its lookup (taking the lock).
+    /// Where the table is (its address and mask), for `prefetch(hash:table:)` outside the lock.
+    var location: (address: UInt, mask: Int) { (UInt(bitPattern: slots), mask) }
+
+    /// Starts loading the home slot of `hash` in the table at `location`, a copy published earlier
+    /// and read without the lock, so it may name a table since replaced: a prefetch is only a
+    /// hint, and of a stale address merely wasted.
     @inline(__always)
-    func prefetch(hash: UInt64) {
-        storebench_prefetch(slots + (Int(truncatingIfNeeded: hash) & mask))
+    static func prefetch(hash: UInt64, table location: (address: UInt, mask: Int)) {
+        let offset = (Int(truncatingIfNeeded: hash) & location.mask) * MemoryLayout<Slot>.stride
+        if let slot = UnsafeRawPointer(bitPattern: location.address &+ UInt(offset)) { storebench_prefetch(slot) }
     }
 
     /// The entry holding `key`, or nil. A candidate entry is loaded whole at once (its value too,
