@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import StoreCore
 
 /// The entries in key order: a B+tree over `MemoryEntry`s for scans, changed only by inserts and
@@ -17,6 +12,10 @@ import StoreCore
 /// key bytes). A leaf that empties leaves the tree, an internal node with no child too; leaves are
 /// not merged otherwise, so a tree that loses most of its keys keeps some partly empty leaves.
 ///
+/// A descent starts loading each node it is about to search (`prefetch`), so a cold leaf costs
+/// about one memory latency rather than one per line its search and shift touch. Key prefixes and
+/// separators: `EntryTree+Keys`; the nodes: `EntryTree+Leaf`, `EntryTree+Inner`.
+///
 /// Not thread-safe: `MemoryStore` holds its lock around every call (shared for `forEach`).
 struct EntryTree {
     private var root: UnsafeMutableRawPointer
@@ -28,233 +27,6 @@ struct EntryTree {
         root = Leaf.make(&arena)
     }
 
-    // MARK: Keys
-
-    /// A key with its first 16 bytes as integers (zero-padded, big-endian): integer order agrees
-    /// with byte order whenever they differ.
-    struct Probe {
-        let key: UnsafeRawBufferPointer
-        let high: UInt64
-        let low: UInt64
-
-        @inline(__always)
-        init(_ key: UnsafeRawBufferPointer) {
-            self.key = key
-            high = KeyPrefix.of(key)
-            low = key.count > 8 ? KeyPrefix.of(UnsafeRawBufferPointer(rebasing: key[8...])) : 0
-        }
-    }
-
-    /// Negative, zero or positive as `probe` sorts before, equal to or after the stored key.
-    @inline(__always)
-    static func compare(_ probe: Probe, _ high: UInt64, _ low: UInt64, _ key: () -> UnsafeRawBufferPointer) -> Int {
-        if probe.high != high { return probe.high < high ? -1 : 1 }
-        if probe.low != low { return probe.low < low ? -1 : 1 }
-        return KeyOrder.compare(probe.key, key())
-    }
-
-    // MARK: Nodes
-
-    /// A leaf: count, next and previous leaf, then `slots` highs, lows and entry pointers.
-    struct Leaf {
-        let base: UnsafeMutableRawPointer
-        static var capacity: Int { 64 }
-        /// One more than the capacity: a full leaf takes the new entry, then splits.
-        static var slots: Int { 65 }
-        static var byteCount: Int { 32 + 24 * slots }
-
-        init(_ base: UnsafeMutableRawPointer) { self.base = base }
-
-        static func make(_ arena: inout EntryArena) -> UnsafeMutableRawPointer {
-            let base = arena.allocate(byteCount)
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: 32)
-            return base
-        }
-
-        @inline(__always) var count: Int {
-            get { base.load(as: Int.self) }
-            nonmutating set { base.storeBytes(of: newValue, as: Int.self) }
-        }
-        @inline(__always) var next: UnsafeMutableRawPointer? {
-            get { base.load(fromByteOffset: 8, as: UnsafeMutableRawPointer?.self) }
-            nonmutating set { base.storeBytes(of: newValue, toByteOffset: 8, as: UnsafeMutableRawPointer?.self) }
-        }
-        @inline(__always) var previous: UnsafeMutableRawPointer? {
-            get { base.load(fromByteOffset: 16, as: UnsafeMutableRawPointer?.self) }
-            nonmutating set { base.storeBytes(of: newValue, toByteOffset: 16, as: UnsafeMutableRawPointer?.self) }
-        }
-        @inline(__always) var highs: UnsafeMutableRawPointer { base + 32 }
-        @inline(__always) var lows: UnsafeMutableRawPointer { base + 32 + 8 * Self.slots }
-        @inline(__always) var entries: UnsafeMutableRawPointer { base + 32 + 16 * Self.slots }
-
-        @inline(__always) func high(_ index: Int) -> UInt64 { highs.load(fromByteOffset: 8 * index, as: UInt64.self) }
-        @inline(__always) func low(_ index: Int) -> UInt64 { lows.load(fromByteOffset: 8 * index, as: UInt64.self) }
-        @inline(__always) func entry(_ index: Int) -> MemoryEntry {
-            MemoryEntry(entries.load(fromByteOffset: 8 * index, as: UnsafeMutableRawPointer.self))
-        }
-        @inline(__always) func setEntry(_ index: Int, _ entry: MemoryEntry) {
-            entries.storeBytes(of: entry.base, toByteOffset: 8 * index, as: UnsafeMutableRawPointer.self)
-        }
-
-        /// The first slot whose key is ≥ `probe`, and whether it is equal.
-        @inline(__always)
-        func lowerBound(_ probe: Probe) -> (index: Int, found: Bool) {
-            var low = 0
-            var high = count
-            while low < high {
-                let middle = (low + high) >> 1
-                let order = EntryTree.compare(probe, self.high(middle), self.low(middle)) { entry(middle).key }
-                if order == 0 { return (middle, true) }
-                if order > 0 { low = middle + 1 } else { high = middle }
-            }
-            return (low, false)
-        }
-
-        /// Opens slot `index` (moving the slots after it) and fills it.
-        func insert(_ probe: Probe, _ entry: MemoryEntry, at index: Int) {
-            let tail = count - index
-            if tail > 0 {
-                EntryTree.shift(highs, lows, entries, from: index, to: index + 1, count: tail)
-            }
-            highs.storeBytes(of: probe.high, toByteOffset: 8 * index, as: UInt64.self)
-            lows.storeBytes(of: probe.low, toByteOffset: 8 * index, as: UInt64.self)
-            setEntry(index, entry)
-            count += 1
-        }
-
-        func remove(at index: Int) {
-            let tail = count - index - 1
-            if tail > 0 {
-                EntryTree.shift(highs, lows, entries, from: index + 1, to: index, count: tail)
-            }
-            count -= 1
-        }
-
-        /// Moves slots from `index` on to the empty leaf `other`.
-        func move(from index: Int, to other: Leaf) {
-            let moved = count - index
-            other.highs.copyMemory(from: highs + 8 * index, byteCount: 8 * moved)
-            other.lows.copyMemory(from: lows + 8 * index, byteCount: 8 * moved)
-            other.entries.copyMemory(from: entries + 8 * index, byteCount: 8 * moved)
-            other.count = moved
-            count = index
-        }
-    }
-
-    /// An internal node: child count, then `separatorSlots` highs, lows and separator blocks
-    /// (`[length: UInt32][bytes]`), then `separatorSlots + 1` children.
-    struct Inner {
-        let base: UnsafeMutableRawPointer
-        static var capacity: Int { 64 }
-        static var separatorSlots: Int { 64 }
-        static var byteCount: Int { 16 + 24 * separatorSlots + 8 * (separatorSlots + 1) }
-
-        init(_ base: UnsafeMutableRawPointer) { self.base = base }
-
-        static func make(_ arena: inout EntryArena) -> UnsafeMutableRawPointer {
-            let base = arena.allocate(byteCount)
-            base.storeBytes(of: 0, as: Int.self)
-            return base
-        }
-
-        /// Children (separators: one fewer).
-        @inline(__always) var count: Int {
-            get { base.load(as: Int.self) }
-            nonmutating set { base.storeBytes(of: newValue, as: Int.self) }
-        }
-        @inline(__always) var highs: UnsafeMutableRawPointer { base + 16 }
-        @inline(__always) var lows: UnsafeMutableRawPointer { base + 16 + 8 * Self.separatorSlots }
-        @inline(__always) var separators: UnsafeMutableRawPointer { base + 16 + 16 * Self.separatorSlots }
-        @inline(__always) var children: UnsafeMutableRawPointer { base + 16 + 24 * Self.separatorSlots }
-
-        @inline(__always) func high(_ index: Int) -> UInt64 { highs.load(fromByteOffset: 8 * index, as: UInt64.self) }
-        @inline(__always) func low(_ index: Int) -> UInt64 { lows.load(fromByteOffset: 8 * index, as: UInt64.self) }
-        @inline(__always) func separator(_ index: Int) -> UnsafeMutableRawPointer {
-            separators.load(fromByteOffset: 8 * index, as: UnsafeMutableRawPointer.self)
-        }
-        @inline(__always) func child(_ index: Int) -> UnsafeMutableRawPointer {
-            children.load(fromByteOffset: 8 * index, as: UnsafeMutableRawPointer.self)
-        }
-        @inline(__always) func setChild(_ index: Int, _ child: UnsafeMutableRawPointer) {
-            children.storeBytes(of: child, toByteOffset: 8 * index, as: UnsafeMutableRawPointer.self)
-        }
-
-        /// The child whose range holds `probe`: the number of separators ≤ `probe`.
-        @inline(__always)
-        func childIndex(_ probe: Probe) -> Int {
-            var low = 0
-            var high = count - 1
-            while low < high {
-                let middle = (low + high) >> 1
-                let order = EntryTree.compare(probe, self.high(middle), self.low(middle)) { EntryTree.separatorKey(separator(middle)) }
-                if order >= 0 { low = middle + 1 } else { high = middle }
-            }
-            return low
-        }
-
-        /// Inserts separator `separator` at `index` and `child` after it (at `index + 1`).
-        func insert(separator: (high: UInt64, low: UInt64, block: UnsafeMutableRawPointer), child: UnsafeMutableRawPointer, at index: Int) {
-            let separatorTail = count - 1 - index
-            if separatorTail > 0 {
-                EntryTree.shift(highs, lows, separators, from: index, to: index + 1, count: separatorTail)
-            }
-            highs.storeBytes(of: separator.high, toByteOffset: 8 * index, as: UInt64.self)
-            lows.storeBytes(of: separator.low, toByteOffset: 8 * index, as: UInt64.self)
-            separators.storeBytes(of: separator.block, toByteOffset: 8 * index, as: UnsafeMutableRawPointer.self)
-            let childTail = count - (index + 1)
-            if childTail > 0 {
-                (children + 8 * (index + 2)).copyMemory(from: children + 8 * (index + 1), byteCount: 8 * childTail)
-            }
-            setChild(index + 1, child)
-            count += 1
-        }
-
-        /// Removes child `index` and a separator beside it (the one before it, or the first).
-        /// - Returns: the separator's block, or nil when the node had one child.
-        func removeChild(at index: Int) -> UnsafeMutableRawPointer? {
-            let childTail = count - index - 1
-            if childTail > 0 { (children + 8 * index).copyMemory(from: children + 8 * (index + 1), byteCount: 8 * childTail) }
-            count -= 1
-            guard count > 0 else { return nil }
-            let removed = max(index - 1, 0)
-            let block = separator(removed)
-            let separatorTail = count - 1 - removed
-            if separatorTail > 0 {
-                EntryTree.shift(highs, lows, separators, from: removed + 1, to: removed, count: separatorTail)
-            }
-            return block
-        }
-    }
-
-    /// Moves `count` 8-byte slots of three parallel arrays from index `from` to index `to`
-    /// (the ranges may overlap).
-    @inline(__always)
-    static func shift(_ a: UnsafeMutableRawPointer, _ b: UnsafeMutableRawPointer, _ c: UnsafeMutableRawPointer, from: Int, to: Int, count: Int) {
-        let bytes = 8 * count
-        memmove(a + 8 * to, a + 8 * from, bytes)
-        memmove(b + 8 * to, b + 8 * from, bytes)
-        memmove(c + 8 * to, c + 8 * from, bytes)
-    }
-
-    /// A separator's key bytes.
-    @inline(__always)
-    static func separatorKey(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: block + 4, count: Int(block.load(as: UInt32.self)))
-    }
-
-    private static func makeSeparator(_ key: UnsafeRawBufferPointer, _ arena: inout EntryArena) -> UnsafeMutableRawPointer {
-        let block = arena.allocate(4 + key.count)
-        block.storeBytes(of: UInt32(truncatingIfNeeded: key.count), as: UInt32.self)
-        if key.count > 0 { (block + 4).copyMemory(from: key.baseAddress!, byteCount: key.count) }
-        return block
-    }
-
-    private static func freeSeparator(_ block: UnsafeMutableRawPointer, _ arena: inout EntryArena) {
-        arena.deallocate(block, byteCount: 4 + Int(block.load(as: UInt32.self)))
-    }
-
-    // MARK: Operations
-
     /// Walks from the root to the leaf whose range holds `probe`, noting each internal node and
     /// the child taken in `path` (room for `height` steps).
     @inline(__always)
@@ -265,6 +37,7 @@ struct EntryTree {
             let index = inner.childIndex(probe)
             path?[level] = (node, index)
             node = inner.child(index)
+            if level == height - 1 { Leaf(node).prefetch() } else { Inner(node).prefetch() }
         }
         return Leaf(node)
     }
@@ -384,6 +157,7 @@ struct EntryTree {
         var current: UnsafeMutableRawPointer? = first.base
         while let base = current {
             let leaf = Leaf(base)
+            if let next = leaf.next { Leaf(next).prefetchEntries() }
             while index < leaf.count {
                 if try !body(leaf.entry(index)) { return }
                 index += 1

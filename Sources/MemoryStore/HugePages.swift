@@ -13,7 +13,7 @@ import Darwin
 enum HugePages {
     static var pageSize: Int { 2 << 20 }
 
-    /// `byteCount` (a multiple of `pageSize`) zeroed bytes aligned to `pageSize`.
+    /// `byteCount` (a multiple of `pageSize`) bytes aligned to `pageSize`, not initialised.
     static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         var raw: UnsafeMutableRawPointer?
         let status = posix_memalign(&raw, pageSize, byteCount)
@@ -23,8 +23,9 @@ enum HugePages {
         #if os(Linux)
         _ = madvise(base, byteCount, MADV_HUGEPAGE)
         #endif
-        // The allocator may hand back reused memory: the hash table needs zeros (empty slots).
-        memset(base, 0, byteCount)
+        // Not zeroed here: the hash table initialises its slots itself, and entries are written
+        // before they are read. Touching the whole region at once would fault in (and have the
+        // kernel zero) pages the store may never use, inside whichever operation grew the arena.
         return base
     }
 

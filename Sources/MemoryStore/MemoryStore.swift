@@ -1,4 +1,5 @@
 import StoreCore
+import Synchronization
 
 /// The `memory` engine: every key in memory, nothing on disk. It is the oracle the conformance
 /// suite compares the other engines with, and the zero-I/O baseline that shows how much of a
@@ -38,6 +39,10 @@ public final class MemoryStore: Store, @unchecked Sendable {
     private var tree: EntryTree
     /// Key to entry: point operations. Holds the same entries as `tree`; freed in `deinit`.
     private var index = PointIndex()
+    /// `index`'s table address and mask, published for reading without the lock: a point
+    /// operation starts loading its slot before it takes the lock (`noteTable`).
+    private let tableAddress = Atomic<UInt>(0)
+    private let tableMask = Atomic<Int>(0)
     /// Guards `tree`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
     private let lock = ReadWriteLock()
     private var liveBytes = 0
@@ -47,6 +52,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
     /// A store with no directory: the oracle for tests.
     public init() {
         tree = EntryTree(arena: &arena)
+        noteTable()
     }
 
     /// A store that holds `directory`'s lock while it is open.
@@ -56,6 +62,22 @@ public final class MemoryStore: Store, @unchecked Sendable {
         lockedDirectory = try LockedDirectory.open(
             path: directory, engine: Self.engineName, formatVersion: Self.formatVersion,
             options: options, metrics: metrics)
+        noteTable()
+    }
+
+    /// Publishes where `index`'s table is (after it may have grown). Call holding the lock
+    /// exclusively, or before the store is shared.
+    @inline(__always)
+    private func noteTable() {
+        let location = index.location
+        tableAddress.store(location.address, ordering: .relaxed)
+        tableMask.store(location.mask, ordering: .relaxed)
+    }
+
+    /// Starts loading the slot of `hash`, without the lock.
+    @inline(__always)
+    private func prefetchSlot(_ hash: UInt64) {
+        PointIndex.prefetch(hash: hash, table: (tableAddress.load(ordering: .relaxed), tableMask.load(ordering: .relaxed)))
     }
 
     deinit {
@@ -74,6 +96,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
         try key.withUnsafeBytes { key in
             let hash = PointIndex.hash(key)
+            prefetchSlot(hash)
             lock.lockShared()
             defer { lock.unlock() }
             try checkOpen()
@@ -93,6 +116,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try key.withUnsafeBytes { key in
             try value.withUnsafeBytes { value in
                 let hash = PointIndex.hash(key)
+                prefetchSlot(hash)
                 lock.lockExclusive()
                 defer { lock.unlock() }
                 try checkOpen()
@@ -106,6 +130,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try StoreLimits.check(keySize: key.count)
         try key.withUnsafeBytes { key in
             let hash = PointIndex.hash(key)
+            prefetchSlot(hash)
             lock.lockExclusive()
             defer { lock.unlock() }
             try checkOpen()
@@ -150,6 +175,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         }
         let entry = MemoryEntry.make(key: key, value: value, in: &arena)
         index.insert(entry, hash: hash)
+        noteTable()
         tree.insert(key, entry, arena: &arena)
         liveBytes += key.count + value.count
     }
@@ -173,34 +199,37 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try checkOpen()
         guard limit > 0 else { return 0 }
         var visited = 0
-        // Entries come from the tree in groups: every entry of a group is prefetched before the
-        // first is handed to `body`, so their memory latencies overlap instead of adding up.
-        try withUnsafeTemporaryAllocation(of: MemoryEntry.self, capacity: Self.scanGroup) { group in
-            var grouped = 0
-            func handOver() throws {
-                for position in 0..<grouped {
-                    let entry = group[position]
-                    try body(entry.key, entry.value)
-                }
-                visited += grouped
-                grouped = 0
-            }
+        // Entries reach `body` a few places behind the tree walk that finds them: each is
+        // prefetched when found, so its memory latency overlaps the hand-over of the ones before
+        // it instead of adding to it.
+        try withUnsafeTemporaryAllocation(of: MemoryEntry.self, capacity: Self.scanLead) { ring in
+            let ring = ring.baseAddress!
+            var found = 0
             try start.withUnsafeBytes { start in
                 try tree.forEach(from: start) { entry in
                     entry.prefetch()
-                    group.baseAddress!.advanced(by: grouped).initialize(to: entry)
-                    grouped += 1
-                    if grouped == Self.scanGroup { try handOver() }
-                    return visited + grouped < limit
+                    if found >= Self.scanLead {
+                        let ready = ring[found & (Self.scanLead - 1)]
+                        try body(ready.key, ready.value)
+                        visited += 1
+                    }
+                    (ring + (found & (Self.scanLead - 1))).initialize(to: entry)
+                    found += 1
+                    return found < limit
                 }
             }
-            try handOver()
+            while visited < found {
+                let ready = ring[visited & (Self.scanLead - 1)]
+                try body(ready.key, ready.value)
+                visited += 1
+            }
         }
         return visited
     }
 
-    /// Entries a scan prefetches at once.
-    private static var scanGroup: Int { 16 }
+    /// How many entries ahead of the one handed to the scan's caller are being loaded (a power
+    /// of two).
+    private static var scanLead: Int { 8 }
 
     public func sync() throws {
         try lock.withSharedLock { try checkOpen() }

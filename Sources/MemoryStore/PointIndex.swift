@@ -1,3 +1,5 @@
+import CHardwareCRC
+
 /// An open-addressing hash table from key to `MemoryEntry`, beside the ordered map: gets,
 /// overwrites and read-modify-writes find their entry with one probe of a 16-byte slot (the key's
 /// hash and the entry) and one read of the entry, where the B+tree walked four nodes and compared
@@ -75,12 +77,29 @@ struct PointIndex {
         return hash
     }
 
-    /// The entry holding `key`, or nil.
+    /// Where the table is (its address and mask), for `prefetch(hash:table:)` outside the lock.
+    var location: (address: UInt, mask: Int) { (UInt(bitPattern: slots), mask) }
+
+    /// Starts loading the home slot of `hash` in the table at `location`, a copy published earlier
+    /// and read without the lock, so it may name a table since replaced: a prefetch is only a
+    /// hint, and of a stale address merely wasted.
+    @inline(__always)
+    static func prefetch(hash: UInt64, table location: (address: UInt, mask: Int)) {
+        let offset = (Int(truncatingIfNeeded: hash) & location.mask) * MemoryLayout<Slot>.stride
+        if let slot = UnsafeRawPointer(bitPattern: location.address &+ UInt(offset)) { storebench_prefetch(slot) }
+    }
+
+    /// The entry holding `key`, or nil. A candidate entry is loaded whole at once (its value too,
+    /// which the caller reads or overwrites next), not one line after another.
     @inline(__always)
     func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> MemoryEntry? {
         var index = Int(truncatingIfNeeded: hash) & mask
         while let entry = slots[index].entry {
-            if slots[index].hash == hash, MemoryEntry(entry).hasKey(key) { return MemoryEntry(entry) }
+            if slots[index].hash == hash {
+                let candidate = MemoryEntry(entry)
+                candidate.prefetch()
+                if candidate.hasKey(key) { return candidate }
+            }
             index = (index + 1) & mask
         }
         return nil
@@ -139,7 +158,7 @@ struct PointIndex {
     private func shiftBack(from hole: Int) {
         var hole = hole
         var index = (hole + 1) & mask
-        while let entry = slots[index].entry {
+        while slots[index].entry != nil {
             let home = Int(truncatingIfNeeded: slots[index].hash) & mask
             // The entry may move into the hole only if its home is not in (hole, index].
             let distanceToHome = (index - home) & mask

@@ -122,6 +122,15 @@ struct WorkerMeasurement {
     var histograms: [Histogram<UInt64>] = MeasuredKind.allCases.map { _ in makeHistogram() }
     var duringMaintenance = makeHistogram()
     var ended: UInt64 = 0
+
+    /// Adds one interval's operations, every one of them measured.
+    mutating func add(interval: [Histogram<UInt64>], count: Int) {
+        guard count > 0 else { return }
+        for kind in MeasuredKind.allCases where interval[kind.rawValue].totalCount > 0 {
+            histograms[kind.rawValue].add(interval[kind.rawValue])
+        }
+        completed += count
+    }
 }
 
 /// Replays trace operations with measurement, on one thread or on several (see
@@ -171,14 +180,38 @@ public struct MeasuredReplay {
         // Per kind, so the time series and the interval log have every kind's percentiles.
         var interval = MeasuredKind.allCases.map { _ in makeHistogram() }
         var intervalCount = 0
+        // Each latency is recorded once, in `interval`; an interval measured from its start is
+        // added to the phase's histograms whole when it closes. Only the interval in which the
+        // warm-up ends records its measured operations in the phase's histograms one by one.
+        var intervalIsMeasured = warm
+        var batch = LatencyBatch()
+        defer { batch.deallocate() }
         var currentInterval = 0
         var intervalEnd = board.end(of: 0)
         var operation = WorkloadOperation(.get)
         var slot = ReplaySlot()
+        // Where the source allows it, the record after the one being executed is read (and its
+        // value located) one step early, so the value's bytes are in the cache by the time its
+        // clock starts.
+        let readsAhead = Source.allowsReadingAhead
+        var upcoming = WorkloadOperation(.get)
+        var upcomingSlot = ReplaySlot()
+        var hasUpcoming = readsAhead ? try source.next(into: &upcoming, slot: &upcomingSlot) : false
+        if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
         let metrics = replayer.store.metrics
         let start = board.start
 
-        while try source.next(into: &operation, slot: &slot) {
+        while true {
+            if readsAhead {
+                guard hasUpcoming else { break }
+                swap(&operation, &upcoming)
+                swap(&slot, &upcomingSlot)
+                hasUpcoming = try source.next(into: &upcoming, slot: &upcomingSlot)
+                if hasUpcoming { replayer.prepare(upcoming, at: upcomingSlot.position) }
+            } else {
+                guard try source.next(into: &operation, slot: &slot) else { break }
+                replayer.prepare(operation, at: slot.position)
+            }
             var begin = MonotonicClock.now()
             if let due = slot.due { begin = wait(until: start &+ due, now: begin) }
             let mark = metrics.maintenanceMark
@@ -187,27 +220,34 @@ public struct MeasuredReplay {
             let end = MonotonicClock.now()
             if isWrite, let acknowledge { try acknowledge(worker, replayer.position) }
             let latency = end &- startedAt
-            interval[kind.rawValue].record(latency)
+            batch.add(kind, latency, flushingInto: &interval)
             intervalCount += 1
             if !warm { warm = warmUp.counts(at: end) }
             if warm {
-                measurement.histograms[kind.rawValue].record(latency)
+                if !intervalIsMeasured {
+                    measurement.histograms[kind.rawValue].record(latency)
+                    measurement.completed += 1
+                }
                 let endMark = metrics.maintenanceMark
                 if startMark < 0 || endMark < 0 || startMark != endMark { measurement.duringMaintenance.record(latency) }
-                measurement.completed += 1
             }
             // Every completion reads the clock anyway, so intervals close on time even for an
             // engine that completes a few operations a second.
             if end >= intervalEnd {
+                batch.flush(into: &interval)
                 let next = board.interval(at: end)
+                if intervalIsMeasured { measurement.add(interval: interval, count: intervalCount) }
                 board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: next)
                 for index in interval.indices where interval[index].totalCount > 0 { interval[index].reset() }
                 intervalCount = 0
+                intervalIsMeasured = warm
                 currentInterval = next
                 intervalEnd = board.end(of: next)
             }
         }
         measurement.ended = MonotonicClock.now()
+        batch.flush(into: &interval)
+        if intervalIsMeasured { measurement.add(interval: interval, count: intervalCount) }
         board.report(worker: worker, interval: currentInterval, count: intervalCount, histograms: interval, movingTo: .max)
         return measurement
     }

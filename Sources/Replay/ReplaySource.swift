@@ -17,6 +17,15 @@ public protocol ReplaySource {
     /// Fills `operation` and `slot` with the next record.
     /// - Returns: `false` at the end.
     mutating func next(into operation: inout WorkloadOperation, slot: inout ReplaySlot) throws -> Bool
+
+    /// Whether the replay may read a record before it has executed the one read before it. A
+    /// source that learns from `next` that the previous record was executed (workers waiting on
+    /// each other's progress) must say no.
+    static var allowsReadingAhead: Bool { get }
+}
+
+extension ReplaySource {
+    public static var allowsReadingAhead: Bool { false }
 }
 
 /// Turns a pace into due times. Pacing counts *operations*: a batch (`begin` … `commit`) is one
@@ -70,6 +79,9 @@ struct Pacer {
 /// A whole trace (or what is left of it) for one worker: records in trace order, positions
 /// counted from `start`.
 struct SequentialSource<Source: OperationSource>: ReplaySource {
+    /// Records come from a trace alone: reading one early tells nobody anything.
+    static var allowsReadingAhead: Bool { true }
+
     var source: Source
     var pacer: Pacer
     var position: Int

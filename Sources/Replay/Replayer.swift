@@ -42,6 +42,10 @@ public struct Replayer {
     public private(set) var position = 0
     /// `ScanDigest` of every key and value scans visited (so the bytes are read, not just located).
     public private(set) var scanChecksum: UInt64 = 0
+    /// Where the synthesized values of the writes at trace positions `version` come from
+    /// (`prepare`): two, by the position's parity, so the next record can be prepared while the
+    /// current one waits to execute.
+    private var prepared: (even: (version: Int, origin: ValueSynthesizer.Origin)?, odd: (version: Int, origin: ValueSynthesizer.Origin)?) = (nil, nil)
 
     public init(store: any Store, synthesizer: ValueSynthesizer, startingAt position: Int = 0) {
         self.store = store
@@ -57,6 +61,17 @@ public struct Replayer {
         /// A single operation, or a batch at its commit, is done; a write is durable as the
         /// durability option promises.
         case completed(MeasuredKind, isWrite: Bool, startedAt: UInt64, mark: Int)
+    }
+
+    /// Locates the value a write at trace position `position` will synthesize and starts loading
+    /// its bytes, before the operation's clock starts: the synthesizer's pool is read at random
+    /// places, and a miss there is the harness's, not the store's.
+    @inline(__always)
+    public mutating func prepare(_ operation: WorkloadOperation, at position: Int) {
+        guard operation.kind.writesValue, operation.value == nil, operation.valueSize > 0 else { return }
+        let origin = synthesizer.origin(key: operation.key, version: UInt64(position))
+        if position & 1 == 0 { prepared.even = (position, origin) } else { prepared.odd = (position, origin) }
+        synthesizer.prefetch(size: operation.valueSize, from: origin)
     }
 
     /// Executes `operation` found at trace position `position` (a worker that replays one
@@ -124,7 +139,11 @@ public struct Replayer {
     @inline(__always)
     mutating func valueBytes(_ operation: WorkloadOperation, version: Int) -> [UInt8] {
         if let explicit = operation.value { return explicit }
-        synthesizer.fill(&value, size: operation.valueSize, key: operation.key, version: UInt64(version))
+        if let prepared = version & 1 == 0 ? prepared.even : prepared.odd, prepared.version == version {
+            synthesizer.fill(&value, size: operation.valueSize, from: prepared.origin)
+        } else {
+            synthesizer.fill(&value, size: operation.valueSize, key: operation.key, version: UInt64(version))
+        }
         return value
     }
 }

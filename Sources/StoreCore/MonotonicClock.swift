@@ -7,7 +7,7 @@ import Darwin
 /// Nanoseconds on `CLOCK_MONOTONIC`: one timeline shared by engines (event start times) and the
 /// runner (operation times), unaffected by wall-clock changes.
 public enum MonotonicClock {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func now() -> UInt64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
@@ -15,7 +15,7 @@ public enum MonotonicClock {
     }
 
     /// Seconds elapsed since `start`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func seconds(since start: UInt64) -> Double {
         Double(now() &- start) / 1e9
     }

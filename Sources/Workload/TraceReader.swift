@@ -90,6 +90,7 @@ public struct TraceReader: OperationSource {
 
     public mutating func next(into operation: inout WorkloadOperation) throws -> Bool {
         guard !ended else { return false }
+        if decodeLoaded(into: &operation) { return true }
         guard try ensure(1) else { throw failure("the trace ends without its trailer (cut off?)") }
         let tag = window.withBytes(offset, 1) { $0[0] }
         if tag == TraceFormat.endTag {
@@ -132,6 +133,62 @@ public struct TraceReader: OperationSource {
         case .get, .delete, .begin, .commit:
             break
         }
+        count += 1
+        return true
+    }
+
+    /// The common case in one pass over the loaded bytes, with no closure per field: a record
+    /// without an inline value that lies wholly in the window. Anything else — the window's end,
+    /// an inline value, the trailer, a malformed record — is left to the checked path in `next`,
+    /// which reports it.
+    /// - Returns: whether `operation` was filled (nothing is consumed otherwise).
+    @inline(__always)
+    private mutating func decodeLoaded(into operation: inout WorkloadOperation) -> Bool {
+        let previous = previousTimestamp
+        let parsed = window.withAvailableBytes(from: offset) { bytes -> (length: Int, timestamp: UInt64)? in
+            guard bytes.count >= 2, let base = bytes.baseAddress else { return nil }
+            let tag = base.load(as: UInt8.self)
+            guard tag != TraceFormat.endTag, tag & ~(TraceFormat.kindMask | TraceFormat.hasTimestamp) == 0,
+                  let kind = WorkloadOperation.Kind(rawValue: tag & TraceFormat.kindMask) else { return nil }
+            var reader = ByteReader(bytes, offset: 1)
+            var timestamp = previous
+            if tag & TraceFormat.hasTimestamp != 0 {
+                guard let delta = reader.readVarint() else { return nil }
+                timestamp = timestamp &+ UInt64(bitPattern: TraceFormat.unzigzag(delta))
+            }
+            guard let keyLength = reader.readLength(limit: StoreLimits.maxKeySize),
+                  let key = reader.readBytes(keyLength) else { return nil }
+            var valueSize = 0
+            var scanCount = 0
+            switch kind {
+            case .put, .readModifyWrite:
+                guard let size = reader.readLength(limit: StoreLimits.maxValueSize) else { return nil }
+                valueSize = size
+            case .scan:
+                guard let count = reader.readVarint(), count <= UInt64(Int.max) else { return nil }
+                scanCount = Int(count)
+            case .get, .delete, .begin, .commit:
+                break
+            }
+            operation.kind = kind
+            operation.timestamp = tag & TraceFormat.hasTimestamp != 0 ? timestamp : nil
+            if operation.key.count == keyLength {
+                // Same length as the previous key (the usual case): overwrite it in place.
+                if keyLength > 0 {
+                    operation.key.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: key.baseAddress!, byteCount: keyLength) }
+                }
+            } else {
+                operation.key.removeAll(keepingCapacity: true)
+                operation.key.append(contentsOf: key)
+            }
+            operation.valueSize = valueSize
+            operation.scanCount = scanCount
+            operation.value = nil
+            return (reader.offset, timestamp)
+        }
+        guard let parsed else { return false }
+        previousTimestamp = parsed.timestamp
+        offset += Int64(parsed.length)
         count += 1
         return true
     }

@@ -17,10 +17,10 @@ public protocol WindowSource {
 /// files and text imports (compressed or not). Offsets are absolute offsets in the source.
 public struct ByteWindow<Source: WindowSource> {
     public private(set) var source: Source
-    private var buffer: [UInt8]
+    @usableFromInline var buffer: [UInt8]
     /// Source offset of `buffer[0]`, and how many bytes from there are loaded.
-    private var start: Int64 = 0
-    private var loaded = 0
+    @usableFromInline var start: Int64 = 0
+    @usableFromInline var loaded = 0
     /// Whether the source returned its last byte at `start + loaded`.
     public private(set) var ended = false
 
@@ -31,7 +31,7 @@ public struct ByteWindow<Source: WindowSource> {
     }
 
     /// Bytes loaded from `offset` on (to the end of what the buffer holds).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func available(from offset: Int64) -> Int {
         offset >= start && offset <= start + Int64(loaded) ? Int(start + Int64(loaded) - offset) : 0
     }
@@ -141,14 +141,14 @@ public struct ByteWindow<Source: WindowSource> {
     }
 
     /// Calls `body` with loaded bytes `[offset, offset + count)` (after `ensure` returned `true`).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func withBytes<T>(_ offset: Int64, _ count: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         let from = Int(offset - start)
         return try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[from..<(from + count)])) }
     }
 
     /// Calls `body` with every loaded byte from `offset` on.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func withAvailableBytes<T>(from offset: Int64, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try withBytes(offset, available(from: offset), body)
     }

@@ -1,0 +1,23 @@
+import CHardwareCRC
+
+/// Cache prefetch hints for Swift code outside the engines' own C shims.
+public enum Prefetch {
+    /// Starts loading the cache line holding `address` without waiting for it (a hint: it never
+    /// faults, whatever the address).
+    @inlinable @inline(__always)
+    public static func line(_ address: UnsafeRawPointer) {
+        storebench_prefetch(address)
+    }
+
+    /// Starts loading every cache line of `count` bytes from `address`, at most `limit` lines.
+    @inlinable @inline(__always)
+    public static func lines(_ address: UnsafeRawPointer, count: Int, limit: Int = 16) {
+        var offset = 0
+        var lines = 0
+        while offset < count, lines < limit {
+            storebench_prefetch(address + offset)
+            offset += 64
+            lines += 1
+        }
+    }
+}
