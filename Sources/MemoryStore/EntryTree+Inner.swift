@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CHardwareCRC
+import StoreCore
 
 extension EntryTree {
     /// An internal node: child count, then `separatorSlots` highs, lows and separator blocks
@@ -30,16 +30,8 @@ extension EntryTree {
         /// Starts loading the node's key prefixes and children, what a descent reads of it.
         @inline(__always)
         func prefetch() {
-            var offset = 0
-            while offset < 16 + 16 * Self.separatorSlots {
-                storebench_prefetch(base + offset)
-                offset += 64
-            }
-            offset = 16 + 24 * Self.separatorSlots
-            while offset < Self.byteCount {
-                storebench_prefetch(base + offset)
-                offset += 64
-            }
+            Prefetch.lines(base, from: 0, to: 16 + 16 * Self.separatorSlots)
+            Prefetch.lines(base, from: 16 + 24 * Self.separatorSlots, to: Self.byteCount)
         }
 
         @inline(__always) var highs: UnsafeMutableRawPointer { base + 16 }

@@ -1,4 +1,4 @@
-import CHardwareCRC
+import StoreCore
 
 extension EntryTree {
     /// A leaf: count, next and previous leaf, then `slots` highs, lows and entry pointers.
@@ -26,22 +26,14 @@ extension EntryTree {
         /// arriving together instead of missing on one after another.
         @inline(__always)
         func prefetch() {
-            var offset = 0
-            while offset < Self.byteCount {
-                storebench_prefetch(base + offset)
-                offset += 64
-            }
+            Prefetch.lines(base, from: 0, to: Self.byteCount)
         }
 
         /// Starts loading the header and the entry pointers (what a scan reads of a leaf).
         @inline(__always)
         func prefetchEntries() {
-            storebench_prefetch(base)
-            var offset = 32 + 16 * Self.slots
-            while offset < Self.byteCount {
-                storebench_prefetch(base + offset)
-                offset += 64
-            }
+            Prefetch.line(base)
+            Prefetch.lines(base, from: 32 + 16 * Self.slots, to: Self.byteCount)
         }
 
         @inline(__always) var next: UnsafeMutableRawPointer? {

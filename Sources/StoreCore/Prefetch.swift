@@ -20,4 +20,15 @@ public enum Prefetch {
             lines += 1
         }
     }
+
+    /// Starts loading the cache lines of bytes `start ..< end` from `base`, one hint per 64 bytes
+    /// from `start` (a node's fields, laid out at fixed offsets).
+    @inlinable @inline(__always)
+    public static func lines(_ base: UnsafeRawPointer, from start: Int, to end: Int) {
+        var offset = start
+        while offset < end {
+            storebench_prefetch(base + offset)
+            offset += 64
+        }
+    }
 }
