@@ -57,21 +57,26 @@ extension ChunkFile {
     /// the predecessor, whose chunks no later commit may overwrite. A predecessor that is not in
     /// the other slot means the slot was being rewritten by a later commit: the newest meta was
     /// then durable before it, and is taken as it is.
-    static func openableMeta(_ file: DurableFile) throws(StoreError) -> (meta: ChunkMeta, discarded: ChunkMeta?) {
+    /// - Returns: also the opened meta's table when the check read it, so the open need not read
+    ///   it again.
+    static func openableMeta(_ file: DurableFile) throws(StoreError) -> (meta: ChunkMeta, discarded: ChunkMeta?, table: TableImage?) {
         let (newest, other) = try readMetas(file)
         guard newest.singleSync, newest.commitMode == .shadow, let previous = other,
               previous.txid + 1 == newest.txid, previous.chunkSize == newest.chunkSize
-        else { return (newest, nil) }
+        else { return (newest, nil, nil) }
         // The predecessor was durable before its successor wrote anything. If its table does
         // not read back, nothing can be compared: the newest meta is opened as it is, and any
         // damage shows there.
-        guard let before = try? TableImage(file: file, meta: previous) else { return (newest, nil) }
-        return try newChunksIntact(newest, since: before.levels[0], file: file) ? (newest, nil) : (previous, newest)
+        guard let before = try? TableImage(file: file, meta: previous) else { return (newest, nil, nil) }
+        if let after = try intactTable(of: newest, since: before.levels[0], file: file) {
+            return (newest, nil, after)
+        }
+        return (previous, newest, before)
     }
 
-    /// Whether every chunk `meta`'s commit wrote reads back with its CRC: its table (all of it
-    /// is read anyway by the open) and the data chunks whose entries differ from `previous`.
-    private static func newChunksIntact(_ meta: ChunkMeta, since previous: [UInt64], file: DurableFile) throws(StoreError) -> Bool {
+    /// `meta`'s table if every chunk its commit wrote reads back with its CRC — its table chunks
+    /// and the data chunks whose entries differ from `previous` — else nil.
+    private static func intactTable(of meta: ChunkMeta, since previous: [UInt64], file: DurableFile) throws(StoreError) -> TableImage? {
         do {
             let after = try TableImage(file: file, meta: meta)
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: meta.chunkSize, alignment: 64)
@@ -81,10 +86,10 @@ extension ChunkFile {
                 try TableImage.readVerified(ChunkReference(packed: packed), from: file, chunkSize: meta.chunkSize,
                                             into: scratch, what: "virtual chunk \(virtual)")
             }
-            return true
+            return after
         } catch {
             // A torn or missing chunk of the unacknowledged commit; any other error is the open's.
-            if case .corrupted = error { return false }
+            if case .corrupted = error { return nil }
             throw error
         }
     }

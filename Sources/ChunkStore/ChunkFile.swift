@@ -229,7 +229,7 @@ public final class ChunkFile {
         current = .allocate(capacity: 1)
         current.initialize(to: TableSnapshot(meta: found, pages: .allocate(capacity: 1), pageCount: 0, pageCapacity: 1))
         // Every property is set: if this throws, `deinit` runs and frees what was allocated.
-        try loadTable()
+        try loadTable(opened.table)
         highestAllocated = meta.chunkCount - 1
         fileChunks = meta.chunkCount
         // The opened commit is the first snapshot.
@@ -282,10 +282,11 @@ public final class ChunkFile {
         try directory.writeAtomically(fileName, contents: contents)
     }
 
-    /// Loads the translation table from the current meta's root, verifying every table chunk,
-    /// and rebuilds the free physical chunks and free virtual ids by reachability.
-    private func loadTable() throws(StoreError) {
-        let image = try TableImage(file: file, meta: meta)
+    /// Loads the translation table from the current meta's root, verifying every table chunk
+    /// (unless the open's meta check already read it: `image`), and rebuilds the free physical
+    /// chunks and free virtual ids by reachability.
+    private func loadTable(_ image: TableImage?) throws(StoreError) {
+        let image = if let image { image } else { try TableImage(file: file, meta: meta) }
         levels = image.levels
         tableChunksReadOnOpen = image.tableChunksRead
         let used = image.used

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CHardwareCRC
+import StoreCore
 
 /// One key and its value in a single allocation: a 16-byte header (key length, value length, value
 /// capacity), then the key's bytes, then the value's. A point lookup reads one block instead of a
@@ -62,10 +62,7 @@ struct MemoryEntry {
     /// the cache.
     @inline(__always)
     func prefetch() {
-        storebench_prefetch(base)
-        storebench_prefetch(base + 64)
-        storebench_prefetch(base + 128)
-        storebench_prefetch(base + 192)
+        Prefetch.lines(base, from: 0, to: 256)
     }
 
     /// Returns the entry's block to `arena`.

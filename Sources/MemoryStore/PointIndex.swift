@@ -1,4 +1,4 @@
-import CHardwareCRC
+import StoreCore
 
 /// An open-addressing hash table from key to `MemoryEntry`, beside the ordered map: gets,
 /// overwrites and read-modify-writes find their entry with one probe of a 16-byte slot (the key's
@@ -86,7 +86,7 @@ struct PointIndex {
     @inline(__always)
     static func prefetch(hash: UInt64, table location: (address: UInt, mask: Int)) {
         let offset = (Int(truncatingIfNeeded: hash) & location.mask) * MemoryLayout<Slot>.stride
-        if let slot = UnsafeRawPointer(bitPattern: location.address &+ UInt(offset)) { storebench_prefetch(slot) }
+        if let slot = UnsafeRawPointer(bitPattern: location.address &+ UInt(offset)) { Prefetch.line(slot) }
     }
 
     /// The entry holding `key`, or nil. A candidate entry is loaded whole at once (its value too,
