@@ -167,6 +167,17 @@ struct EntryTree {
         }
     }
 
+    /// Replaces every slot's entry with what `move` returns for it, in key order (the point index
+    /// moved them all). `move` may reuse an entry's old memory only for entries already visited.
+    func repointAll(_ move: (MemoryEntry) -> MemoryEntry) {
+        var current: UnsafeMutableRawPointer? = descend(Probe(UnsafeRawBufferPointer(start: nil, count: 0)), path: nil).base
+        while let base = current {
+            let leaf = Leaf(base)
+            for index in 0..<leaf.count { leaf.setEntry(index, move(leaf.entry(index))) }
+            current = leaf.next
+        }
+    }
+
     /// Returns every node and separator to `arena` (not the entries).
     func release(arena: inout EntryArena) {
         release(root, level: 0, &arena)

@@ -5,11 +5,11 @@ import Darwin
 #endif
 import StoreCore
 
-/// One key and its value in a single allocation: a 16-byte header (key length, value length, value
-/// capacity), then the key's bytes, then the value's. A point lookup reads one block instead of a
+/// One key and its value in a single block: a 16-byte header (key length, value length, value
+/// capacity, flags), then the key's bytes, then the value's. A point lookup reads one block instead of a
 /// tree path and a separate value array, and an overwrite that fits rewrites the value in place.
 ///
-/// The engine owns every entry: `EntryArena` holds their memory.
+/// An entry lives in its `CellTable` cell when it fits, else in a block of the `EntryArena`.
 struct MemoryEntry {
     let base: UnsafeMutableRawPointer
 
@@ -22,10 +22,18 @@ struct MemoryEntry {
     static func make(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, in arena: inout EntryArena) -> MemoryEntry {
         let byteCount = headerSize + key.count + value.count
         let base = arena.allocate(byteCount)
-        let capacity = EntryArena.blockSize(byteCount) - headerSize - key.count
+        return write(key: key, value: value, at: base, capacity: EntryArena.blockSize(byteCount) - headerSize - key.count)
+    }
+
+    /// Lays out an entry holding copies of `key` and `value` at `base`, with room for a value of
+    /// `capacity` bytes. The header's last four bytes (flags) are 0: `CellTable` marks a cell that
+    /// points elsewhere with 1 there.
+    @inline(__always)
+    static func write(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, at base: UnsafeMutableRawPointer, capacity: Int) -> MemoryEntry {
         base.storeBytes(of: UInt32(truncatingIfNeeded: key.count), as: UInt32.self)
         base.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: 4, as: UInt32.self)
         base.storeBytes(of: UInt32(truncatingIfNeeded: capacity), toByteOffset: 8, as: UInt32.self)
+        base.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
         if key.count > 0 { (base + headerSize).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if value.count > 0 { (base + headerSize + key.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
         return MemoryEntry(base)

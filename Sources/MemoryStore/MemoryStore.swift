@@ -5,10 +5,11 @@ import Synchronization
 /// suite compares the other engines with, and the zero-I/O baseline that shows how much of a
 /// measurement is the harness itself.
 ///
-/// Each key and its value live in one `MemoryEntry`, reached two ways: a hash table
-/// (`PointIndex`) for gets, overwrites and read-modify-writes, and a B+tree (`EntryTree`) for
-/// ordered scans. Only inserts and deletes change the tree, so the common point operations never
-/// walk it. Entries, table and tree nodes sit on huge pages (`EntryArena`, `HugePages`).
+/// Each key and its value live in one `MemoryEntry`, reached two ways: a hash table whose cells
+/// hold the entries themselves (`CellTable`) for gets, overwrites and read-modify-writes, and a
+/// B+tree (`EntryTree`) for ordered scans. A cold point operation waits for one memory load (its
+/// cell); only inserts, deletes and entries that move change the tree. Cells, tree nodes and
+/// entries too large for a cell sit on huge pages (`EntryArena`, `HugePages`).
 ///
 /// Opened on a directory it still takes the directory's lock and identity, so the harness treats
 /// it like any engine (a second open fails as `locked`), but its data lives only as long as the
@@ -33,17 +34,20 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public var engineName: String { Self.engineName }
     public let metrics = StoreMetrics()
 
-    /// The entries' memory (and the tree's nodes).
+    /// Entries too large for a cell, and the tree's nodes.
     private var arena = EntryArena()
     /// The entries in key order: scans.
     private var tree: EntryTree
-    /// Key to entry: point operations. Holds the same entries as `tree`; freed in `deinit`.
-    private var index = PointIndex()
-    /// `index`'s table address and mask, published for reading without the lock: a point
-    /// operation starts loading its slot before it takes the lock (`noteTable`).
-    private let tableAddress = Atomic<UInt>(0)
+    /// Key to entry, holding the entries that fit its cells: point operations. Holds the same
+    /// entries as `tree`; freed in `deinit`.
+    private var table = CellTable()
+    /// Where `table` is, published for reading without the lock: a point operation starts
+    /// loading its cell before it takes the lock (`noteTable`).
+    private let tableCells = Atomic<UInt>(0)
+    private let tableTags = Atomic<UInt>(0)
     private let tableMask = Atomic<Int>(0)
-    /// Guards `tree`, `index`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
+    private let tableCellSize = Atomic<Int>(0)
+    /// Guards `tree`, `table`, `arena`, the entries, `liveBytes`, `lockedDirectory` and `isOpen`.
     private let lock = ReadWriteLock()
     private var liveBytes = 0
     private var lockedDirectory: LockedDirectory?
@@ -65,25 +69,28 @@ public final class MemoryStore: Store, @unchecked Sendable {
         noteTable()
     }
 
-    /// Publishes where `index`'s table is (after it may have grown). Call holding the lock
-    /// exclusively, or before the store is shared.
-    @inline(__always)
+    /// Publishes where `table` is (after it grew). Call holding the lock exclusively, or before
+    /// the store is shared.
     private func noteTable() {
-        let location = index.location
-        tableAddress.store(location.address, ordering: .relaxed)
+        let location = table.location
+        tableCells.store(location.cells, ordering: .relaxed)
+        tableTags.store(location.tags, ordering: .relaxed)
         tableMask.store(location.mask, ordering: .relaxed)
+        tableCellSize.store(location.cellSize, ordering: .relaxed)
     }
 
-    /// Starts loading the slot of `hash`, without the lock.
+    /// Starts loading the cell of `hash`, without the lock.
     @inline(__always)
-    private func prefetchSlot(_ hash: UInt64) {
-        PointIndex.prefetch(hash: hash, table: (tableAddress.load(ordering: .relaxed), tableMask.load(ordering: .relaxed)))
+    private func prefetchCell(_ hash: UInt64) {
+        let location = CellTable.Location(
+            cells: tableCells.load(ordering: .relaxed), tags: tableTags.load(ordering: .relaxed),
+            mask: tableMask.load(ordering: .relaxed), cellSize: tableCellSize.load(ordering: .relaxed))
+        CellTable.prefetch(hash: hash, table: location)
     }
 
     deinit {
         lockedDirectory?.release()
-        index.forEach { $0.free(in: &arena) }
-        index.deallocate()
+        table.deallocate(arena: &arena)
         tree.release(arena: &arena)
         arena.release()
     }
@@ -95,12 +102,12 @@ public final class MemoryStore: Store, @unchecked Sendable {
 
     public func get(_ key: [UInt8], into value: inout [UInt8]) throws -> Bool {
         try key.withUnsafeBytes { key in
-            let hash = PointIndex.hash(key)
-            prefetchSlot(hash)
+            let hash = CellTable.hash(key)
+            prefetchCell(hash)
             lock.lockShared()
             defer { lock.unlock() }
             try checkOpen()
-            guard let entry = index.find(key, hash: hash) else { return false }
+            guard let (_, entry) = table.find(key, hash: hash) else { return false }
             // Copy into the caller's buffer like every engine does (handing out the stored bytes
             // would make `memory` reads free and its baseline too low).
             let stored = entry.value
@@ -115,8 +122,8 @@ public final class MemoryStore: Store, @unchecked Sendable {
         try StoreLimits.check(valueSize: value.count)
         try key.withUnsafeBytes { key in
             try value.withUnsafeBytes { value in
-                let hash = PointIndex.hash(key)
-                prefetchSlot(hash)
+                let hash = CellTable.hash(key)
+                prefetchCell(hash)
                 lock.lockExclusive()
                 defer { lock.unlock() }
                 try checkOpen()
@@ -129,8 +136,8 @@ public final class MemoryStore: Store, @unchecked Sendable {
     public func delete(_ key: [UInt8]) throws {
         try StoreLimits.check(keySize: key.count)
         try key.withUnsafeBytes { key in
-            let hash = PointIndex.hash(key)
-            prefetchSlot(hash)
+            let hash = CellTable.hash(key)
+            prefetchCell(hash)
             lock.lockExclusive()
             defer { lock.unlock() }
             try checkOpen()
@@ -149,43 +156,46 @@ public final class MemoryStore: Store, @unchecked Sendable {
             switch operation {
             case let .put(key, value):
                 key.withUnsafeBytes { key in
-                    value.withUnsafeBytes { value in store(key, value, hash: PointIndex.hash(key)) }
+                    value.withUnsafeBytes { value in store(key, value, hash: CellTable.hash(key)) }
                 }
             case let .delete(key):
-                key.withUnsafeBytes { key in remove(key, hash: PointIndex.hash(key)) }
+                key.withUnsafeBytes { key in remove(key, hash: CellTable.hash(key)) }
             }
         }
     }
 
     /// Sets `key` to a copy of `value`. Call holding the lock exclusively.
     private func store(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64) {
-        if let entry = index.find(key, hash: hash) {
+        if let (index, entry) = table.find(key, hash: hash) {
             liveBytes += value.count - entry.valueCount
-            if value.count <= entry.valueCapacity, value.count * 2 >= entry.valueCapacity {
-                entry.overwriteValue(value)
-                return
-            }
-            // A new exact-size entry: a value that grew does not fit, and one that shrank to less
-            // than half would keep its old capacity allocated.
-            let replacement = MemoryEntry.make(key: key, value: value, in: &arena)
-            index.replace(entry, with: replacement, hash: hash)
-            tree.replace(key, with: replacement)
-            entry.free(in: &arena)
+            table.overwrite(at: index, with: value, arena: &arena) { tree.replace(key, with: $0) }
             return
         }
-        let entry = MemoryEntry.make(key: key, value: value, in: &arena)
-        index.insert(entry, hash: hash)
-        noteTable()
+        if table.isFull { grow(adding: MemoryEntry.headerSize + key.count + value.count) }
+        let entry = table.insert(key, value, hash: hash, arena: &arena)
         tree.insert(key, entry, arena: &arena)
         liveBytes += key.count + value.count
     }
 
     /// Call holding the lock exclusively.
     private func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) {
-        guard let entry = index.remove(key, hash: hash) else { return }
-        tree.remove(key, arena: &arena)
+        guard let (index, entry) = table.find(key, hash: hash) else { return }
         liveBytes -= key.count + entry.valueCount
-        entry.free(in: &arena)
+        // The tree first: its search may read the removed entry's key, which the shift overwrites.
+        tree.remove(key, arena: &arena)
+        table.remove(at: index, arena: &arena) { moved in tree.replace(moved.key, with: moved) }
+    }
+
+    /// Replaces the full table with a larger one (its cell size chosen afresh) and points the
+    /// tree at every entry's new place. Call holding the lock exclusively.
+    private func grow(adding entryBytes: Int) {
+        let shape = table.grownShape(adding: entryBytes)
+        let old = table
+        var next = CellTable(capacity: shape.capacity, cellSize: shape.cellSize)
+        tree.repointAll { entry in next.place(entry, hash: CellTable.hash(entry.key), from: old, arena: &arena) }
+        old.retire()
+        table = next
+        noteTable()
     }
 
     @discardableResult
@@ -229,7 +239,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
 
     /// How many entries ahead of the one handed to the scan's caller are being loaded (a power
     /// of two).
-    private static var scanLead: Int { 8 }
+    private static var scanLead: Int { 16 }
 
     public func sync() throws {
         try lock.withSharedLock { try checkOpen() }
@@ -246,6 +256,11 @@ public final class MemoryStore: Store, @unchecked Sendable {
         isOpen = false
         lockedDirectory?.release()
         lockedDirectory = nil
+    }
+
+    /// The hash table's capacity and cell size (for tests).
+    var tableShape: (capacity: Int, cellSize: Int) {
+        lock.withSharedLock { (table.capacity, table.cellSize) }
     }
 
     public func statistics() throws -> StoreStatistics {

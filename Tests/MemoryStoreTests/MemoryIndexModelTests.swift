@@ -1,11 +1,12 @@
-import MemoryStore
+@testable import MemoryStore
 import StoreCore
 import StoreTestSupport
 import Testing
 
-/// The hash index and the ordered map must always hold the same entries: checked against a
-/// dictionary through enough inserts to grow the hash table several times, deletes that shift
-/// probe runs back, and values that grow, shrink and cross the arena's 4 KiB size-class limit.
+/// The hash table and the ordered map must always hold the same entries: checked against a
+/// dictionary through enough inserts to grow the table several times, deletes that shift probe
+/// runs back (moving entries the tree points to), values that grow out of their cells and shrink
+/// back in, and values that cross the arena's 4 KiB size-class limit.
 @Suite("MemoryStore indexes against a model")
 struct MemoryIndexModelTests {
     @Test("gets, scans and statistics agree with a dictionary through random puts and deletes")
@@ -57,6 +58,63 @@ struct MemoryIndexModelTests {
         #expect(try store.statistics().keyCount == 0)
         for key in sorted.prefix(100) { try store.put(key, []) }
         #expect(try store.scan(from: [], limit: .max).map(\.key) == Array(sorted.prefix(100)))
+    }
+
+    @Test("cells take the size most entries need when the table grows; entries move in and out of them")
+    func cellSizesFollowTheEntries() throws {
+        let store = MemoryStore()
+        var model: [[UInt8]: [UInt8]] = [:]
+        func key(_ number: Int) -> [UInt8] { Array("key\(1_000_000 + number)".utf8) }
+        // Small entries: 16-byte header, 10-byte key, 20-byte value fit 64-byte cells.
+        for number in 0..<3000 {
+            let value = [UInt8](repeating: UInt8(truncatingIfNeeded: number), count: 20)
+            try store.put(key(number), value)
+            model[key(number)] = value
+        }
+        #expect(store.tableShape.cellSize == 64)
+        try check(store, model)
+        // Large values: the existing entries leave their cells for arena blocks, and the next
+        // growth picks cells that hold 1,500-byte values, moving those entries back in.
+        for number in 0..<12_000 {
+            let value = [UInt8](repeating: UInt8(truncatingIfNeeded: number &* 7), count: 1500)
+            try store.put(key(number), value)
+            model[key(number)] = value
+            if number == 2999 { try check(store, model) }
+        }
+        #expect(store.tableShape.cellSize == 1536)
+        try check(store, model)
+        // Mixed: some values outgrow the cells, some shrink into them, a third of the keys go
+        // (the shifts move cells the tree points to).
+        var random = SeededRandom(seed: 5)
+        for number in 0..<12_000 {
+            switch random.next() % 3 {
+            case 0:
+                try store.delete(key(number))
+                model[key(number)] = nil
+            case 1:
+                let value = [UInt8](repeating: 9, count: 3000 + number % 5)
+                try store.put(key(number), value)
+                model[key(number)] = value
+            default:
+                let value = [UInt8](repeating: 3, count: number % 40)
+                try store.put(key(number), value)
+                model[key(number)] = value
+            }
+        }
+        try check(store, model)
+    }
+
+    @Test("the cell size covers nine entries in ten")
+    func entrySizePercentile() {
+        var sizes = EntrySizes()
+        for _ in 0..<89 { sizes.add(100) }
+        for _ in 0..<11 { sizes.add(900) }
+        #expect(sizes.percentile(0.9) == 960)
+        sizes.remove(900)
+        sizes.change(from: 900, to: 120)
+        #expect(sizes.percentile(0.9) == 128)
+        for _ in 0..<500 { sizes.add(100_000) }
+        #expect(sizes.percentile(0.9) > CellTable.largestCell)
     }
 
     @Test("a batch updates both indexes")
