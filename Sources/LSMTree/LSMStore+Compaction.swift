@@ -26,8 +26,16 @@ extension LSMStore {
     /// version of each key (and no tombstones where nothing deeper can hold the key). Call
     /// holding `maintenanceLock`; merging and writing run without `lock`, on `version` (the one
     /// the compaction was picked from, which keeps its input files open).
+    ///
+    /// A memtable frozen meanwhile is flushed between two of the merge's steps, as LevelDB's
+    /// compaction loop does: writers that filled the next memtable wait only for that flush,
+    /// not for the rest of a compaction that may take a hundred times longer. The flush adds an
+    /// L0 file newer than every input, so the compaction's own edit still applies on top of it.
+    /// Its time is left out of the compaction's event (it is an event of its own).
     func merge(_ compaction: Compaction, from version: Version) throws {
-        try metrics.measure("compaction", blockingWriters: false) {
+        var flushNanos: UInt64 = 0
+        var flushes = 0
+        try metrics.measure("compaction", blockingWriters: false, excludingNanos: { flushNanos }) {
             func reader(_ file: FileMetadata) throws -> SSTReader {
                 guard let table = version.table(file.number) else {
                     throw StoreError.corrupted(file: storage.path(of: FileNames.table(file.number)), offset: 0, reason: "input SST not open")
@@ -47,7 +55,15 @@ extension LSMStore {
             var written = 0
             var dropped = 0
             var builder = SSTBuilder(blockSize: settings.blockSize, bitsPerKey: settings.bloomBitsPerKey)
+            var steps = 0
             while merged.isValid {
+                steps += 1
+                if steps & (Self.flushCheckInterval - 1) == 0, lock.withLock({ immutable != nil }) {
+                    let start = MonotonicClock.now()
+                    try flushImmutable()
+                    flushNanos &+= MonotonicClock.now() &- start
+                    flushes += 1
+                }
                 let keep = merged.withValue { value -> Bool in
                     if value == nil && compaction.dropTombstones { return false }
                     merged.key.withUnsafeBytes { builder.add($0, value) }
@@ -69,9 +85,14 @@ extension LSMStore {
             try logAndApply(edit, opened: opened) { compactionPolicy.compacted(compaction) }
             let detail = "\(compaction.kind): \(compaction.inputs.count)+\(compaction.next.count) files → \(outputs.count) in L\(compaction.outputLevel)"
                 + (dropped > 0 ? ", \(dropped) tombstones dropped" : "")
+                + (flushes > 0 ? ", paused for \(flushes) memtable flush\(flushes == 1 ? "" : "es")" : "")
             return ((), all.reduce(0) { $0 + $1.size }, written, detail)
         }
     }
+
+    /// Merge steps (entries) between two looks for a frozen memtable to flush (a power of two):
+    /// one lock per 1,024 entries, some 100 KiB of output at the default sizes.
+    static var flushCheckInterval: Int { 1024 }
 
     /// Full compaction: flush the memtable, then merge every SST into the deepest level in use,
     /// dropping every shadowed version and every tombstone. Writers go on meanwhile; commits

@@ -61,10 +61,12 @@ public final class StoreMetrics: Sendable {
 
     /// Records the event of work begun with `startMaintenance` (its duration runs to now).
     public func finishMaintenance(
-        _ kind: String, startedAt start: UInt64, bytesRead: Int, bytesWritten: Int, blockedWriters: Bool, detail: String = ""
+        _ kind: String, startedAt start: UInt64, bytesRead: Int, bytesWritten: Int, blockedWriters: Bool, detail: String = "",
+        excludingNanos: UInt64 = 0
     ) {
+        let elapsed = MonotonicClock.now() &- start
         record(MaintenanceEvent(
-            kind: kind, startNanos: start, durationNanos: MonotonicClock.now() &- start,
+            kind: kind, startNanos: start, durationNanos: elapsed - min(excludingNanos, elapsed),
             bytesRead: bytesRead, bytesWritten: bytesWritten, blockedWriters: blockedWriters, detail: detail))
         activeMaintenance.subtract(1, ordering: .releasing)
     }
@@ -92,8 +94,11 @@ public final class StoreMetrics: Sendable {
 
     /// Times `work` and records it as a maintenance event of `kind`. `work` returns the bytes it
     /// read and wrote and a detail line.
+    /// - Parameter excludingNanos: time inside `work` that belongs to events of their own (a
+    ///   flush run in the middle of a compaction), left out of this event's duration so that
+    ///   summed maintenance time counts it once.
     public func measure<T>(
-        _ kind: String, blockingWriters: Bool,
+        _ kind: String, blockingWriters: Bool, excludingNanos: () -> UInt64 = { 0 },
         _ work: () throws -> (result: T, bytesRead: Int, bytesWritten: Int, detail: String)
     ) rethrows -> T {
         let start = startMaintenance()
@@ -105,7 +110,7 @@ public final class StoreMetrics: Sendable {
             throw error
         }
         finishMaintenance(kind, startedAt: start, bytesRead: outcome.bytesRead, bytesWritten: outcome.bytesWritten,
-                          blockedWriters: blockingWriters, detail: outcome.detail)
+                          blockedWriters: blockingWriters, detail: outcome.detail, excludingNanos: excludingNanos())
         return outcome.result
     }
 

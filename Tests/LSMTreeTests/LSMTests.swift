@@ -198,6 +198,36 @@ struct LSMTests {
         #expect(store.levelSummary()[0].files == 0, "full compaction leaves nothing in L0")
         try store.close()
     }
+
+    @Test("a memtable frozen during a compaction is flushed inside it: writers wait for the flush, not the compaction")
+    func flushInsideCompaction() throws {
+        let scratch = try ScratchDirectory("lsm-flush-in-compaction")
+        // Memtables of 16 KiB fill in a few hundred puts; merging L0 into an L1 of 4 MiB files
+        // takes thousands of steps, so the writer freezes the next memtable while one runs.
+        let path = scratch.child("store")
+        let store = try openLSM(path, ["write_buffer_size": "16KiB", "level1_size": "64MiB", "target_file_size": "4MiB", "block_size": "1KiB"])
+        var model: [[UInt8]: [UInt8]] = [:]
+        var random = SeededRandom(seed: 23)
+        var paused: [MaintenanceEvent] = []
+        var step = 0
+        while paused.isEmpty && step < 400_000 {
+            let number = random.below(40_000)
+            let value = numberedValue(number, version: step, size: 40)
+            try store.put(numberedKey(number), value)
+            model[numberedKey(number)] = value
+            step += 1
+            if step % 5_000 == 0 {
+                paused = store.metrics.events().filter { $0.kind == "compaction" && $0.detail.contains("memtable flush") }
+            }
+        }
+        #expect(!paused.isEmpty, "no compaction flushed a memtable in \(step) puts")
+        try store.waitForMaintenance()
+        #expect(try entries(store) == model)
+        try store.close()
+        let reopened = try openLSM(path)
+        #expect(try entries(reopened) == model)
+        try reopened.close()
+    }
 }
 
 @Suite("lsm preallocated WAL")

@@ -207,6 +207,16 @@ struct StoreMetricsTests {
         let event = try #require(metrics.events().last)
         #expect(event.kind == "compaction" && event.blockedWriters && event.bytesWritten == 20)
         #expect(event.durationNanos >= 20_000_000)
+
+        // Time that belongs to an event of its own (a flush inside a compaction) is left out.
+        let before = MonotonicClock.now()
+        metrics.measure("compaction", blockingWriters: false, excludingNanos: { 15_000_000 }) { () -> (result: Void, bytesRead: Int, bytesWritten: Int, detail: String) in
+            usleep(20_000)
+            return ((), 0, 0, "")
+        }
+        let span = MonotonicClock.now() - before
+        let shortened = try #require(metrics.events().last)
+        #expect(shortened.durationNanos >= 5_000_000 && shortened.durationNanos <= span - 15_000_000)
     }
 
     @Test("write amplification is file bytes per user byte")
