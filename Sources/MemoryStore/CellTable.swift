@@ -124,8 +124,9 @@ struct CellTable {
         Location(cells: UInt(bitPattern: cells), tags: UInt(bitPattern: tags), mask: mask, cellSize: cellSize)
     }
 
-    /// Starts loading the tag and the home cell (up to its first 256 bytes: a header, a key and a
-    /// 200-byte value) of `hash` in the table at `location`, a copy published earlier and read
+    /// Starts loading the tag, the home cell and the cell after it (up to 256 bytes of each: a
+    /// header, a key and a 200-byte value; at three quarters full, about one key in seven sits one
+    /// place past its home) of `hash` in the table at `location`, a copy published earlier and read
     /// without the lock, so it may mix two tables' fields: a prefetch is only a hint, never
     /// faults, and of a stale address is merely wasted.
     @inline(__always)

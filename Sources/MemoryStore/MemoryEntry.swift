@@ -67,10 +67,12 @@ struct MemoryEntry {
     }
 
     /// Starts loading the entry's first 256 bytes (its header, key and a 200-byte value) into
-    /// the cache.
+    /// the second-level cache: a scan asks for its next sixteen entries at once, 64 lines, more
+    /// than the first level can have in flight (hinted into the first level, a 25-entry scan of
+    /// the default mix took 1.6 µs at its median; into the second, 1.1–1.2 µs).
     @inline(__always)
     func prefetch() {
-        Prefetch.lines(base, from: 0, to: 256)
+        Prefetch.linesNear(base, from: 0, to: 256)
     }
 
     /// Returns the entry's block to `arena`.

@@ -238,7 +238,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
     }
 
     /// How many entries ahead of the one handed to the scan's caller are being loaded (a power
-    /// of two).
+    /// of two; 8 and 16 measured within 5% of each other).
     private static var scanLead: Int { 16 }
 
     public func sync() throws {

@@ -31,4 +31,15 @@ public enum Prefetch {
             offset += 64
         }
     }
+
+    /// Starts loading the cache lines of bytes `start ..< end` from `base` into the second-level
+    /// cache (`storebench_prefetch_near`).
+    @inlinable @inline(__always)
+    public static func linesNear(_ base: UnsafeRawPointer, from start: Int, to end: Int) {
+        var offset = start
+        while offset < end {
+            storebench_prefetch_near(base + offset)
+            offset += 64
+        }
+    }
 }
