@@ -4,30 +4,9 @@ import StoreCore
 /// that do not hold its key without reading a block. Layout: the bit array, then one byte with
 /// the number of probes. Probes use double hashing of one 64-bit key hash.
 enum BloomFilter {
-    /// A 64-bit hash of `key`: 8-byte words mixed multiplicatively, then a finalizer.
+    /// A 64-bit hash of `key` (`KeyHash`; the filters on disk depend on it).
     @inline(__always)
-    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(key.count)
-        var offset = 0
-        while offset + 8 <= key.count {
-            let word = key.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            h = (h ^ word) &* 0xFF51_AFD7_ED55_8CCD
-            h = (h << 31) | (h >> 33)
-            offset += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < key.count {
-            tail |= UInt64(key[offset]) << shift
-            shift += 8
-            offset += 1
-        }
-        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        h = h &* 0xFF51_AFD7_ED55_8CCD
-        h ^= h >> 33
-        return h
-    }
+    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { KeyHash.of(key) }
 
     /// Builds the filter for keys with the given hashes.
     static func build(hashes: [UInt64], bitsPerKey: Int) -> [UInt8] {

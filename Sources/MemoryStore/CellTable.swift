@@ -79,34 +79,9 @@ struct CellTable {
 
     // MARK: Hashing and prefetching
 
-    /// The hash of a key: eight bytes at a time, then a 64-bit finalizer, so keys that differ only
-    /// in their last digits still spread over the whole table.
+    /// The hash a key is placed by (`KeyHash`).
     @inline(__always)
-    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(key.count &+ 1)
-        var offset = 0
-        let count = key.count
-        while offset + 8 <= count {
-            let word = key.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            hash = (hash ^ word) &* 0xFF51_AFD7_ED55_8CCD
-            hash ^= hash >> 29
-            offset += 8
-        }
-        if offset < count {
-            var word: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < count {
-                word |= UInt64(key[offset]) << shift
-                shift += 8
-                offset += 1
-            }
-            hash = (hash ^ word) &* 0xFF51_AFD7_ED55_8CCD
-        }
-        hash ^= hash >> 33
-        hash = hash &* 0xC4CE_B9FE_1A85_EC53
-        hash ^= hash >> 33
-        return hash
-    }
+    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { KeyHash.of(key) }
 
     /// A live cell's tag: the hash's top seven bits (the home comes from the low bits).
     @inline(__always)

@@ -21,24 +21,22 @@ public enum Prefetch {
         }
     }
 
+    /// Where a hint asks the lines to go: the first-level cache (data wanted next), or the second
+    /// (data wanted a little later, when more lines are in flight than the first level takes).
+    public enum Level: Sendable {
+        case first, second
+    }
+
     /// Starts loading the cache lines of bytes `start ..< end` from `base`, one hint per 64 bytes
     /// from `start` (a node's fields, laid out at fixed offsets).
     @inlinable @inline(__always)
-    public static func lines(_ base: UnsafeRawPointer, from start: Int, to end: Int) {
+    public static func lines(_ base: UnsafeRawPointer, from start: Int, to end: Int, into level: Level = .first) {
         var offset = start
         while offset < end {
-            storebench_prefetch(base + offset)
-            offset += 64
-        }
-    }
-
-    /// Starts loading the cache lines of bytes `start ..< end` from `base` into the second-level
-    /// cache (`storebench_prefetch_near`).
-    @inlinable @inline(__always)
-    public static func linesNear(_ base: UnsafeRawPointer, from start: Int, to end: Int) {
-        var offset = start
-        while offset < end {
-            storebench_prefetch_near(base + offset)
+            switch level {
+            case .first: storebench_prefetch(base + offset)
+            case .second: storebench_prefetch_near(base + offset)
+            }
             offset += 64
         }
     }
