@@ -2,7 +2,7 @@ import StoreCore
 
 /// Key to entry for point operations: an open-addressing hash table whose cells hold the entries
 /// themselves. A cell is `cellSize` bytes (a multiple of 64, chosen when the table grows so that
-/// nine entries in ten of the store's fit); an entry that fits is laid out in its cell as a
+/// nine entries in ten of the store's fit, up to 2 KiB); an entry that fits is laid out in its cell as a
 /// `MemoryEntry` (header, key, value), so a cold get, overwrite or read-modify-write waits for one
 /// memory load — the cell, whose address follows from the hash — instead of two (a slot, then
 /// the entry it points to). An entry too large for its cell lives in the `EntryArena` and the
@@ -270,14 +270,19 @@ struct CellTable {
 
     /// The capacity and cell size of the table that replaces this one when it is full, with
     /// one more entry of `entryBytes` to come: twice as many cells, each large enough for nine in
-    /// ten of the entries (header, key and value), within `smallestCell ... largestCell`.
+    /// ten of the entries (header, key and value) — or three in four, or half, when that many do
+    /// not fit `largestCell`. When not even half fit, cells are `smallestCell`: every large entry
+    /// lives in the arena, and a cell sized for them would hold little more than a pointer.
     func grownShape(adding entryBytes: Int) -> (capacity: Int, cellSize: Int) {
         var next = capacity * 2
         while (count + 1) * 4 > next * 3 { next *= 2 }
         var census = sizes
         census.add(entryBytes)
-        let size = min(max(census.percentile(0.9), Self.smallestCell), Self.largestCell)
-        return (next, size)
+        for fraction in [0.9, 0.75, 0.5] {
+            let size = census.percentile(fraction)
+            if size <= Self.largestCell { return (next, max(size, Self.smallestCell)) }
+        }
+        return (next, Self.smallestCell)
     }
 
     /// Moves `entry` (of this table or the arena) into the new table `self`, under `hash`: into

@@ -104,6 +104,21 @@ struct MemoryIndexModelTests {
         try check(store, model)
     }
 
+    @Test("a store of values too large for any cell gets the smallest cells, not cells that hold a pointer each")
+    func largeValuesGetSmallCells() throws {
+        let store = MemoryStore()
+        var model: [[UInt8]: [UInt8]] = [:]
+        for number in 0..<200 {
+            let key = Array("key\(1000 + number)".utf8)
+            // One in five fits a 2 KiB cell; the rest do not.
+            let value = [UInt8](repeating: UInt8(truncatingIfNeeded: number), count: number % 5 == 0 ? 1000 : 5000)
+            try store.put(key, value)
+            model[key] = value
+        }
+        #expect(store.tableShape.cellSize == CellTable.smallestCell)
+        try check(store, model)
+    }
+
     @Test("the cell size covers nine entries in ten")
     func entrySizePercentile() {
         var sizes = EntrySizes()
