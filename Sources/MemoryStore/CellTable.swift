@@ -16,7 +16,7 @@ import StoreCore
 ///
 /// Entries in cells move when a delete shifts a probe run back and when the table grows. The
 /// B+tree points at entries where they are (`MemoryStore` keeps it in step: the `repoint`
-/// callbacks here, and `rebuild`).
+/// callbacks here, and `place` as its `grow` walks the tree).
 ///
 /// Not thread-safe: `MemoryStore` holds its lock around every call.
 struct CellTable {
@@ -32,8 +32,6 @@ struct CellTable {
 
     static var smallestCell: Int { 64 }
     static var largestCell: Int { 2048 }
-    /// What an entry too large for its cell keeps in it: the header's flags and the pointer.
-    private static var outlineBytes: Int { 24 }
 
     init(capacity: Int = 16, cellSize: Int = 256) {
         precondition(capacity >= 16 && capacity & (capacity - 1) == 0 && cellSize % 64 == 0 && cellSize >= Self.smallestCell)
@@ -52,11 +50,12 @@ struct CellTable {
         for index in 0...mask where tags[index] != 0 && isOutline(index) {
             MemoryEntry(outlinePointer(index)).free(in: &arena)
         }
-        release()
+        releaseArrays()
     }
 
-    /// Frees the arrays (not the entries outside the cells).
-    private func release() {
+    /// Frees the arrays, not the entries outside the cells: for a table whose entries were all
+    /// placed in its successor.
+    func releaseArrays() {
         Self.deallocate(cells, byteCount: capacity * cellSize)
         Self.deallocate(UnsafeMutableRawPointer(tags), byteCount: capacity)
         Self.deallocate(UnsafeMutableRawPointer(hashes), byteCount: capacity * 8)
@@ -100,8 +99,8 @@ struct CellTable {
     }
 
     /// Starts loading the tag, the home cell and the cell after it (up to 256 bytes of each: a
-    /// header, a key and a 200-byte value; at three quarters full, about one key in seven sits one
-    /// place past its home) of `hash` in the table at `location`, a copy published earlier and read
+    /// header, a key and a 200-byte value; with the table 57% full, as in the default mix's run,
+    /// about one key in seven sits one place past its home) of `hash` in the table at `location`, a copy published earlier and read
     /// without the lock, so it may mix two tables' fields: a prefetch is only a hint, never
     /// faults, and of a stale address is merely wasted.
     @inline(__always)
@@ -178,17 +177,13 @@ struct CellTable {
         }
     }
 
-    /// Whether adding one more entry needs `rebuild` first.
+    /// Whether adding one more entry needs a larger table first (`grownShape`).
     var isFull: Bool { (count + 1) * 4 > capacity * 3 }
 
     /// Adds `key` (not present) with `value`; the caller made room (`isFull`). - Returns: its
     /// entry, for the tree.
     mutating func insert(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64, arena: inout EntryArena) -> MemoryEntry {
-        let index = freeIndex(hash)
-        tags[index] = Self.tag(hash)
-        hashes[index] = hash
-        count += 1
-        sizes.add(MemoryEntry.headerSize + key.count + value.count)
+        let index = claim(hash, keyCount: key.count, valueCount: value.count)
         if fitsInline(keyCount: key.count, valueCount: value.count) {
             return writeInline(index, key: key, value: value)
         }
@@ -203,33 +198,26 @@ struct CellTable {
         let old = entry(at: index)
         let keyCount = old.keyCount
         sizes.change(from: MemoryEntry.headerSize + keyCount + old.valueCount, to: MemoryEntry.headerSize + keyCount + value.count)
-        let fits = fitsInline(keyCount: keyCount, valueCount: value.count)
-        if !isOutline(index) {
-            if fits {
+        let wasOutline = isOutline(index)
+        if fitsInline(keyCount: keyCount, valueCount: value.count) {
+            guard wasOutline else {
                 old.overwriteValue(value)
                 return
             }
-            let moved = MemoryEntry.make(key: old.key, value: value, in: &arena)
-            repoint(moved)
-            writeOutline(index, moved)
-            return
-        }
-        if fits {
-            let inline = writeInline(index, key: old.key, value: value)
-            repoint(inline)
+            repoint(writeInline(index, key: old.key, value: value))
             old.free(in: &arena)
             return
         }
-        if value.count <= old.valueCapacity, value.count * 2 >= old.valueCapacity {
+        if wasOutline, value.count <= old.valueCapacity, value.count * 2 >= old.valueCapacity {
             old.overwriteValue(value)
             return
         }
-        // A new exact-size block: a value that grew does not fit, and one that shrank to less
-        // than half would keep its old capacity allocated.
+        // A new exact-size block: the value left its cell, grew out of its block, or shrank to
+        // less than half of it (which would keep the old capacity allocated).
         let moved = MemoryEntry.make(key: old.key, value: value, in: &arena)
         repoint(moved)
         writeOutline(index, moved)
-        old.free(in: &arena)
+        if wasOutline { old.free(in: &arena) }
     }
 
     /// Empties cell `index` (its entry already out of the tree) and moves later cells of its
@@ -258,11 +246,16 @@ struct CellTable {
         tags[hole] = 0
     }
 
-    /// The first empty cell of `hash`'s probe run.
+    /// Takes the first empty cell of `hash`'s probe run for an entry of that size (tag, hash,
+    /// count and size census set; the caller writes the cell). - Returns: its index.
     @inline(__always)
-    private func freeIndex(_ hash: UInt64) -> Int {
+    private mutating func claim(_ hash: UInt64, keyCount: Int, valueCount: Int) -> Int {
         var index = Int(truncatingIfNeeded: hash) & mask
         while tags[index] != 0 { index = (index + 1) & mask }
+        tags[index] = Self.tag(hash)
+        hashes[index] = hash
+        count += 1
+        sizes.add(MemoryEntry.headerSize + keyCount + valueCount)
         return index
     }
 
@@ -288,13 +281,9 @@ struct CellTable {
     /// Moves `entry` (of this table or the arena) into the new table `self`, under `hash`: into
     /// its cell if it fits, else to an arena block. - Returns: where it now is, for the tree.
     mutating func place(_ entry: MemoryEntry, hash: UInt64, from old: CellTable, arena: inout EntryArena) -> MemoryEntry {
-        let index = freeIndex(hash)
-        tags[index] = Self.tag(hash)
-        hashes[index] = hash
-        count += 1
         let keyCount = entry.keyCount
         let valueCount = entry.valueCount
-        sizes.add(MemoryEntry.headerSize + keyCount + valueCount)
+        let index = claim(hash, keyCount: keyCount, valueCount: valueCount)
         let wasInline = old.holds(entry)
         if fitsInline(keyCount: keyCount, valueCount: valueCount) {
             let placed = writeInline(index, key: entry.key, value: entry.value)
@@ -305,9 +294,6 @@ struct CellTable {
         writeOutline(index, outline)
         return outline
     }
-
-    /// Frees the old table's arrays once every entry has been placed in its successor.
-    func retire() { release() }
 }
 
 /// How many live entries there are of each size, in 64-byte classes up to `CellTable.largestCell`

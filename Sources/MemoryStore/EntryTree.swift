@@ -167,7 +167,7 @@ struct EntryTree {
         }
     }
 
-    /// Replaces every slot's entry with what `move` returns for it, in key order (the point index
+    /// Replaces every slot's entry with what `move` returns for it, in key order (the hash table
     /// moved them all). `move` may reuse an entry's old memory only for entries already visited.
     func repointAll(_ move: (MemoryEntry) -> MemoryEntry) {
         var current: UnsafeMutableRawPointer? = descend(Probe(UnsafeRawBufferPointer(start: nil, count: 0)), path: nil).base

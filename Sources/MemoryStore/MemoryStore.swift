@@ -193,7 +193,7 @@ public final class MemoryStore: Store, @unchecked Sendable {
         let old = table
         var next = CellTable(capacity: shape.capacity, cellSize: shape.cellSize)
         tree.repointAll { entry in next.place(entry, hash: CellTable.hash(entry.key), from: old, arena: &arena) }
-        old.retire()
+        old.releaseArrays()
         table = next
         noteTable()
     }

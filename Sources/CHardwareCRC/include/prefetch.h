@@ -14,14 +14,4 @@ static inline void storebench_prefetch_near(const void *address) {
     __builtin_prefetch(address, 0, 2);
 }
 
-/// Tells the CPU this thread is spinning on a lock (x86 `pause`): the spin yields the core's
-/// resources to its sibling and does not flood the memory system with reads.
-static inline void storebench_spin_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 #endif

@@ -33,35 +33,30 @@ public final class ReadWriteLock: @unchecked Sendable {
 
     @inline(__always)
     public func lockShared() {
-        if pthread_rwlock_tryrdlock(rwlock) != 0 { waitShared() }
+        if pthread_rwlock_tryrdlock(rwlock) != 0 { wait(trying: pthread_rwlock_tryrdlock, then: pthread_rwlock_rdlock) }
     }
 
     @inline(__always)
     public func lockExclusive() {
-        if pthread_rwlock_trywrlock(rwlock) != 0 { waitExclusive() }
+        if pthread_rwlock_trywrlock(rwlock) != 0 { wait(trying: pthread_rwlock_trywrlock, then: pthread_rwlock_wrlock) }
     }
 
     /// Tries again for a few microseconds before sleeping. The lock is held for short in-memory
     /// work (a fraction of a microsecond), and glibc's rwlock never spins: with two threads taking
     /// it for every operation, each release woke the other thread from a futex sleep — a system
     /// call and a context switch per operation (`memory` ran the default mix at 2 threads 20×
-    /// slower than at 1).
+    /// slower than at 1). A writer that spins does not yet count as waiting, so readers may pass
+    /// it until it sleeps in `pthread_rwlock_wrlock`, where the writer preference holds.
     @inline(never)
-    private func waitShared() {
+    private func wait(
+        trying attempt: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32,
+        then block: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32
+    ) {
         for _ in 0..<Self.spins {
             storebench_spin_pause()
-            if pthread_rwlock_tryrdlock(rwlock) == 0 { return }
+            if attempt(rwlock) == 0 { return }
         }
-        pthread_rwlock_rdlock(rwlock)
-    }
-
-    @inline(never)
-    private func waitExclusive() {
-        for _ in 0..<Self.spins {
-            storebench_spin_pause()
-            if pthread_rwlock_trywrlock(rwlock) == 0 { return }
-        }
-        pthread_rwlock_wrlock(rwlock)
+        _ = block(rwlock)
     }
 
     /// Tries before sleeping: each is a pause and an attempt, tens of nanoseconds.
